@@ -1,0 +1,86 @@
+"""The one exception the registry raises, and the helpers that word its messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RegistryError(ValueError):
+    """A spec, a registration or an argument that the registry cannot accept.
+
+    It subclasses `ValueError`, so code that already catches bad values keeps working.
+    The attributes say where the problem is: `kind` and `name` the component (when
+    known), `argument` the offending argument (when there is one).
+
+    Factories validate their own values by raising it with `argument=` set; when they
+    run under `build`, the registry adds the kind and component to the message.
+
+    Examples:
+        >>> err = RegistryError("must be positive, got -1", argument="learning_rate")
+        >>> str(err.within("optimizer", "sgd"))
+        "optimizer 'sgd': argument 'learning_rate': must be positive, got -1"
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        argument: str | None = None,
+    ):
+        self.message = message
+        self.kind = kind
+        self.name = name
+        self.argument = argument
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.kind is not None and self.name is not None:
+            where.append(f"{self.kind} {self.name!r}")
+        elif self.kind is not None:
+            where.append(f"kind {self.kind!r}")
+        if self.argument is not None:
+            where.append(f"argument {self.argument!r}")
+        return ": ".join([*where, self.message])
+
+    def within(self, kind: str, name: str) -> RegistryError:
+        """The same error placed inside component `name` of `kind`, if not already placed."""
+        if self.kind is not None:
+            return self
+        return RegistryError(self.message, kind=kind, name=name, argument=self.argument)
+
+
+def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """A ' (did you mean ...?)' hint naming the closest choices, or '' if none is close.
+
+    Examples:
+        >>> suggest("adamww", ["adam", "adamw", "sgd"])
+        " (did you mean 'adamw' or 'adam'?)"
+        >>> suggest("zzz", ["adam"])
+        ''
+    """
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=0.6)]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def listing(choices: Iterable[str], limit: int = 40) -> str:
+    """Choices as a short comma-separated list, elided past `limit`.
+
+    Examples:
+        >>> listing(["b", "a"])
+        'a, b'
+    """
+    choices = sorted(choices)
+    if not choices:
+        return "(none)"
+    shown = ", ".join(choices[:limit])
+    return shown + (f", ... ({len(choices) - limit} more)" if len(choices) > limit else "")

@@ -1,0 +1,17 @@
+"""tricks: every well-known training trick as a named, composable, tested JAX component.
+
+Importing `tricks` registers every built-in component in the default `registry`, then
+loads third-party components from the ``tricks.plugins`` entry-point group.
+
+Examples:
+    >>> import registry, tricks
+    >>> "config" in dir(tricks)
+    True
+"""
+
+import registry
+from tricks import config
+
+registry.load_plugins("tricks.plugins")
+
+__all__ = ["config"]

@@ -1,0 +1,86 @@
+"""Loads a config from a Python file (`get_config(arg=None)`), YAML or JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import pathlib
+import sys
+import uuid
+
+import ml_collections
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says why and what is valid."""
+
+
+def split_arg(path_arg: str) -> tuple[pathlib.Path, str | None]:
+    """Splits ``FILE[:arg]`` into the file and the argument for `get_config`.
+
+    Examples:
+        >>> split_arg("experiments/configs/digits.py:smoke")
+        (PosixPath('experiments/configs/digits.py'), 'smoke')
+        >>> split_arg("run.yaml")
+        (PosixPath('run.yaml'), None)
+    """
+    path, sep, arg = str(path_arg).rpartition(":")
+    if sep and path and not pathlib.Path(path_arg).exists():
+        return pathlib.Path(path), arg
+    return pathlib.Path(path_arg), None
+
+
+def load_file(path_arg: str) -> ml_collections.ConfigDict:
+    """Reads ``FILE[:arg]``: a ``.py`` file's ``get_config(arg)``, or a YAML/JSON mapping.
+
+    Raises:
+        ConfigError: the file is missing, of an unknown type, or does not give a mapping.
+    """
+    path, arg = split_arg(path_arg)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".py":
+        return _from_python(path, arg)
+    if arg is not None:
+        raise ConfigError(f"{path}: only Python configs take an argument (':{arg}')")
+    if suffix in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    elif suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    else:
+        raise ConfigError(f"{path}: unknown config type {suffix!r}; use .py, .yaml, .yml or .json")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return ml_collections.ConfigDict(data)
+
+
+def _from_python(path: pathlib.Path, arg: str | None) -> ml_collections.ConfigDict:
+    name = f"_tricks_config_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    get_config = getattr(module, "get_config", None)
+    if not callable(get_config):
+        raise ConfigError(f"{path}: a Python config must define get_config(arg=None)")
+    takes_arg = bool(inspect.signature(get_config).parameters)
+    if arg is not None and not takes_arg:
+        raise ConfigError(f"{path}: get_config() takes no argument, but ':{arg}' was given")
+    config = get_config(arg) if takes_arg else get_config()
+    if isinstance(config, dict):
+        config = ml_collections.ConfigDict(config)
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"{path}: get_config must return a ConfigDict, got {type(config).__name__}")
+    return config
