@@ -125,7 +125,13 @@ def _parse(text: str, old: Any, override: str) -> Any:
         return list(value)
     if isinstance(old, dict):
         value = _literal_or_text(text)
-        if isinstance(value, dict) or ("name" in old and isinstance(value, str)):
+        if isinstance(value, dict):
+            return value
+        if "name" in old and isinstance(value, str):
+            try:
+                registry.parse(value)
+            except registry.RegistryError as exc:
+                raise ConfigError(f"{override}: {exc}") from None
             return value
         raise ConfigError(f"{override}: expected a mapping or a spec string, got {text!r}")
     return _literal_or_text(text)
