@@ -11,7 +11,8 @@ Examples:
 
 import registry
 from tricks import config
+from tricks import optimizers
 
 registry.load_plugins("tricks.plugins")
 
-__all__ = ["config"]
+__all__ = ["config", "optimizers"]

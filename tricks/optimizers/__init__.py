@@ -1,0 +1,87 @@
+"""Every optimizer of the catalogue (SPEC §1) as a registered Optax chain, and wrappers.
+
+Optimizers (kind ``optimizer``): sgd, momentum, nesterov, adagrad, rmsprop, adadelta,
+adam, amsgrad, nadam, adamw, sgdw, swats, adabound, amsbound, lbfgs, lars, lamb. Each
+factory returns an `optax.GradientTransformationExtraArgs` built as an `optax.chain` of
+small transforms, Optax's own wherever Optax has them.
+
+Wrappers are registered in the same kind ``optimizer`` (they take an optimizer and
+return one, so they nest in specs and the registry-wide tests cover them):
+clip_by_global_norm, clip_by_value, accumulate, skip_nonfinite, weight_decay, group_lr,
+freeze, lookahead.
+
+The varying hyperparameters (learning_rate, momentum, b1, weight_decay) accept a number
+or a schedule and live in the optimizer state (`inject`); `hyperparams` reads them from
+any state, for logging each step. Where torch and Optax differ, Optax's convention is
+the default and a keyword selects torch's (see each docstring).
+
+Examples:
+    >>> import jax.numpy as jnp, registry, tricks
+    >>> opt = registry.build("optimizer", "clip_by_global_norm(adamw(learning_rate=1e-3), max_norm=1.0)")
+    >>> state = opt.init({"kernel": jnp.ones((2, 2)), "bias": jnp.zeros(2)})
+    >>> sorted(tricks.optimizers.hyperparams(state))
+    ['b1', 'learning_rate', 'weight_decay']
+"""
+
+from tricks.optimizers._adabound import ScaleByAdaBoundState, adabound, amsbound, scale_by_adabound
+from tricks.optimizers._adam import adam, adamw, amsgrad, nadam
+from tricks.optimizers._adaptive import adadelta, adagrad, rmsprop
+from tricks.optimizers._inject import InjectState, find_state, hyperparams, inject, set_hyperparams
+from tricks.optimizers._lbfgs import ScaleByTorchLbfgsState, lbfgs
+from tricks.optimizers._lookahead import LookaheadState, lookahead
+from tricks.optimizers._masks import default_decay_mask, parameter_paths
+from tricks.optimizers._sgd import momentum, nesterov, sgd, sgdw
+from tricks.optimizers._swats import ScaleBySwatsState, scale_by_swats, swats
+from tricks.optimizers._trust import lamb, lars
+from tricks.optimizers._wrappers import (
+    DecoupledWeightDecayState,
+    accumulate,
+    clip_by_global_norm,
+    clip_by_value,
+    freeze,
+    group_lr,
+    skip_nonfinite,
+    weight_decay,
+)
+
+__all__ = [
+    "DecoupledWeightDecayState",
+    "InjectState",
+    "LookaheadState",
+    "ScaleByAdaBoundState",
+    "ScaleBySwatsState",
+    "ScaleByTorchLbfgsState",
+    "accumulate",
+    "adabound",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "amsbound",
+    "amsgrad",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "default_decay_mask",
+    "find_state",
+    "freeze",
+    "group_lr",
+    "hyperparams",
+    "inject",
+    "lamb",
+    "lars",
+    "lbfgs",
+    "lookahead",
+    "momentum",
+    "nadam",
+    "nesterov",
+    "parameter_paths",
+    "rmsprop",
+    "scale_by_adabound",
+    "scale_by_swats",
+    "set_hyperparams",
+    "sgd",
+    "sgdw",
+    "skip_nonfinite",
+    "swats",
+    "weight_decay",
+]

@@ -1,0 +1,30 @@
+"""Weight-decay pieces shared by the factories: whether decay is on, and L2 as a chain part."""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+from tricks._types import ScheduleLike
+
+
+def uses(value: ScheduleLike | None) -> bool:
+    """Whether a weight-decay argument is active: a schedule, or a nonzero number.
+
+    Examples:
+        >>> uses(0.0), uses(1e-4), uses(lambda step: 0.0)
+        (False, True, True)
+    """
+    return value is not None and (callable(value) or value != 0)
+
+
+def l2(weight_decay: jax.Array | None) -> list[optax.GradientTransformation]:
+    """The chain parts adding λθ to the gradient (coupled, L2 decay), or none for None.
+
+    Examples:
+        >>> import jax.numpy as jnp, optax
+        >>> opt = optax.chain(*l2(0.5))
+        >>> opt.update(jnp.zeros(1), opt.init(jnp.ones(1)), jnp.ones(1))[0]
+        Array([0.5], dtype=float32)
+    """
+    return [optax.add_decayed_weights(weight_decay)] if weight_decay is not None else []
