@@ -41,7 +41,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Fn:
         >>> linear(1.0, 0.0, transition_steps=4)(jnp.arange(6))
         Array([1.  , 0.75, 0.5 , 0.25, 0.  , 0.  ], dtype=float32)
     """
-    _core.positive(transition_steps, "transition_steps")
+    transition_steps = _core.positive(transition_steps, "transition_steps")
 
     def schedule(count):
         frac = jnp.clip(as_float(count) / transition_steps, 0.0, 1.0)
@@ -100,11 +100,12 @@ def step(init_value: float, step_size: int, gamma: float = 0.1) -> Fn:
         >>> step(1.0, step_size=2, gamma=0.5)(jnp.arange(6))
         Array([1.  , 1.  , 0.5 , 0.5 , 0.25, 0.25], dtype=float32)
     """
-    _core.positive(step_size, "step_size")
+    step_size = _core.positive(step_size, "step_size")
     _core.non_negative(gamma, "gamma")
 
     def schedule(count):
-        return init_value * jnp.power(gamma, jnp.floor(as_float(count) / step_size))
+        decays, _ = _core.divmod_steps(as_float(count), step_size)
+        return init_value * jnp.power(gamma, decays)
 
     return schedule
 

@@ -27,6 +27,23 @@ def as_float(count: Any) -> jax.Array:
     return jnp.asarray(count, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
+def divmod_steps(t: jax.Array, k: float) -> tuple[jax.Array, jax.Array]:
+    """``(floor(t / k), t mod k)`` for a float step t >= 0, exact for whole numbers.
+
+    ``jnp.floor(t / k)`` is not enough: XLA may divide by multiplying by ``1 / k``, which
+    can land just below or above a whole quotient (21 / 7 -> 3.0000002, whose ceiling is
+    4). The remainder is exact (fmod), and so is the quotient of ``t - remainder``, a
+    multiple of k, once rounded.
+
+    Examples:
+        >>> q, r = divmod_steps(jnp.arange(0.0, 30.0, 7.0), 7)
+        >>> q.tolist(), r.tolist()
+        ([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0, 0.0])
+    """
+    remainder = jnp.remainder(t, k)
+    return jnp.round((t - remainder) / k), remainder
+
+
 def half_cosine(remaining: jax.Array) -> jax.Array:
     """``(1 + cos(pi * (1 - r))) / 2`` written as ``sin(pi * r / 2) ** 2``.
 
@@ -62,16 +79,22 @@ def as_schedule(value: Any, argument: str) -> Fn:
 # Checks ----------------------------------------------------------------------------------
 
 
-def positive(value: float, argument: str) -> None:
-    """Raises `RegistryError` naming `argument` unless ``value > 0`` (NaN fails too)."""
-    if not value > 0:
+def positive(value: float, argument: str) -> float:
+    """`value` as a Python float; raises `RegistryError` naming `argument` unless it is > 0.
+
+    Step counts are used as floats: a Python int past 2**31 given to a jnp function
+    would not fit the int32 it becomes without x64.
+    """
+    if not value > 0:  # NaN fails too
         raise RegistryError(f"must be > 0, got {value!r}", argument=argument)
+    return float(value)
 
 
-def non_negative(value: float, argument: str) -> None:
-    """Raises `RegistryError` naming `argument` unless ``value >= 0``."""
+def non_negative(value: float, argument: str) -> float:
+    """`value` as a Python float; raises `RegistryError` naming `argument` unless it is >= 0."""
     if not value >= 0:
         raise RegistryError(f"must be >= 0, got {value!r}", argument=argument)
+    return float(value)
 
 
 def finite(value: float, argument: str) -> None:

@@ -32,13 +32,13 @@ def _wave(up: int, down: int | None, mode: str, gamma: float):
 
     def height(count):
         t = as_float(count)
-        x = jnp.remainder(t, total) / total  # position inside the cycle, in [0, 1)
+        done, into = _core.divmod_steps(t, total)  # done = torch's cycle - 1
+        x = into / total  # position inside the cycle, in [0, 1)
         rise = jnp.where(x <= ratio, x / ratio, (1.0 - x) / (1.0 - ratio))
         if mode == "triangular":
             return rise
         if mode == "triangular2":
-            cycle = jnp.floor(t / total)  # torch's cycle - 1
-            return rise * jnp.power(0.5, cycle)
+            return rise * jnp.power(0.5, done)
         return rise * jnp.power(gamma, t)
 
     return height, int(total)

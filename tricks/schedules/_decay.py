@@ -10,8 +10,8 @@ from tricks.schedules._core import Fn, as_float
 
 
 def _progress(count, decay_steps: int, staircase: bool):
-    p = as_float(count) / decay_steps
-    return jnp.floor(p) if staircase else p
+    t = as_float(count)
+    return _core.divmod_steps(t, decay_steps)[0] if staircase else t / decay_steps
 
 
 @registry.register("schedule", "exponential")
@@ -30,7 +30,7 @@ def exponential(init_value: float, decay_steps: int, decay_rate: float, staircas
         >>> exponential(1.0, decay_steps=2, decay_rate=0.25, staircase=True)(jnp.arange(4))
         Array([1.  , 1.  , 0.25, 0.25], dtype=float32)
     """
-    _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(decay_steps, "decay_steps")
     _core.non_negative(decay_rate, "decay_rate")
 
     def schedule(count):
@@ -56,7 +56,7 @@ def natural_exp(init_value: float, decay_steps: int, decay_rate: float, staircas
         >>> natural_exp(1.0, decay_steps=1, decay_rate=float(jnp.log(2.0)))(jnp.arange(3))
         Array([1.  , 0.5 , 0.25], dtype=float32)
     """
-    _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(decay_steps, "decay_steps")
     _core.non_negative(decay_rate, "decay_rate")
 
     def schedule(count):
@@ -79,7 +79,7 @@ def inverse_time(init_value: float, decay_steps: int, decay_rate: float, stairca
         >>> inverse_time(1.0, decay_steps=2, decay_rate=1.0)(jnp.arange(5))
         Array([1.        , 0.6666667 , 0.5       , 0.4       , 0.33333334], dtype=float32)
     """
-    _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(decay_steps, "decay_steps")
     _core.non_negative(decay_rate, "decay_rate")
 
     def schedule(count):
@@ -108,7 +108,7 @@ def inverse_sqrt(init_value: float, warmup_steps: int = 0) -> Fn:
         >>> inverse_sqrt(1.0, warmup_steps=4)(jnp.array([0, 3, 15]))
         Array([0.25, 1.  , 0.5 ], dtype=float32)
     """
-    _core.non_negative(warmup_steps, "warmup_steps")
+    warmup_steps = _core.non_negative(warmup_steps, "warmup_steps")
 
     def schedule(count):
         n = as_float(count) + 1.0
@@ -136,7 +136,7 @@ def noam(d_model: int, warmup_steps: int, scale: float = 1.0) -> Fn:
         Array([0.015625, 0.0625  , 0.03125 ], dtype=float32)
     """
     _core.positive(d_model, "d_model")
-    _core.positive(warmup_steps, "warmup_steps")
+    warmup_steps = _core.positive(warmup_steps, "warmup_steps")
     factor = scale * d_model**-0.5
 
     def schedule(count):
@@ -169,13 +169,14 @@ def polynomial(
         >>> polynomial(1.0, decay_steps=2, end_value=0.0, cycle=True)(jnp.arange(5))
         Array([1.  , 0.5 , 0.  , 0.25, 0.  ], dtype=float32)
     """
-    _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(decay_steps, "decay_steps")
     _core.non_negative(power, "power")
 
     def schedule(count):
         t = as_float(count)
         if cycle:
-            multiple = jnp.where(t == 0, 1.0, jnp.ceil(t / decay_steps))
+            done, into = _core.divmod_steps(t, decay_steps)
+            multiple = jnp.maximum(done + (into > 0), 1.0)  # ceil(t / T), and 1 at t = 0
             # Clipped: in float32 past 2**24, multiple * decay_steps is rounded and may fall below t.
             remaining = jnp.clip((multiple * decay_steps - t) / (multiple * decay_steps), 0.0, 1.0)
         else:
@@ -202,7 +203,7 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Fn:
         >>> [round(v, 4) for v in cosine(1.0, decay_steps=4, alpha=0.1)(jnp.arange(6)).tolist()]
         [1.0, 0.8682, 0.55, 0.2318, 0.1, 0.1]
     """
-    _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(decay_steps, "decay_steps")
 
     def schedule(count):
         remaining = (decay_steps - jnp.minimum(as_float(count), decay_steps)) / decay_steps

@@ -43,17 +43,19 @@ def join(schedules: Sequence[ScheduleLike], boundaries: Sequence[int]) -> Fn:
         )
     _core.increasing(bounds, "boundaries", allow_empty=True)
 
+    starts = [float(b) for b in bounds]
+
     def joined(count):
         t = as_float(count)
         out = parts[0](t)
-        for bound, part in zip(bounds, parts[1:]):
+        for bound, part in zip(starts, parts[1:]):
             out = jnp.where(t < bound, out, part(jnp.maximum(t - bound, 0.0)))
         return out
 
     cyclical = [(i, p) for i, p in enumerate(parts) if isinstance(p, Cyclical)]
     if not cyclical:
         return joined
-    starts = [0, *bounds]
-    lengths = [b - a for a, b in zip(starts, bounds)] + [None]
-    pieces = [shifted(p.ends, starts[i], lengths[i]) for i, p in cyclical]
+    offsets = [0, *bounds]
+    lengths = [b - a for a, b in zip(offsets, bounds)] + [None]
+    pieces = [shifted(p.ends, offsets[i], lengths[i]) for i, p in cyclical]
     return Cyclical(joined, lambda total: [e for piece in pieces for e in piece(total)])

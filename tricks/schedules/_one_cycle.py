@@ -39,7 +39,7 @@ def _anneal(ends: list[float], points: list[tuple[float, float]], strategy: str,
 
     def schedule(count):
         # Held at the final value after the last step (torch raises past total_steps).
-        t = jnp.minimum(as_float(count), total_steps - 1)
+        t = jnp.minimum(as_float(count), float(total_steps - 1))
         out = None
         for start, end, (a, b) in reversed(list(zip(starts, ends, points))):
             # Written from the phase's end value b, so values near b keep their digits.

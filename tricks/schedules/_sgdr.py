@@ -47,7 +47,7 @@ def sgdr(init_value: float, t0: int, t_mult: float = 1.0, eta_min: float = 0.0, 
         >>> s.cycle_ends(20)
         [2, 6, 14]
     """
-    _core.positive(t0, "t0")
+    t0 = _core.positive(t0, "t0")
     if not t_mult >= 1.0:
         raise registry.RegistryError(f"must be >= 1, got {t_mult!r}", argument="t_mult")
     _core.finite(t_mult, "t_mult")
@@ -57,8 +57,8 @@ def sgdr(init_value: float, t0: int, t_mult: float = 1.0, eta_min: float = 0.0, 
     def schedule(count):
         t = as_float(count)
         if t_mult == 1.0:
-            i = jnp.floor(t / t0)
-            remaining = (t0 - jnp.remainder(t, t0)) / t0
+            i, into = _core.divmod_steps(t, t0)
+            remaining = (t0 - into) / t0
         else:
             i = jnp.floor(jnp.log1p(t / t0 * (t_mult - 1.0)) / math.log(t_mult))
             # The logarithm can land on the wrong side of a restart: move i by one if so.

@@ -46,7 +46,7 @@ def warmup(
         [0.01, 0.0464, 0.2154, 1.0]
     """
     inner = _core.as_schedule(schedule, "schedule")
-    _core.non_negative(warmup_steps, "warmup_steps")
+    steps = _core.non_negative(warmup_steps, "warmup_steps")
     _core.one_of(mode, ("linear", "exponential", "constant"), "mode")
     if mode == "exponential":
         _core.positive(init_value, "init_value")
@@ -59,18 +59,18 @@ def warmup(
 
     def warmed(count):
         t = as_float(count)
-        after = inner(jnp.maximum(t - warmup_steps, 0.0))
-        if warmup_steps == 0:
+        after = inner(jnp.maximum(t - steps, 0.0))
+        if steps == 0:
             return after
         target = inner(jnp.zeros_like(t))
-        frac = t / warmup_steps
+        frac = t / steps
         if mode == "linear":
             ramp = init_value + (target - init_value) * frac
         elif mode == "exponential":
             ramp = init_value * jnp.power(target / init_value, frac)
         else:
             ramp = jnp.full_like(t, init_value)
-        return jnp.where(t < warmup_steps, ramp, after)
+        return jnp.where(t < steps, ramp, after)
 
     if isinstance(inner, Cyclical):
         return Cyclical(warmed, shifted(inner.ends, warmup_steps))
