@@ -1,0 +1,36 @@
+"""Draw a picture: a schedule before training with it, and the other targets below.
+
+Each target is a module of tools/plots/ (add one there to add a target).
+
+Examples:
+  tricks plot schedule "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)" --steps 1000 -o lr.png
+  tricks plot schedule "one_cycle(max_lr=0.4, total_steps=1000)" --momentum "one_cycle_momentum(total_steps=1000)" -o 1cycle.png
+  tricks plot schedule --help
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tools import plots
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    targets = parser.add_subparsers(dest="target", metavar="TARGET")
+    for name, module in plots.discover().items():
+        doc = (module.__doc__ or "").strip()
+        target = targets.add_parser(
+            name,
+            help=doc.partition("\n")[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(target)
+        target.set_defaults(draw=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "draw", None) is None:
+        print(f"tricks plot: choose a target: {', '.join(plots.discover())} (see 'tricks plot --help')")
+        return 2
+    return args.draw(args)
