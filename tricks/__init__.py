@@ -11,9 +11,10 @@ Examples:
 
 import registry
 from tricks import config
+from tricks import init, models, losses, augment
 from tricks import optimizers
 from tricks import schedules
 
 registry.load_plugins("tricks.plugins")
 
-__all__ = ["config", "optimizers", "schedules"]
+__all__ = ["augment", "config", "init", "losses", "models", "optimizers", "schedules"]
