@@ -43,6 +43,11 @@ def _is_inject(node: Any) -> bool:
     return isinstance(node, InjectState)
 
 
+def _strongly_typed(x: Any) -> Any:
+    """`x` without JAX's weak type, which an update would drop (forcing a retrace)."""
+    return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
+
+
 def scalar_dtype(params: optax.Params) -> jnp.dtype:
     """The dtype of stored scalars: float32, or float64 when a parameter is float64.
 
@@ -69,7 +74,8 @@ def inject(
 
     Hyperparameters are stored as float32 (float64 when a parameter is float64). Updates are
     returned in the dtype of the incoming gradients and the inner state keeps the dtypes
-    it had at init, so bfloat16 parameters stay bfloat16 and jitted updates never retrace.
+    it had at init (made strongly typed), so bfloat16 parameters stay bfloat16 and a
+    jitted update does not retrace on its own output state.
 
     Args:
         build: a function of the hyperparameters returning the transformation.
@@ -97,7 +103,8 @@ def inject(
         values = {k: jnp.asarray(v, dtype) for k, v in constants.items()}
         values.update({k: jnp.asarray(fn(count), dtype) for k, fn in schedules.items()})
         values = {k: values[k] for k in hyperparams}
-        return InjectState(count=count, hyperparams=values, inner_state=build(**values).init(params))
+        inner_state = jax.tree.map(_strongly_typed, build(**values).init(params))
+        return InjectState(count=count, hyperparams=values, inner_state=inner_state)
 
     def update(updates, state, params=None, **extra_args):
         values = dict(state.hyperparams)

@@ -1,0 +1,240 @@
+"""Tests generated from the registry: every registered optimizer and wrapper, no exceptions.
+
+A name registered without an entry in `EXAMPLES` fails `test_every_name_has_an_example`,
+so a new optimizer cannot skip the tests below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+
+import registry
+import tricks  # noqa: F401  (registers the optimizers)
+from tricks.optimizers import hyperparams
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A spec that converges on both test problems in `steps` steps."""
+
+    spec: str
+    steps: int = 2000
+    rosenbrock_max: float = 0.5
+
+
+EXAMPLES = {
+    "sgd": Example("sgd(learning_rate=1e-3)"),
+    "momentum": Example("momentum(learning_rate=1e-3, momentum=0.9)"),
+    "nesterov": Example("nesterov(learning_rate=1e-3, momentum=0.9)"),
+    "sgdw": Example("sgdw(learning_rate=1e-3, momentum=0.9, weight_decay=1e-4)"),
+    "adagrad": Example("adagrad(learning_rate=0.5)"),
+    "rmsprop": Example("rmsprop(learning_rate=0.01, momentum=0.5, weight_decay=1e-5)"),
+    # Adadelta crawls along Rosenbrock's valley: a looser bound.
+    "adadelta": Example("adadelta(learning_rate=3.0)", rosenbrock_max=1.0),
+    "adam": Example("adam(learning_rate=0.05)"),
+    "amsgrad": Example("amsgrad(learning_rate=0.1)"),
+    "nadam": Example("nadam(learning_rate=0.05)"),
+    "adamw": Example("adamw(learning_rate=0.05, weight_decay=1e-4)"),
+    "swats": Example("swats(learning_rate=0.05)"),
+    "adabound": Example("adabound(learning_rate=0.05, final_lr=0.001)"),
+    "amsbound": Example("amsbound(learning_rate=0.05, final_lr=0.001)"),
+    "lbfgs": Example("lbfgs(memory_size=5)", steps=50),
+    "lars": Example("lars(learning_rate=1.0, trust_coefficient=0.02, mask='all')"),
+    "lamb": Example("lamb(learning_rate=0.02)"),
+    "clip_by_global_norm": Example("clip_by_global_norm(adam(learning_rate=0.05), max_norm=1.0)"),
+    "clip_by_value": Example("clip_by_value(adam(learning_rate=0.05), max_delta=1.0)"),
+    "accumulate": Example("accumulate(adam(learning_rate=0.05), every_k=2)"),
+    "skip_nonfinite": Example("skip_nonfinite(adam(learning_rate=0.05))"),
+    "weight_decay": Example("weight_decay(adam(learning_rate=0.05), weight_decay=1e-4)"),
+    "group_lr": Example("group_lr(adam(learning_rate=0.05), multipliers={'bias': 0.5})"),
+    "freeze": Example("freeze(adam(learning_rate=0.05), patterns=['bias'])"),
+    "lookahead": Example("lookahead(adam(learning_rate=0.05), sync_period=5, slow_step_size=0.5)"),
+}
+
+NAMES = registry.names("optimizer")
+
+# Both problems hold a "bias" already at its optimum, so freezing it still converges.
+BIAS = jnp.array([0.3, -0.2])
+TARGET = jnp.array([[0.5, 1.0], [-1.5, 2.0]])
+CURVATURE = jnp.array([[10.0, 20.0], [5.0, 15.0]])
+PARABOLA_START = {"kernel": jnp.array([[1.0, -2.0], [3.0, 0.5]]), "bias": BIAS}
+ROSENBROCK_START = {"kernel": jnp.array([[-1.2, 1.0]]), "bias": BIAS}
+
+
+def parabola(params):
+    return jnp.sum(CURVATURE * (params["kernel"] - TARGET) ** 2) + jnp.sum((params["bias"] - BIAS) ** 2)
+
+
+def rosenbrock(params):
+    x, y = params["kernel"][0, 0], params["kernel"][0, 1]
+    return (1 - x) ** 2 + 100 * (y - x**2) ** 2 + jnp.sum((params["bias"] - BIAS) ** 2)
+
+
+PROBLEMS = {"parabola": (parabola, PARABOLA_START), "rosenbrock": (rosenbrock, ROSENBROCK_START)}
+
+
+def build(name: str) -> optax.GradientTransformationExtraArgs:
+    return registry.build("optimizer", EXAMPLES[name].spec)
+
+
+def step_fn(opt, loss):
+    """One full-batch step; the extra arguments serve line-search optimizers, the others ignore them."""
+
+    def step(params, state):
+        value, grad = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=loss)
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
+@functools.cache
+def minimize(name: str, problem: str) -> tuple[float, optax.OptState]:
+    """The final loss and optimizer state of a jitted run (cached: the Orbax test reuses it)."""
+    loss, start = PROBLEMS[problem]
+    opt, steps = build(name), EXAMPLES[name].steps
+    step = step_fn(opt, loss)
+
+    @jax.jit
+    def run(params):
+        (params, state), _ = jax.lax.scan(lambda c, _: (step(*c), None), (params, opt.init(params)), length=steps)
+        return loss(params), state
+
+    value, state = run(start)
+    return float(value), state
+
+
+def test_every_name_has_an_example():
+    assert sorted(EXAMPLES) == NAMES, "add an entry to EXAMPLES for each registered optimizer"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_builds_that_component(name):
+    assert registry.parse(EXAMPLES[name].spec).name == name
+    assert isinstance(build(name), optax.GradientTransformation)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_converges_on_a_parabola(name):
+    start = float(parabola(PARABOLA_START))
+    assert minimize(name, "parabola")[0] <= 1e-3 * start
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_converges_on_rosenbrock(name):
+    assert float(rosenbrock(ROSENBROCK_START)) == pytest.approx(24.2)
+    assert minimize(name, "rosenbrock")[0] <= EXAMPLES[name].rosenbrock_max
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["float32", "bfloat16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_jitted_update_compiles_once_and_keeps_dtypes(name, dtype):
+    opt = build(name)
+    params = jax.tree.map(lambda x: x.astype(dtype), PARABOLA_START)
+    traces = []
+
+    def update(grad, state, params, value):
+        traces.append(1)
+        return opt.update(grad, state, params, value=value, grad=grad, value_fn=parabola)
+
+    jitted = jax.jit(update)
+    state = opt.init(params)
+    state_types = jax.tree.map(lambda x: (x.shape, x.dtype), state)
+    for _ in range(3):
+        value, grad = jax.value_and_grad(parabola)(params)
+        updates, state = jitted(grad, state, params, value)
+        assert jax.tree.map(lambda u: u.dtype, updates) == jax.tree.map(lambda p: p.dtype, params)
+        assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
+        params = optax.apply_updates(params, updates)
+    assert len(traces) == 1, "the second update retraced"
+    assert jax.tree.map(lambda x: (x.shape, x.dtype), state) == state_types
+    assert jax.tree.map(lambda p: p.dtype, params) == {"kernel": dtype, "bias": dtype}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_survives_orbax_bit_for_bit(name, tmp_path):
+    _, state = minimize(name, "parabola")  # the state after a whole run
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp_path / "state", state)
+    checkpointer.wait_until_finished()
+    restored = checkpointer.restore(tmp_path / "state", jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for old, new in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+        assert (old.dtype, old.shape) == (new.dtype, new.shape)
+        assert np.asarray(new).tobytes() == np.asarray(old).tobytes()
+    assert hyperparams(restored) == hyperparams(state)
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".pkl", ".pickle")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learning_rate_is_in_the_state(name):
+    found = hyperparams(build(name).init(PARABOLA_START))
+    assert any(key.endswith("learning_rate") for key in found), found
+
+
+# Bad values for arguments that several optimizers share: each optimizer having the
+# argument must reject each value, naming the argument.
+SHARED_BAD = {
+    "learning_rate": [-0.1, float("nan")],
+    "b1": [1.0, -0.1],
+    "b2": [1.0, 1.5],
+    "eps": [0.0, -1e-8],
+    "momentum": [1.0],
+    "weight_decay": [-1e-4],
+    "decay": [1.0],
+    "rho": [-0.5],
+}
+# Arguments of the wrappers, and other per-optimizer arguments.
+OWN_BAD = {
+    "clip_by_global_norm": [("max_norm", 0.0)],
+    "clip_by_value": [("max_delta", -1.0)],
+    "accumulate": [("every_k", 0)],
+    "skip_nonfinite": [("max_consecutive_errors", -1)],
+    "weight_decay": [("mask", "(")],
+    "group_lr": [("multipliers", {"bias": -1.0}), ("multipliers", {"[": 1.0})],
+    "freeze": [("patterns", ["(bias"])],
+    "lookahead": [("sync_period", 0), ("slow_step_size", 0.0)],
+    "lbfgs": [("memory_size", 0)],
+    "adamw": [("mask", "(")],
+    "adabound": [("final_lr", 0.0), ("gamma", -1.0)],
+    "adagrad": [("initial_accumulator_value", -0.1)],
+    "lars": [("trust_coefficient", 0.0)],
+    "swats": [("switch_eps", 0.0)],
+    "sgd": [("nesterov", True)],  # nesterov without momentum
+}
+
+
+def bad_cases():
+    for name in NAMES:
+        parameters = {p.name for p in registry.describe("optimizer", name).parameters}
+        for argument, values in SHARED_BAD.items():
+            if argument in parameters:
+                for value in values:
+                    yield name, argument, value
+        for argument, value in OWN_BAD.get(name, []):
+            yield name, argument, value
+
+
+BAD_CASES = list(bad_cases())
+
+
+def test_every_name_has_a_bad_input_case():
+    assert sorted({name for name, _, _ in BAD_CASES}) == NAMES
+
+
+@pytest.mark.parametrize("name, argument, value", BAD_CASES)
+def test_bad_input_raises_naming_the_argument(name, argument, value):
+    spec = registry.parse(EXAMPLES[name].spec)
+    bad = registry.Spec(spec.name, spec.args, {**spec.kwargs, argument: value})
+    with pytest.raises(registry.RegistryError) as info:
+        registry.build("optimizer", bad)
+    assert info.value.argument == argument
+    assert f"optimizer {name!r}: argument {argument!r}" in str(info.value)

@@ -1,0 +1,105 @@
+"""Our optimizers follow torch.optim's parameter trajectories (float64, 100 steps, rel. error 1e-5).
+
+The trajectories are fixtures recorded by tools/fixtures/make_optimizer_fixtures.py (it
+needs torch; these tests do not): a tiny tanh MLP fit by full-batch mean squared error.
+Each case gives our spec with the torch-convention keywords where conventions differ.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import registry
+import tricks  # noqa: F401  (registers the optimizers)
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+META = json.loads((FIXTURES / "optimizers_torch.json").read_text())
+ARRAYS = dict(np.load(FIXTURES / "optimizers_torch.npz"))
+TOLERANCE = 1e-5
+
+CASES = {
+    "sgd": ["sgd(learning_rate=0.1)"],
+    "sgd_momentum_wd": [
+        "sgd(learning_rate=0.1, momentum=0.9, weight_decay=0.01)",
+        "momentum(learning_rate=0.1, momentum=0.9, weight_decay=0.01)",
+    ],
+    "sgd_nesterov_wd": [
+        "sgd(learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)",
+        "nesterov(learning_rate=0.1, momentum=0.9, weight_decay=0.01)",
+    ],
+    "adagrad": ["adagrad(learning_rate=0.1, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False)"],
+    "rmsprop": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False)"],
+    "rmsprop_centered": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, centered=True)"],
+    "rmsprop_momentum": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, momentum=0.9)"],
+    "adadelta": ["adadelta(learning_rate=1.0, rho=0.9, eps=1e-6)"],
+    "adam": ["adam(learning_rate=0.01)"],
+    "adam_l2": ["adam(learning_rate=0.01, weight_decay=0.01)"],
+    "adamw": ["adamw(learning_rate=0.01, weight_decay=0.1, mask='all')"],
+    "amsgrad": ["amsgrad(learning_rate=0.01, max_before_correction=True)"],
+    "nadam": ["nadam(learning_rate=0.005, momentum_decay=0.004)"],
+    "lbfgs": ["lbfgs(learning_rate=0.5, memory_size=5, linesearch='none', convention='torch')"],
+}
+
+# With the default (Optax) convention, these cases must leave torch's trajectory: the
+# keyword above is what makes them match.
+OPTAX_CONVENTION = {
+    "adagrad": "adagrad(learning_rate=0.1)",
+    "rmsprop": "rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8)",
+    "amsgrad": "amsgrad(learning_rate=0.01)",
+    "nadam": "nadam(learning_rate=0.005)",
+    "lbfgs": "lbfgs(learning_rate=0.5, memory_size=5, linesearch='none')",
+}
+
+
+def loss(params, x, y):
+    hidden = jnp.tanh(x @ params["w1"] + params["b1"])
+    return jnp.mean((hidden @ params["w2"] + params["b2"] - y) ** 2)
+
+
+def run(spec: str, steps: int) -> np.ndarray:
+    """The flattened parameters (torch's layout order) after each step."""
+    opt = registry.build("optimizer", spec)
+    x, y = jnp.asarray(ARRAYS["data/x"]), jnp.asarray(ARRAYS["data/y"])
+    names = [name for name, _ in META["layout"]]
+    params = {name: jnp.asarray(ARRAYS[f"init/{name}"]) for name in names}
+
+    def step(carry, _):
+        params, state = carry
+        grads = jax.grad(loss)(params, x, y)
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, state), jnp.concatenate([params[name].ravel() for name in names])
+
+    _, path = jax.jit(lambda p: jax.lax.scan(step, (p, opt.init(p)), length=steps))(params)
+    return np.asarray(path)
+
+
+def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """The largest, over steps, of ‖ours − theirs‖ / ‖theirs‖."""
+    return float(np.max(np.linalg.norm(ours - theirs, axis=1) / np.linalg.norm(theirs, axis=1)))
+
+
+def test_cases_match_the_fixture():
+    assert sorted(CASES) == sorted(META["cases"])
+    assert META["steps"] == 100 and META["torch_version"].startswith("2.13.0")
+
+
+@pytest.mark.parametrize("case, spec", [(c, s) for c, specs in CASES.items() for s in specs])
+def test_follows_torch_trajectory(case, spec, x64):
+    ours = run(spec, META["steps"])
+    assert ours.dtype == np.float64
+    theirs = ARRAYS[f"trajectory/{case}"]
+    assert relative_error(ours, theirs) <= TOLERANCE, META["cases"][case]
+
+
+@pytest.mark.parametrize("case", sorted(OPTAX_CONVENTION))
+def test_default_convention_differs_from_torch(case, x64):
+    ours = run(OPTAX_CONVENTION[case], META["steps"])
+    assert relative_error(ours, ARRAYS[f"trajectory/{case}"]) > 100 * TOLERANCE
