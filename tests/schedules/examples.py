@@ -47,7 +47,10 @@ STEP_FUNCTIONS = {
         "inverse_time(init_value=0.1, decay_steps=1000, decay_rate=0.5)",
         lambda t: 0.1 / (1 + 0.5 * t / 1000),
     ),
-    "inverse_sqrt": ("inverse_sqrt(init_value=0.1, warmup_steps=100)", lambda t: 0.1 * math.sqrt(100 / (t + 1))),
+    "inverse_sqrt": (
+        "inverse_sqrt(init_value=0.1, warmup_steps=100)",
+        lambda t: 0.1 * math.sqrt(100 / (t + 1)),
+    ),
     "noam": ("noam(d_model=512, warmup_steps=4000)", lambda t: 512**-0.5 * (t + 1) ** -0.5),
     "polynomial": (
         "polynomial(init_value=0.1, decay_steps=7, end_value=0.001, power=0.5, cycle=True)",
@@ -80,8 +83,8 @@ STEP_FUNCTIONS = {
         lambda t: _sgdr(t, 0.1, 10, 2, 0.001, 0.9),
     ),
     "join": (
-        "join(schedules=['linear(init_value=0.0, end_value=0.1, transition_steps=100)', 'sgdr(init_value=0.1, t0=1000)'],"
-        " boundaries=[100])",
+        "join(schedules=['linear(init_value=0.0, end_value=0.1, transition_steps=100)',"
+        " 'sgdr(init_value=0.1, t0=1000)'], boundaries=[100])",
         lambda t: _sgdr(t - 100, 0.1, 1000, 1, 0.0, 1.0),
     ),
 }
@@ -107,7 +110,10 @@ BAD = {
     "natural_exp": [("natural_exp(0.1, decay_steps=-5, decay_rate=0.5)", "decay_steps")],
     "inverse_time": [("inverse_time(0.1, decay_steps=0, decay_rate=0.5)", "decay_steps")],
     "inverse_sqrt": [("inverse_sqrt(0.1, warmup_steps=-1)", "warmup_steps")],
-    "noam": [("noam(d_model=512, warmup_steps=0)", "warmup_steps"), ("noam(d_model=0, warmup_steps=10)", "d_model")],
+    "noam": [
+        ("noam(d_model=512, warmup_steps=0)", "warmup_steps"),
+        ("noam(d_model=0, warmup_steps=10)", "d_model"),
+    ],
     "polynomial": [("polynomial(0.1, decay_steps=0)", "decay_steps")],
     "cosine": [("cosine(0.1, decay_steps=0)", "decay_steps")],
     "warmup": [
@@ -117,7 +123,10 @@ BAD = {
         ("warmup(cosine(0.1, 100), warmup_steps=10, mode='cubic')", "mode"),
         ("warmup(reduce_on_plateau(), warmup_steps=10)", "schedule"),
     ],
-    "scaled": [("scaled(0.1, batch_size=0)", "batch_size"), ("scaled(0.1, 512, base_batch_size=0)", "base_batch_size")],
+    "scaled": [
+        ("scaled(0.1, batch_size=0)", "batch_size"),
+        ("scaled(0.1, 512, base_batch_size=0)", "base_batch_size"),
+    ],
     "cyclic": [
         ("cyclic(base_lr=0.1, max_lr=0.01)", "max_lr"),
         ("cyclic(base_lr=0.01, max_lr=0.1, step_size_up=0)", "step_size_up"),

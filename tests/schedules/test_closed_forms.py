@@ -25,7 +25,9 @@ def check(spec, formula, steps=STEPS):
 
 def test_constant_and_linear():
     check("constant(value=0.25)", lambda t: 0.25)
-    check("linear(init_value=0.1, end_value=0.3, transition_steps=100)", lambda t: 0.1 + 0.2 * min(t, 100) / 100)
+    check(
+        "linear(init_value=0.1, end_value=0.3, transition_steps=100)", lambda t: 0.1 + 0.2 * min(t, 100) / 100
+    )
 
 
 @pytest.mark.parametrize("staircase", [False, True])
@@ -53,7 +55,10 @@ def test_noam():
 
 def test_inverse_sqrt():
     check("inverse_sqrt(init_value=0.01)", lambda t: 0.01 / math.sqrt(t + 1))
-    check("inverse_sqrt(init_value=0.01, warmup_steps=10)", lambda t: 0.01 * min((t + 1) / 10, math.sqrt(10 / (t + 1))))
+    check(
+        "inverse_sqrt(init_value=0.01, warmup_steps=10)",
+        lambda t: 0.01 * min((t + 1) / 10, math.sqrt(10 / (t + 1))),
+    )
 
 
 def test_noam_is_inverse_sqrt_with_the_peak_it_reaches():
@@ -78,7 +83,8 @@ def _inner(t):  # cosine(init_value=0.1, decay_steps=50, alpha=0.1)
     ],
 )
 def test_warmup_modes(mode, ramp):
-    spec = f"warmup(cosine(init_value=0.1, decay_steps=50, alpha=0.1), warmup_steps=10, init_value=0.001, mode={mode!r})"
+    inner = "cosine(init_value=0.1, decay_steps=50, alpha=0.1)"
+    spec = f"warmup({inner}, warmup_steps=10, init_value=0.001, mode={mode!r})"
     check(spec, lambda t: ramp(t) if t < 10 else _inner(t - 10))
 
 
@@ -91,14 +97,18 @@ def test_warmup_of_a_number_ramps_to_it():
 
 
 def test_scaled_multiplies_by_the_batch_ratio():
-    check("scaled(cosine(init_value=0.1, decay_steps=50, alpha=0.1), batch_size=1024, base_batch_size=256)",
-          lambda t: 4 * _inner(t))
+    check(
+        "scaled(cosine(init_value=0.1, decay_steps=50, alpha=0.1), batch_size=1024, base_batch_size=256)",
+        lambda t: 4 * _inner(t),
+    )
     check("scaled(0.1, batch_size=64)", lambda t: 0.1 / 4)
 
 
 def test_join_runs_each_schedule_on_its_own_clock():
-    spec = ("join(schedules=[linear(init_value=0.0, end_value=0.1, transition_steps=10), "
-            "cosine(init_value=0.1, decay_steps=50, alpha=0.1), 0.005], boundaries=[10, 100])")
+    spec = (
+        "join(schedules=[linear(init_value=0.0, end_value=0.1, transition_steps=10), "
+        "cosine(init_value=0.1, decay_steps=50, alpha=0.1), 0.005], boundaries=[10, 100])"
+    )
 
     def formula(t):
         if t < 10:
@@ -112,10 +122,15 @@ def test_nested_specs_strings_mappings_and_built_schedules_agree():
     text = registry.build("schedule", "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)")
     mapping = registry.build(
         "schedule",
-        {"name": "warmup", "schedule": {"name": "cosine", "init_value": 0.1, "decay_steps": 900}, "warmup_steps": 100},
+        {
+            "name": "warmup",
+            "schedule": {"name": "cosine", "init_value": 0.1, "decay_steps": 900},
+            "warmup_steps": 100,
+        },
     )
     built = registry.build(
-        "schedule", {"name": "warmup", "schedule": schedules.cosine(0.1, decay_steps=900), "warmup_steps": 100}
+        "schedule",
+        {"name": "warmup", "schedule": schedules.cosine(0.1, decay_steps=900), "warmup_steps": 100},
     )
     direct = schedules.warmup(schedules.cosine(0.1, 900), warmup_steps=100)
     expected = values(text, range(0, 1200, 50))
@@ -126,8 +141,12 @@ def test_nested_specs_strings_mappings_and_built_schedules_agree():
 
 def test_momentum_schedules_mirror_their_rates():
     steps = range(0, 200)
-    rate = values("cyclic(base_lr=0.01, max_lr=0.11, step_size_up=7, step_size_down=13, mode='triangular2')", steps)
-    momentum = values("cyclic_momentum(0.85, 0.95, step_size_up=7, step_size_down=13, mode='triangular2')", steps)
+    rate = values(
+        "cyclic(base_lr=0.01, max_lr=0.11, step_size_up=7, step_size_down=13, mode='triangular2')", steps
+    )
+    momentum = values(
+        "cyclic_momentum(0.85, 0.95, step_size_up=7, step_size_down=13, mode='triangular2')", steps
+    )
     np.testing.assert_allclose((rate - 0.01) / 0.1, (0.95 - momentum) / 0.1, atol=1e-6)
     rate = values("one_cycle(max_lr=0.4, total_steps=100, div_factor=1e9)", steps)
     momentum = values("one_cycle_momentum(total_steps=100, base_momentum=0.85, max_momentum=0.95)", steps)
@@ -150,7 +169,11 @@ def test_momentum_schedules_mirror_their_rates():
         ("scaled(sgdr(init_value=0.1, t0=10, t_mult=2), batch_size=512)", 100, [10, 30, 70]),
         ("join([sgdr(init_value=0.1, t0=10), 0.001], boundaries=[35])", 100, [10, 20, 30]),
         ("join([linear(0.0, 0.1, 5), sgdr(init_value=0.1, t0=10)], boundaries=[5])", 40, [15, 25, 35]),
-        ("join([sgdr(init_value=0.1, t0=10), sgdr(init_value=0.1, t0=20)], boundaries=[20])", 80, [10, 20, 40, 60, 80]),
+        (
+            "join([sgdr(init_value=0.1, t0=10), sgdr(init_value=0.1, t0=20)], boundaries=[20])",
+            80,
+            [10, 20, 40, 60, 80],
+        ),
     ],
 )
 def test_cycle_ends(spec, total, ends):
@@ -160,7 +183,9 @@ def test_cycle_ends(spec, total, ends):
 
 @pytest.mark.parametrize("t_mult", [1, 2, 3, 1.5])
 def test_sgdr_restarts_exactly_at_its_cycle_ends(t_mult):
-    schedule = registry.build("schedule", f"sgdr(init_value=1.0, t0=7, t_mult={t_mult}, eta_min=0.1, m_mul=0.9)")
+    schedule = registry.build(
+        "schedule", f"sgdr(init_value=1.0, t0=7, t_mult={t_mult}, eta_min=0.1, m_mul=0.9)"
+    )
     ends = schedule.cycle_ends(600)
     got = values(schedule, range(601))
     jumps = np.flatnonzero(np.diff(got) > 0) + 1  # the value rises only at a restart

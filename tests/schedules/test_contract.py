@@ -31,7 +31,9 @@ def test_jit_vmap_and_step_types_agree(name):
     eager = np.asarray(schedule(steps.astype(np.float32)))
     assert eager.shape == steps.shape and np.isfinite(eager).all()
     np.testing.assert_allclose(np.asarray(jax.jit(schedule)(jnp.asarray(steps, jnp.int32))), eager, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(jax.vmap(schedule)(jnp.asarray(steps, jnp.int32))), eager, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(jax.vmap(schedule)(jnp.asarray(steps, jnp.int32))), eager, rtol=1e-6
+    )
     scalar = schedule(int(steps[3]))
     assert jnp.shape(scalar) == () and jnp.issubdtype(jnp.result_type(scalar), jnp.floating)
     np.testing.assert_allclose(float(scalar), eager[3], rtol=1e-6)
@@ -50,21 +52,27 @@ def test_int64_steps_past_2_31_give_the_closed_form(name, x64):
 @pytest.mark.parametrize("name", STEPS)
 def test_float32_and_int32_extremes_stay_finite(name):
     schedule = build(name)
-    int32_max = jnp.asarray(np.iinfo(np.int32).max, jnp.int32)
-    for step in (int32_max, jnp.float32(HUGE), jnp.float32(1e15), HUGE):
-        value = schedule(step)
-        assert value.dtype == jnp.float32 and math.isfinite(float(value)), step
-    assert math.isfinite(float(jax.jit(schedule)(int32_max)))
+    jitted = jax.jit(schedule)
+    int32_max = jnp.asarray(np.iinfo(np.int32).max, jnp.int32)  # int32 + 1 would wrap to -2**31
+    values = [jitted(int32_max), jitted(jnp.float32(HUGE)), jitted(jnp.float32(1e15)), schedule(HUGE)]
+    for value in values:
+        assert value.dtype == jnp.float32 and math.isfinite(float(value)), values
 
 
 @pytest.mark.parametrize("name", STEPS)
 def test_specs_as_strings_mappings_and_built_functions_agree(name):
     spec = registry.parse(STEP_FUNCTIONS[name][0])
-    mapping = {"name": spec.name, **dict(zip([p.name for p in registry.describe("schedule", name).parameters], spec.args)), **spec.kwargs}
+    mapping = {
+        "name": spec.name,
+        **dict(zip([p.name for p in registry.describe("schedule", name).parameters], spec.args)),
+        **spec.kwargs,
+    }
     steps = jnp.arange(0, 300, 11)
     expected = build(name)(steps)
     np.testing.assert_allclose(registry.build("schedule", mapping)(steps), expected, rtol=1e-6)
-    np.testing.assert_allclose(registry.build("schedule", f"join([{spec}], boundaries=[])")(steps), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        registry.build("schedule", f"join([{spec}], boundaries=[])")(steps), expected, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,18 @@ def test_plot_targets_are_discovered_from_tools_plots():
 
 def test_plot_schedule_writes_a_png(tmp_path, capsys):
     out = tmp_path / "plots" / "sgdr.png"
-    code = cli.main(["plot", "schedule", "sgdr(init_value=0.1, t0=20, t_mult=2)", "--steps", "150", "-o", str(out), "--log"])
+    code = cli.main(
+        [
+            "plot",
+            "schedule",
+            "sgdr(init_value=0.1, t0=20, t_mult=2)",
+            "--steps",
+            "150",
+            "-o",
+            str(out),
+            "--log",
+        ]
+    )
     assert code == 0
     data = out.read_bytes()
     assert data.startswith(PNG) and len(data) > 10_000
@@ -24,10 +35,19 @@ def test_plot_schedule_writes_a_png(tmp_path, capsys):
 
 def test_plot_schedule_with_momentum(tmp_path):
     out = tmp_path / "one_cycle.png"
-    code = cli.main([
-        "plot", "schedule", "one_cycle(max_lr=0.4, total_steps=100)",
-        "--momentum", "one_cycle_momentum(total_steps=100)", "--steps", "120", "-o", str(out),
-    ])
+    code = cli.main(
+        [
+            "plot",
+            "schedule",
+            "one_cycle(max_lr=0.4, total_steps=100)",
+            "--momentum",
+            "one_cycle_momentum(total_steps=100)",
+            "--steps",
+            "120",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0 and out.read_bytes().startswith(PNG)
 
 
@@ -37,7 +57,10 @@ def test_plot_schedule_with_momentum(tmp_path):
         (["plot"], "choose a target: schedule"),
         (["plot", "schedule", "reduce_on_plateau(patience=3)"], "not a function of the step"),
         (["plot", "schedule", "cosine(init_value=0.1, decay_steps=0)"], "argument 'decay_steps'"),
-        (["plot", "schedule", "cosine(init_value=0.1, decay_steps=10)", "--steps", "0"], "--steps must be > 0"),
+        (
+            ["plot", "schedule", "cosine(init_value=0.1, decay_steps=10)", "--steps", "0"],
+            "--steps must be > 0",
+        ),
     ],
 )
 def test_plot_refuses_what_it_cannot_draw(argv, message, tmp_path, capsys):

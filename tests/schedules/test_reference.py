@@ -22,8 +22,19 @@ PAST_THE_END = 1.5
 def test_the_fixtures_cover_every_library_backed_schedule():
     covered = {registry.parse(case["spec"]).name for case in CASES}
     assert covered >= {
-        "step", "multistep", "piecewise", "exponential", "inverse_time", "polynomial", "cosine", "warmup",
-        "cyclic", "cyclic_momentum", "one_cycle", "one_cycle_momentum", "sgdr",
+        "step",
+        "multistep",
+        "piecewise",
+        "exponential",
+        "inverse_time",
+        "polynomial",
+        "cosine",
+        "warmup",
+        "cyclic",
+        "cyclic_momentum",
+        "one_cycle",
+        "one_cycle_momentum",
+        "sgdr",
     }
     assert {registry.parse(case["spec"]).name for case in FIXTURES["plateau"]} == {"reduce_on_plateau"}
 
@@ -52,7 +63,9 @@ def test_matches_the_reference_in_float32(case):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["spec"].startswith("one_cycle")], ids=lambda c: c["spec"])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c["spec"].startswith("one_cycle")], ids=lambda c: c["spec"]
+)
 def test_one_cycle_holds_its_last_value_past_total_steps(case, x64):
     # torch raises past total_steps; the schedule stays where torch's last step left it.
     schedule = registry.build("schedule", case["spec"])

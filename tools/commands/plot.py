@@ -3,8 +3,9 @@
 Each target is a module of tools/plots/ (add one there to add a target).
 
 Examples:
-  tricks plot schedule "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)" --steps 1000 -o lr.png
-  tricks plot schedule "one_cycle(max_lr=0.4, total_steps=1000)" --momentum "one_cycle_momentum(total_steps=1000)" -o 1cycle.png
+  tricks plot schedule "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)" -o lr.png
+  tricks plot schedule "one_cycle(max_lr=0.4, total_steps=1000)" \
+      --momentum "one_cycle_momentum(total_steps=1000)" --steps 1200 -o 1cycle.png
   tricks plot schedule --help
 """
 

@@ -3,9 +3,9 @@
 Cycle ends (sgdr, cyclic, one_cycle: the snapshot points) are marked with dotted lines.
 
 Examples:
-  tricks plot schedule "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)" --steps 1000 -o lr.png
-  tricks plot schedule "one_cycle(max_lr=0.4, total_steps=1000)" --momentum "one_cycle_momentum(total_steps=1000)" \\
-      --steps 1000 -o 1cycle.png
+  tricks plot schedule "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)" -o lr.png
+  tricks plot schedule "one_cycle(max_lr=0.4, total_steps=1000)" \\
+      --momentum "one_cycle_momentum(total_steps=1000)" --steps 1200 -o 1cycle.png
   tricks plot schedule "sgdr(init_value=0.1, t0=100, t_mult=2)" --steps 1500 --log -o sgdr.png
 """
 
@@ -24,8 +24,12 @@ import registry
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="the schedule, e.g. 'cosine(init_value=0.1, decay_steps=1000)'")
     parser.add_argument("--steps", type=int, default=1000, help="steps drawn, from 0 (default: 1000)")
-    parser.add_argument("--momentum", metavar="SPEC", help="a momentum schedule, drawn against the right axis")
-    parser.add_argument("-o", "--output", default="schedule.png", help="the PNG written (default: schedule.png)")
+    parser.add_argument(
+        "--momentum", metavar="SPEC", help="a momentum schedule, drawn against the right axis"
+    )
+    parser.add_argument(
+        "-o", "--output", default="schedule.png", help="the PNG written (default: schedule.png)"
+    )
     parser.add_argument("--log", action="store_true", help="a logarithmic axis for the rate")
     parser.add_argument("--title", help="the title (default: the spec)")
 
@@ -45,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     path = pathlib.Path(args.output)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
-    values = _values(rate, args.steps)
+    v = _values(rate, args.steps)
     print(
-        f"wrote {path}: rate {values[0]:.4g} at step 0, max {values.max():.4g} at step {int(values.argmax())}, "
-        f"min {values.min():.4g} at step {int(values.argmin())}, {values[-1]:.4g} at step {args.steps - 1}"
+        f"wrote {path}: rate {v[0]:.4g} at step 0, max {v.max():.4g} at step {int(v.argmax())}, "
+        f"min {v.min():.4g} at step {int(v.argmin())}, {v[-1]:.4g} at step {args.steps - 1}"
     )
     return 0
 
@@ -84,7 +88,9 @@ def draw(
     axis.grid(alpha=0.3)
     ends = rate.cycle_ends(steps) if hasattr(rate, "cycle_ends") else []
     for i, end in enumerate(ends):
-        marker = axis.axvline(end, color="gray", linestyle=":", linewidth=1, label="cycle end" if i == 0 else None)
+        marker = axis.axvline(
+            end, color="gray", linestyle=":", linewidth=1, label="cycle end" if i == 0 else None
+        )
         if i == 0:
             lines.append(marker)
     if momentum is not None:

@@ -43,7 +43,15 @@ Examples:
 from tricks.schedules._basic import constant, linear, multistep, piecewise, step
 from tricks.schedules._cycles import Cyclical, cycle_ends
 from tricks.schedules._cyclic import cyclic, cyclic_momentum
-from tricks.schedules._decay import cosine, exponential, inverse_sqrt, inverse_time, natural_exp, noam, polynomial
+from tricks.schedules._decay import (
+    cosine,
+    exponential,
+    inverse_sqrt,
+    inverse_time,
+    natural_exp,
+    noam,
+    polynomial,
+)
 from tricks.schedules._join import join
 from tricks.schedules._one_cycle import one_cycle, one_cycle_momentum
 from tricks.schedules._plateau import (

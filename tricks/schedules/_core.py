@@ -106,7 +106,9 @@ def finite(value: float, argument: str) -> None:
 def one_of(value: str, choices: Sequence[str], argument: str) -> None:
     """Raises `RegistryError` naming `argument` unless `value` is one of `choices`."""
     if value not in choices:
-        raise RegistryError(f"must be one of {', '.join(map(repr, choices))}; got {value!r}", argument=argument)
+        raise RegistryError(
+            f"must be one of {', '.join(map(repr, choices))}; got {value!r}", argument=argument
+        )
 
 
 def increasing(values: Sequence[float], argument: str, allow_empty: bool = False) -> None:

@@ -84,7 +84,9 @@ def cycle_ends(schedule: Any, total_steps: int) -> list[int]:
     return schedule.cycle_ends(total_steps)
 
 
-def shifted(ends: Callable[[int], list[int]], offset: int, length: int | None = None) -> Callable[[int], list[int]]:
+def shifted(
+    ends: Callable[[int], list[int]], offset: int, length: int | None = None
+) -> Callable[[int], list[int]]:
     """The cycle ends of a schedule that starts `offset` steps late and runs at most `length` steps.
 
     Examples:

@@ -14,7 +14,9 @@ from tricks.schedules._cycles import Cyclical
 _MODES = ("triangular", "triangular2", "exp_range")
 
 
-def _check(low: float, high: float, names: tuple[str, str], up: int, down: int | None, mode: str, gamma: float):
+def _check(
+    low: float, high: float, names: tuple[str, str], up: int, down: int | None, mode: str, gamma: float
+):
     if not high >= low:
         raise registry.RegistryError(f"must be >= {names[0]} ({low!r}), got {high!r}", argument=names[1])
     _core.positive(up, "step_size_up")
@@ -114,7 +116,13 @@ def cyclic_momentum(
         [0.9, 0.85, 0.8, 0.85, 0.9]
     """
     _check(
-        base_momentum, max_momentum, ("base_momentum", "max_momentum"), step_size_up, step_size_down, mode, gamma
+        base_momentum,
+        max_momentum,
+        ("base_momentum", "max_momentum"),
+        step_size_up,
+        step_size_down,
+        mode,
+        gamma,
     )
     height, _ = _wave(step_size_up, step_size_down, mode, gamma)
 

@@ -24,9 +24,12 @@ def _phase_ends(total_steps: int, pct_start: float, three_phase: bool) -> list[f
     starts = [0.0, *ends[:-1]]
     if any(not e > s for s, e in zip(starts, ends)):
         lengths = ", ".join(f"{e - s:g}" for s, e in zip(starts, ends))
+        need = "pct_start * total_steps > 1"
+        if three_phase:
+            need += " and pct_start < (total_steps + 1) / (2 * total_steps)"
         raise registry.RegistryError(
-            f"{pct_start!r} leaves a phase of no length with total_steps={total_steps} (phase lengths {lengths}); "
-            f"need pct_start * total_steps > 1{' and pct_start < (total_steps + 1) / (2 * total_steps)' if three_phase else ''}",
+            f"{pct_start!r} leaves a phase of no length with total_steps={total_steps} "
+            f"(phase lengths {lengths}); need {need}",
             argument="pct_start",
         )
     return ends
@@ -93,7 +96,11 @@ def one_cycle(
     _core.positive(final_div_factor, "final_div_factor")
     initial = max_lr / div_factor
     low = initial / final_div_factor
-    points = [(initial, max_lr), (max_lr, initial), (initial, low)] if three_phase else [(initial, max_lr), (max_lr, low)]
+    points = (
+        [(initial, max_lr), (max_lr, initial), (initial, low)]
+        if three_phase
+        else [(initial, max_lr), (max_lr, low)]
+    )
     schedule = _anneal(ends, points, anneal_strategy, total_steps)
     return Cyclical(schedule, lambda total: [total_steps] if total_steps <= total else [])
 
@@ -123,7 +130,8 @@ def one_cycle_momentum(
         three_phase: as in `one_cycle`.
 
     Examples:
-        >>> [round(v, 4) for v in one_cycle_momentum(total_steps=6, pct_start=0.5, anneal_strategy="linear")(jnp.arange(6)).tolist()]
+        >>> s = one_cycle_momentum(total_steps=6, pct_start=0.5, anneal_strategy="linear")
+        >>> [round(v, 4) for v in s(jnp.arange(6)).tolist()]
         [0.95, 0.9, 0.85, 0.8833, 0.9167, 0.95]
     """
     ends = _phase_ends(total_steps, pct_start, three_phase)

@@ -80,7 +80,8 @@ class Plateau:
         _core.non_negative(self.threshold, "threshold")
         if self.threshold_mode == "rel" and self.mode == "min" and not self.threshold < 1.0:
             raise registry.RegistryError(
-                f"must be < 1 with threshold_mode='rel' and mode='min', got {self.threshold!r}", argument="threshold"
+                f"must be < 1 with threshold_mode='rel' and mode='min', got {self.threshold!r}",
+                argument="threshold",
             )
         _core.non_negative(self.cooldown, "cooldown")
         if not 0.0 <= self.min_scale <= 1.0:

@@ -20,7 +20,9 @@ def _cycle_start(i, t0: int, t_mult: float):
 
 
 @registry.register("schedule", "sgdr")
-def sgdr(init_value: float, t0: int, t_mult: float = 1.0, eta_min: float = 0.0, m_mul: float = 1.0) -> Cyclical:
+def sgdr(
+    init_value: float, t0: int, t_mult: float = 1.0, eta_min: float = 0.0, m_mul: float = 1.0
+) -> Cyclical:
     """Cosine annealing from the peak down to `eta_min`, restarted at the peak after each cycle.
 
     torch ``CosineAnnealingWarmRestarts(T_0=t0, T_mult=t_mult, eta_min)``; with `m_mul`

@@ -42,7 +42,8 @@ def warmup(
         >>> from tricks.schedules import cosine
         >>> [round(v, 4) for v in warmup(cosine(1.0, decay_steps=4), warmup_steps=2)(jnp.arange(8)).tolist()]
         [0.0, 0.5, 1.0, 0.8536, 0.5, 0.1464, 0.0, 0.0]
-        >>> [round(v, 4) for v in warmup(1.0, warmup_steps=3, init_value=0.01, mode="exponential")(jnp.arange(4)).tolist()]
+        >>> s = warmup(1.0, warmup_steps=3, init_value=0.01, mode="exponential")
+        >>> [round(v, 4) for v in s(jnp.arange(4)).tolist()]
         [0.01, 0.0464, 0.2154, 1.0]
     """
     inner = _core.as_schedule(schedule, "schedule")
