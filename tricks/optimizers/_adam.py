@@ -11,7 +11,7 @@ from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
 from tricks.optimizers._decay import l2, uses
 from tricks.optimizers._inject import inject, scalar_dtype
-from tricks.optimizers._masks import decay_mask
+from tricks.optimizers._masks import checked_at_init, decay_mask
 
 
 def _check(learning_rate, b1, b2, eps, eps_root, weight_decay) -> None:
@@ -261,4 +261,4 @@ def adamw(
             optax.scale_by_adam(b1, b2, eps, eps_root), *decay, optax.scale_by_learning_rate(learning_rate)
         )
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)

@@ -158,3 +158,25 @@ def decay_mask(mask: str, *, component: str, argument: str = "mask") -> Callable
         return jax.tree.map(lambda i: i == 0, index)
 
     return regex_mask
+
+
+def checked_at_init(opt: Any, mask: Callable[[Any], Any] | None) -> Any:
+    """`opt` whose ``init`` first evaluates `mask`, so a regex that matches nothing raises
+    even while the decay it selects for is off (a weight decay of 0).
+
+    Examples:
+        >>> import jax.numpy as jnp, optax
+        >>> opt = checked_at_init(optax.sgd(0.1), decay_mask("encoder", component="sgdw"))
+        >>> opt.init({"decoder": jnp.zeros((2, 2))})
+        Traceback (most recent call last):
+        ...
+        registry._errors.RegistryError: optimizer 'sgdw': argument 'mask': regex 'encoder' matches no parameter; paths: decoder
+    """
+    if mask is None:
+        return opt
+
+    def init(params):
+        mask(params)
+        return opt.init(params)
+
+    return opt._replace(init=init)

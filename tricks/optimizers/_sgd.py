@@ -9,7 +9,7 @@ from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
 from tricks.optimizers._decay import uses
 from tricks.optimizers._inject import inject
-from tricks.optimizers._masks import decay_mask
+from tricks.optimizers._masks import checked_at_init, decay_mask
 
 
 def sgd_chain(
@@ -46,7 +46,7 @@ def sgd_chain(
         parts.append(optax.scale_by_learning_rate(learning_rate))
         return optax.chain(*parts)
 
-    return inject(build, **hyper)
+    return checked_at_init(inject(build, **hyper), mask)
 
 
 @registry.register("optimizer", "sgd")

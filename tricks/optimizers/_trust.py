@@ -9,7 +9,7 @@ from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
 from tricks.optimizers._decay import uses
 from tricks.optimizers._inject import inject
-from tricks.optimizers._masks import decay_mask
+from tricks.optimizers._masks import checked_at_init, decay_mask
 
 
 @registry.register("optimizer", "lars")
@@ -67,7 +67,7 @@ def lars(
             optax.trace(decay=momentum, nesterov=nesterov),
         )
 
-    return inject(build, **hyper)
+    return checked_at_init(inject(build, **hyper), weights)
 
 
 @registry.register("optimizer", "lamb")
@@ -119,4 +119,4 @@ def lamb(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return inject(build, **hyper)
+    return checked_at_init(inject(build, **hyper), weights)
