@@ -47,8 +47,13 @@ def main() -> None:
         loader = make_loader(dataset, "train", args.batch_size, seed=0, on_device=True)
         print(f"{name}: on-device  {images_per_second(loader, args.device_steps):12,.0f} images/s")
         for threads in args.threads:
-            loader = make_loader(dataset, "train", args.batch_size, seed=0, on_device=False, num_threads=threads)
-            print(f"{name}: Grain, {threads:2d} threads {images_per_second(loader, args.grain_steps):10,.0f} images/s")
+            loader = make_loader(
+                dataset, "train", args.batch_size, seed=0, on_device=False, num_threads=threads
+            )
+            print(
+                f"{name}: Grain, {threads:2d} threads "
+                f"{images_per_second(loader, args.grain_steps):10,.0f} images/s"
+            )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,14 @@ def fashion_source(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def fashion(data_dir, fashion_source) -> Dataset:
     directory, _ = fashion_source
-    return build_offline({"name": "fashion_mnist", "data_dir": data_dir,
-                          "source_dir": str(directory), "validation_fraction": 0.25})
+    return build_offline(
+        {
+            "name": "fashion_mnist",
+            "data_dir": data_dir,
+            "source_dir": str(directory),
+            "validation_fraction": 0.25,
+        }
+    )
 
 
 def toy_dataset(num_train: int = 50, num_test: int = 23, weights=(0.7, 0.2, 0.1), validation_fraction=0.0):
@@ -100,9 +106,16 @@ def toy_dataset(num_train: int = 50, num_test: int = 23, weights=(0.7, 0.2, 0.1)
         labels = rng.choice(len(weights), size=n, p=weights)
         return [{"x": np.array([offset + i], np.float32), "label": int(c)} for i, c in enumerate(labels)]
 
-    return Dataset("toy", {"train": rows(num_train, 0), "test": rows(num_test, 1000)}, feature_key="x",
-                   class_names=[f"c{i}" for i in range(len(weights))], input_shape=(1,), dtype=np.float32,
-                   scale=1.0, validation_fraction=validation_fraction)
+    return Dataset(
+        "toy",
+        {"train": rows(num_train, 0), "test": rows(num_test, 1000)},
+        feature_key="x",
+        class_names=[f"c{i}" for i in range(len(weights))],
+        input_shape=(1,),
+        dtype=np.float32,
+        scale=1.0,
+        validation_fraction=validation_fraction,
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -181,10 +182,31 @@ def test_interrupted_preparation_is_not_taken_for_finished(tmp_path):
     np.testing.assert_array_equal(ds.labels("test"), arrays["test"][1])
 
 
+def test_processes_preparing_together_all_succeed(tmp_path):
+    """Several processes of one host build the same dataset at once (multi-process runs)."""
+    script = (
+        "import registry, tricks; "
+        f"print(registry.build('dataset', {{'name': 'digits', 'data_dir': {str(tmp_path)!r}}}).split_sizes)"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0, err[-2000:]
+        assert "'test': 360" in out
+    assert sorted(os.listdir(tmp_path / "tricks_digits")) == [".prepare.lock", "1.0.0"]
+
+
 def test_fashion_files_missing_says_how_to_get_them(tmp_path):
     with pytest.raises(registry.RegistryError) as info:
-        registry.build("dataset", {"name": "fashion_mnist", "data_dir": str(tmp_path),
-                                   "source_dir": str(tmp_path / "empty")})
+        registry.build(
+            "dataset",
+            {"name": "fashion_mnist", "data_dir": str(tmp_path), "source_dir": str(tmp_path / "empty")},
+        )
     message = str(info.value)
     assert "argument 'source_dir'" in message and "apt-get install -y dataset-fashion-mnist" in message
     assert "t10k-images-idx3-ubyte" in message and "source_dir" in message
@@ -204,7 +226,9 @@ def test_corrupt_idx_file(tmp_path, corrupt, match):
     path = source / "t10k-images-idx3-ubyte"
     path.write_bytes(corrupt(path.read_bytes()))
     with pytest.raises(registry.RegistryError, match=match):
-        build_offline({"name": "fashion_mnist", "data_dir": str(tmp_path / "tfds"), "source_dir": str(source)})
+        build_offline(
+            {"name": "fashion_mnist", "data_dir": str(tmp_path / "tfds"), "source_dir": str(source)}
+        )
 
 
 def test_truncated_gzip(tmp_path):
@@ -263,7 +287,10 @@ def test_bad_dataset_specs(spec, match, data_dir):
 
 
 def test_catalogue_dataset_not_prepared(tmp_path):
-    with pytest.raises(registry.RegistryError, match="not prepared in .*mnist.3.0.1; prepare it with .tfds build mnist --file_format=array_record."):
+    with pytest.raises(
+        registry.RegistryError,
+        match="not prepared in .*mnist.3.0.1; prepare it with .tfds build mnist --file_format=array_record.",
+    ):
         registry.build("dataset", f"tfds(name='mnist', data_dir={str(tmp_path)!r})")
 
 

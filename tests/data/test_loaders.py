@@ -50,7 +50,9 @@ def test_batch_is_a_function_of_seed_and_step(toy, path):
     steps = [7, 0, 12, 7, 3]
     for step in steps:
         assert ids(a.batch(step)) == ids(b.batch(step))
-    assert [ids(a.batch(s)) for s in range(4)] != [ids(loader_of(toy, path, seed=4).batch(s)) for s in range(4)]
+    assert [ids(a.batch(s)) for s in range(4)] != [
+        ids(loader_of(toy, path, seed=4).batch(s)) for s in range(4)
+    ]
     iterator = a.iterate(0)
     assert [ids(next(iterator)) for _ in range(13)] == [ids(b.batch(s)) for s in range(13)]
     iterator.close()
@@ -82,8 +84,8 @@ def test_without_drop_remainder_batches_run_across_epochs(toy, path):
     assert loader.steps_per_epoch == 7
     stream = [i for s in range(3 * n // batch_size + 1) for i in ids(loader.batch(s))]
     for e in range(3):
-        assert sorted(stream[e * n:(e + 1) * n]) == list(range(n))
-    assert stream[:n] != stream[n:2 * n]
+        assert sorted(stream[e * n : (e + 1) * n]) == list(range(n))
+    assert stream[:n] != stream[n : 2 * n]
 
 
 def test_unshuffled_order(toy, path):
@@ -93,16 +95,18 @@ def test_unshuffled_order(toy, path):
 
 @pytest.mark.parametrize("process_count, drop_remainder", [(2, True), (4, True), (2, False)])
 def test_process_shards_are_disjoint_and_make_the_global_batch(toy, path, process_count, drop_remainder):
-    kwargs = dict(batch_size=8, seed=1, drop_remainder=drop_remainder)
+    kwargs = {"batch_size": 8, "seed": 1, "drop_remainder": drop_remainder}
     whole = loader_of(toy, path, process_index=0, process_count=1, **kwargs)
-    shards = [loader_of(toy, path, process_index=p, process_count=process_count, **kwargs)
-              for p in range(process_count)]
+    shards = [
+        loader_of(toy, path, process_index=p, process_count=process_count, **kwargs)
+        for p in range(process_count)
+    ]
     assert {s.local_batch_size for s in shards} == {8 // process_count}
     for step in (0, 6, 11):
-        parts = [ids(s.batch(step)) for s in shards]
-        assert sum(parts, []) == ids(whole.batch(step))
+        rows = [i for shard in shards for i in ids(shard.batch(step))]
+        assert rows == ids(whole.batch(step))
         # Rows are distinct examples, unless a batch straddles two epochs (step 6 here).
-        assert len(set(sum(parts, []))) == 8 or (not drop_remainder and step == 6)
+        assert len(set(rows)) == 8 or (not drop_remainder and step == 6)
 
 
 def test_process_shards_of_eval_batches(toy, path):
@@ -149,10 +153,11 @@ def test_resume_equals_uninterrupted(toy, path):
     started_late.close()
 
 
-def test_grain_iterator_saves_with_grains_checkpoint_handler(toy, tmp_path):
+def test_iterators_save_with_grains_checkpoint_handler(toy, path, tmp_path):
+    """What Orbax uses for ``grain.checkpoint.CheckpointSave`` / ``CheckpointRestore``."""
     import grain
 
-    loader = loader_of(toy, "grain", seed=2)
+    loader = loader_of(toy, path, seed=2)
     iterator = loader.iterate(0)
     for _ in range(4):
         next(iterator)
@@ -169,7 +174,9 @@ def test_state_of_another_pipeline_is_refused(toy, path):
     state = iterator.get_state()
     iterator.close()
     other = loader_of(toy, path, seed=0, batch_size=10).iterate(0)
-    with pytest.raises(ValueError, match="belongs to another pipeline: saved .*batch=8.*this one is .*batch=10"):
+    with pytest.raises(
+        ValueError, match="belongs to another pipeline: saved .*batch=8.*this one is .*batch=10"
+    ):
         other.set_state(state)
     other.close()
     switched = loader_of(toy, "grain" if path == "device" else "device").iterate(0)
@@ -189,9 +196,13 @@ def test_class_balanced_sampling(path):
     np.testing.assert_allclose(freq, 1 / 3, atol=0.04)
     source_labels = ds.labels("train")
     assert all(source_labels[i] == l for b in batches for i, l in zip(ids(b), np.asarray(b["label"])))
-    assert ids(loader.batch(7)) == ids(loader_of(ds, path, batch_size=50, class_balanced=True, seed=0).batch(7))
-    halves = [loader_of(ds, path, batch_size=50, class_balanced=True, process_index=p, process_count=2)
-              for p in range(2)]
+    assert ids(loader.batch(7)) == ids(
+        loader_of(ds, path, batch_size=50, class_balanced=True, seed=0).batch(7)
+    )
+    halves = [
+        loader_of(ds, path, batch_size=50, class_balanced=True, process_index=p, process_count=2)
+        for p in range(2)
+    ]
     assert ids(halves[0].batch(3)) + ids(halves[1].batch(3)) == ids(loader.batch(3))
 
 
@@ -200,7 +211,7 @@ def test_digits_through_both_paths(digits):
         loader = make_loader(digits, "train", batch_size=128, seed=0, on_device=on_device)
         batch = loader.batch(0)
         assert batch["image"].shape == (128, 8, 8, 1) and 0.0 <= float(batch["image"].min())
-        x, y = digits.arrays("test")
+        x, _y = digits.arrays("test")
         evaluated = list(make_loader(digits, "test", 128, on_device=on_device).eval_batches())
         got = np.concatenate([np.asarray(b["image"])[np.asarray(b["mask"])] for b in evaluated])
         np.testing.assert_array_equal(got, x)
@@ -253,8 +264,15 @@ def test_sharded_batches_on_four_devices():
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
 
 
@@ -270,12 +288,15 @@ def test_batch_larger_than_the_split(toy, path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(split="valid"), "unknown split 'valid'; valid splits: train, validation, test"),
-        (dict(batch_size=0), "batch_size must be > 0"),
-        (dict(batch_size=10, process_count=3, process_index=0), "not divisible by the process count \\(3\\); "
-                                                                "nearest valid sizes: 9, 12"),
-        (dict(process_count=2, process_index=2), "process_index must be in \\[0, process_count=2\\)"),
-        (dict(seed=-1), "seed must be >= 0"),
+        ({"split": "valid"}, "unknown split 'valid'; valid splits: train, validation, test"),
+        ({"batch_size": 0}, "batch_size must be > 0"),
+        (
+            {"batch_size": 10, "process_count": 3, "process_index": 0},
+            "not divisible by the process count \\(3\\); nearest valid sizes: 9, 12",
+        ),
+        ({"process_count": 2, "process_index": 2}, "process_index must be in \\[0, process_count=2\\)"),
+        ({"seed": -1}, "seed must be in \\[0, 2\\*\\*32\\), got -1"),
+        ({"seed": 2**32}, "seed must be in"),
     ],
 )
 def test_bad_loader_arguments(toy, path, kwargs, match):

@@ -77,8 +77,12 @@ class Layout:
             )
 
 
-def resolve_processes(batch_size: int, process_index: int | None, process_count: int | None,
-                      sharding: jax.sharding.Sharding | None) -> tuple[int, int]:
+def resolve_processes(
+    batch_size: int,
+    process_index: int | None,
+    process_count: int | None,
+    sharding: jax.sharding.Sharding | None,
+) -> tuple[int, int]:
     """Checks the batch against processes and devices; returns (process_index, process_count)."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
@@ -150,17 +154,30 @@ class Loader(abc.ABC):
 
     on_device: bool
 
-    def __init__(self, dataset: Dataset, split: str, batch_size: int, seed: int, *, shuffle: bool,
-                 drop_remainder: bool, class_balanced: bool, process_index: int | None,
-                 process_count: int | None, sharding: jax.sharding.Sharding | None):
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: str,
+        batch_size: int,
+        seed: int,
+        *,
+        shuffle: bool,
+        drop_remainder: bool,
+        class_balanced: bool,
+        process_index: int | None,
+        process_count: int | None,
+        sharding: jax.sharding.Sharding | None,
+    ):
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
         self.dataset = dataset
         self.split = split
         self.num_examples = len(dataset.source(split))
         if self.num_examples == 0:
-            raise ValueError(f"split {split!r} of {dataset.name} is empty"
-                             + (" (validation_fraction=0)" if split == "validation" else ""))
+            raise ValueError(
+                f"split {split!r} of {dataset.name} is empty"
+                + (" (validation_fraction=0)" if split == "validation" else "")
+            )
         index, count = resolve_processes(batch_size, process_index, process_count, sharding)
         self.batch_size = batch_size
         self.seed = seed
@@ -175,16 +192,19 @@ class Loader(abc.ABC):
         self.rows = (index * self.local_batch_size, (index + 1) * self.local_batch_size)
         self.steps_per_epoch = self.layout.steps_per_epoch
         self.num_eval_batches = self.layout.num_eval_batches
-        self._classes = (ClassTable.from_labels(dataset.labels(split), dataset.num_classes)
-                         if class_balanced else None)
+        self._classes = (
+            ClassTable.from_labels(dataset.labels(split), dataset.num_classes) if class_balanced else None
+        )
 
     @property
     def fingerprint(self) -> str:
         """What a saved position is only valid for: path, data, split, batch and sampling."""
         mode = "balanced" if self.class_balanced else ("shuffle" if self.shuffle else "ordered")
         path = "device" if self.on_device else "grain"
-        return (f"{path}:{self.dataset.name}/{self.split}/n={self.num_examples}/batch={self.batch_size}/"
-                f"seed={self.seed}/{mode}/drop_remainder={self.drop_remainder}")
+        return (
+            f"{path}:{self.dataset.name}/{self.split}/n={self.num_examples}/batch={self.batch_size}/"
+            f"seed={self.seed}/{mode}/drop_remainder={self.drop_remainder}"
+        )
 
     @abc.abstractmethod
     def batch(self, step: int) -> Batch:
@@ -200,8 +220,10 @@ class Loader(abc.ABC):
 
     def __repr__(self) -> str:
         kind = "on-device" if self.on_device else "Grain"
-        return (f"<{kind} loader {self.dataset.name}/{self.split}: batch_size={self.batch_size}, "
-                f"steps_per_epoch={self.steps_per_epoch}, process {self.process_index}/{self.process_count}>")
+        return (
+            f"<{kind} loader {self.dataset.name}/{self.split}: batch_size={self.batch_size}, "
+            f"steps_per_epoch={self.steps_per_epoch}, process {self.process_index}/{self.process_count}>"
+        )
 
 
 class StepIterator(grain.DatasetIterator):

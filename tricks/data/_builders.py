@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import os
 import random
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -94,7 +95,9 @@ class TricksDigits(_Builder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "load_digits, stratified 80/20 train/test split with random_state=0."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "load_digits, stratified 80/20 train/test split with random_state=0."
+    }
     SHAPE = (8, 8, 1)
     CLASSES = DIGIT_CLASSES
     DESCRIPTION = "Optical recognition of handwritten digits (UCI), 8x8 images with values 0..16."
@@ -121,7 +124,9 @@ class TricksMnist1d(_Builder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "mnist1d make_dataset with get_dataset_args() defaults."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "mnist1d make_dataset with get_dataset_args() defaults."
+    }
     FEATURE_KEY = "signal"
     SHAPE = (40,)
     DTYPE = np.float32
@@ -151,7 +156,9 @@ class TricksFashionMnist(_Builder):
     """
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "From the four IDX files of the Fashion-MNIST release."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "From the four IDX files of the Fashion-MNIST release."
+    }
     SHAPE = (28, 28, 1)
     CLASSES = FASHION_MNIST_CLASSES
     DESCRIPTION = "Fashion-MNIST: Zalando article images, a drop-in replacement for MNIST."
@@ -163,17 +170,22 @@ class TricksFashionMnist(_Builder):
         super().__init__(**kwargs)
 
     def _arrays(self):
-        paths = {split: [find_idx(self.source_dir, name) for name in names]
-                 for split, names in FASHION_MNIST_FILES.items()}
+        paths = {
+            split: [find_idx(self.source_dir, name) for name in names]
+            for split, names in FASHION_MNIST_FILES.items()
+        }
         arrays = {}
         for split, (images_path, labels_path) in paths.items():
             images, labels = read_idx(images_path), read_idx(labels_path)
             if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-                raise IdxError(f"{images_path}: expected uint8 images of shape (N, 28, 28), "
-                               f"got {images.dtype.name} {images.shape}")
+                raise IdxError(
+                    f"{images_path}: expected uint8 images of shape (N, 28, 28), "
+                    f"got {images.dtype.name} {images.shape}"
+                )
             if labels.ndim != 1 or len(labels) != len(images):
-                raise IdxError(f"{labels_path}: expected {len(images)} labels (one per image), "
-                               f"got shape {labels.shape}")
+                raise IdxError(
+                    f"{labels_path}: expected {len(images)} labels (one per image), got shape {labels.shape}"
+                )
             if labels.size and labels.max() >= len(self.CLASSES):
                 raise IdxError(f"{labels_path}: labels must be < {len(self.CLASSES)}, found {labels.max()}")
             arrays[split] = (images[..., None], labels)

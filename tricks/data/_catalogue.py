@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sys
 from typing import Any
 
@@ -17,13 +19,20 @@ from tricks.data._split import validation_size
 
 def _check_fraction(validation_fraction: float, validation_seed: int) -> None:
     if not 0.0 <= validation_fraction < 1.0:
-        raise registry.RegistryError(f"must be in [0, 1), got {validation_fraction}", argument="validation_fraction")
+        raise registry.RegistryError(
+            f"must be in [0, 1), got {validation_fraction}", argument="validation_fraction"
+        )
     if validation_seed < 0:
         raise registry.RegistryError(f"must be >= 0, got {validation_seed}", argument="validation_seed")
 
 
-def _sources(tfds_name: str, splits: tuple[str, str], data_dir: str | None, download: bool,
-             builder_kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
+def _sources(
+    tfds_name: str,
+    splits: tuple[str, str],
+    data_dir: str | None,
+    download: bool,
+    builder_kwargs: dict[str, Any],
+) -> tuple[Any, list[Any]]:
     """(DatasetInfo, [train source, test source]) through `tfds.data_source`."""
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir, **builder_kwargs)
@@ -41,30 +50,54 @@ def _sources(tfds_name: str, splits: tuple[str, str], data_dir: str | None, down
             f"option of that command or $TFDS_DATA_DIR sets where), or pass download=True",
             argument="name",
         )
-    with contextlib.redirect_stdout(sys.stderr):  # TFDS prints its preparation notices to stdout
+    lock = _preparation_lock(builder) if download else contextlib.nullcontext()
+    with lock, contextlib.redirect_stdout(sys.stderr):  # TFDS prints its preparation notices to stdout
         sources = tfds.data_source(
             tfds_name, split=list(splits), data_dir=data_dir, download=download, builder_kwargs=builder_kwargs
         )
     return builder.info, sources
 
 
-def _ours(name: str, validation_fraction: float, validation_seed: int, data_dir: str | None,
-          **builder_kwargs: Any) -> Dataset:
+@contextlib.contextmanager
+def _preparation_lock(builder):
+    """One preparation at a time per dataset folder: processes that start together (several
+    processes of one host) would otherwise race to rename their finished copies."""
+    folder = os.path.dirname(os.fspath(builder.data_path))
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ".prepare.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ours(
+    name: str, validation_fraction: float, validation_seed: int, data_dir: str | None, **builder_kwargs: Any
+) -> Dataset:
     _check_fraction(validation_fraction, validation_seed)
     builder_cls = BUILDERS[name]
-    _, (train, test) = _sources(builder_cls.name, ("train", "test"), data_dir, True,
-                                {"file_format": "array_record", **builder_kwargs})
+    _, (train, test) = _sources(
+        builder_cls.name, ("train", "test"), data_dir, True, {"file_format": "array_record", **builder_kwargs}
+    )
     validation_size(len(train), validation_fraction)
     return Dataset(
-        name, {"train": train, "test": test}, feature_key=builder_cls.FEATURE_KEY,
-        class_names=builder_cls.CLASSES, input_shape=builder_cls.SHAPE, dtype=builder_cls.DTYPE,
+        name,
+        {"train": train, "test": test},
+        feature_key=builder_cls.FEATURE_KEY,
+        class_names=builder_cls.CLASSES,
+        input_shape=builder_cls.SHAPE,
+        dtype=builder_cls.DTYPE,
         scale={"digits": 1 / 16, "mnist1d": 1.0, "fashion_mnist": 1 / 255}[name],
-        validation_fraction=validation_fraction, validation_seed=validation_seed,
+        validation_fraction=validation_fraction,
+        validation_seed=validation_seed,
     )
 
 
 @registry.register("dataset", "digits")
-def digits(validation_fraction: float = 0.1, validation_seed: int = 0, data_dir: str | None = None) -> Dataset:
+def digits(
+    validation_fraction: float = 0.1, validation_seed: int = 0, data_dir: str | None = None
+) -> Dataset:
     """scikit-learn's 8x8 digits: 1437 train / 360 test (stratified, random_state=0), 10 classes.
 
     The embedded default dataset. Input shape (8, 8, 1); `Dataset.arrays` scales the
@@ -86,7 +119,9 @@ def digits(validation_fraction: float = 0.1, validation_seed: int = 0, data_dir:
 
 
 @registry.register("dataset", "mnist1d")
-def mnist1d(validation_fraction: float = 0.1, validation_seed: int = 0, data_dir: str | None = None) -> Dataset:
+def mnist1d(
+    validation_fraction: float = 0.1, validation_seed: int = 0, data_dir: str | None = None
+) -> Dataset:
     """MNIST-1D, generated offline with the mnist1d package's standard arguments.
 
     4000 train / 1000 test signals of length 40 (input shape (40,)), 10 classes, values
@@ -134,7 +169,7 @@ def fashion_mnist(
         ...                            "source_dir": "/nonexistent"})
         Traceback (most recent call last):
         ...
-        registry._errors.RegistryError: dataset 'fashion_mnist': argument 'source_dir': Fashion-MNIST file train-images-idx3-ubyte(.gz) not found in /nonexistent. Install Debian's package ...
+        registry._errors.RegistryError: dataset 'fashion_mnist': ...not found in /nonexistent. Install Debian's package ...
     """
     try:
         return _ours("fashion_mnist", validation_fraction, validation_seed, data_dir, source_dir=source_dir)
@@ -179,11 +214,12 @@ def tfds_catalogue(
         >>> registry.build("dataset", "tfds(name='mnistt')")
         Traceback (most recent call last):
         ...
-        registry._errors.RegistryError: dataset 'tfds': argument 'name': TFDS has no dataset 'mnistt' (did you mean 'mnist'...?)...
+        registry._errors.RegistryError: dataset 'tfds': ...: TFDS has no dataset 'mnistt' (did you mean 'mnist'...
     """
     _check_fraction(validation_fraction, validation_seed)
-    info, (train, test) = _sources(name, (train_split, test_split), data_dir, download,
-                                   {"file_format": "array_record"})
+    info, (train, test) = _sources(
+        name, (train_split, test_split), data_dir, download, {"file_format": "array_record"}
+    )
     features = info.features
     for key in (feature_key, label_key):
         if key not in features:
@@ -193,16 +229,25 @@ def tfds_catalogue(
             )
     label = features[label_key]
     if not isinstance(label, tfds.features.ClassLabel):
-        raise registry.RegistryError(f"{name}'s {label_key!r} is a {type(label).__name__}, not a ClassLabel",
-                                     argument="label_key")
+        raise registry.RegistryError(
+            f"{name}'s {label_key!r} is a {type(label).__name__}, not a ClassLabel", argument="label_key"
+        )
     shape = features[feature_key].shape
     if any(d is None for d in shape):
-        raise registry.RegistryError(f"{name}'s {feature_key!r} has no fixed shape ({shape})", argument="feature_key")
+        raise registry.RegistryError(
+            f"{name}'s {feature_key!r} has no fixed shape ({shape})", argument="feature_key"
+        )
     dtype = np.dtype(features[feature_key].np_dtype)
     validation_size(len(train), validation_fraction)
     return Dataset(
-        f"tfds:{name}", {"train": train, "test": test}, feature_key=feature_key, label_key=label_key,
-        class_names=label.names, input_shape=shape, dtype=dtype,
+        f"tfds:{name}",
+        {"train": train, "test": test},
+        feature_key=feature_key,
+        label_key=label_key,
+        class_names=label.names,
+        input_shape=shape,
+        dtype=dtype,
         scale=1 / 255 if dtype == np.uint8 else 1.0,
-        validation_fraction=validation_fraction, validation_seed=validation_seed,
+        validation_fraction=validation_fraction,
+        validation_seed=validation_seed,
     )

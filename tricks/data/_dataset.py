@@ -42,8 +42,14 @@ class SplitSource:
         [[4, 4], [1, 1]]
     """
 
-    def __init__(self, source: Sequence[Mapping[str, Any]], indices: np.ndarray | None, *,
-                 feature_key: str, label_key: str):
+    def __init__(
+        self,
+        source: Sequence[Mapping[str, Any]],
+        indices: np.ndarray | None,
+        *,
+        feature_key: str,
+        label_key: str,
+    ):
         self._source = source
         self._indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self._feature_key = feature_key
@@ -71,7 +77,9 @@ class SplitSource:
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         records = self._records([self._source_index(int(i)) for i in indices])
-        return [{"image": np.asarray(r[self._feature_key]), "label": int(r[self._label_key])} for r in records]
+        return [
+            {"image": np.asarray(r[self._feature_key]), "label": int(r[self._label_key])} for r in records
+        ]
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Examples `indices` as (features stacked as stored, labels int32)."""
@@ -155,7 +163,7 @@ class Dataset:
         self.validation_fraction = float(validation_fraction)
         self.validation_seed = int(validation_seed)
         train, validation = carve_validation(len(sources["train"]), validation_fraction, validation_seed)
-        keys = dict(feature_key=feature_key, label_key=label_key)
+        keys = {"feature_key": feature_key, "label_key": label_key}
         self._sources = {
             "train": SplitSource(sources["train"], train, **keys),
             "validation": SplitSource(sources["train"], validation, **keys),
@@ -166,8 +174,10 @@ class Dataset:
         self._labels: dict[str, np.ndarray] = {}
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, input_shape={self.input_shape}, num_classes={self.num_classes}, "
-                f"split_sizes={self.split_sizes})")
+        return (
+            f"Dataset({self.name!r}, input_shape={self.input_shape}, num_classes={self.num_classes}, "
+            f"split_sizes={self.split_sizes})"
+        )
 
     def _check(self, split: str) -> str:
         if split not in SPLITS:

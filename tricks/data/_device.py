@@ -30,8 +30,9 @@ def _ordered(x, y, perm_a, perm_b, k0, start, *, size, scale):
     return _gather(x, y, jnp.where(wrap, perm_b[k], perm_a[k]), scale)
 
 
-def _balanced(x, y, key, order, starts, counts, present, step, start, *, batch_size, size, scale):
-    k_class, k_example = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, BALANCED_STREAM), step))
+def _balanced(x, y, seed, order, starts, counts, present, step, start, *, batch_size, size, scale):
+    key = jax.random.fold_in(jax.random.key(seed), BALANCED_STREAM)
+    k_class, k_example = jax.random.split(jax.random.fold_in(key, step))
     classes = present[jax.random.randint(k_class, (batch_size,), 0, present.shape[0])]
     within = jax.random.randint(k_example, (batch_size,), 0, counts[classes])
     return _gather(x, y, jax.lax.dynamic_slice_in_dim(order[starts[classes] + within], start, size), scale)
@@ -43,11 +44,11 @@ def _evaluation(x, y, first, start, *, size, scale):
     return {**_gather(x, y, jnp.minimum(pos, n - 1), scale), "mask": pos < n}
 
 
-def _permutation(key, epoch, *, n):
-    return jax.random.permutation(jax.random.fold_in(key, epoch), n).astype(jnp.int32)
+def _permutation(seed, epoch, *, n):
+    return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n).astype(jnp.int32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted(sharding: NamedSharding | None) -> dict:
     """The jitted functions, with outputs laid out by `sharding` (None: default device)."""
     if sharding is None:
@@ -97,14 +98,34 @@ class DeviceLoader(Loader):
 
     on_device = True
 
-    def __init__(self, dataset: Dataset, split: str, batch_size: int, seed: int = 0, *, shuffle: bool = True,
-                 drop_remainder: bool = True, class_balanced: bool = False, process_index: int | None = None,
-                 process_count: int | None = None, sharding: NamedSharding | None = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: str,
+        batch_size: int,
+        seed: int = 0,
+        *,
+        shuffle: bool = True,
+        drop_remainder: bool = True,
+        class_balanced: bool = False,
+        process_index: int | None = None,
+        process_count: int | None = None,
+        sharding: NamedSharding | None = None,
+    ):
         if sharding is not None and not isinstance(sharding, NamedSharding):
             raise ValueError(f"sharding must be a jax.sharding.NamedSharding, got {type(sharding).__name__}")
-        super().__init__(dataset, split, batch_size, seed, shuffle=shuffle, drop_remainder=drop_remainder,
-                         class_balanced=class_balanced, process_index=process_index,
-                         process_count=process_count, sharding=sharding)
+        super().__init__(
+            dataset,
+            split,
+            batch_size,
+            seed,
+            shuffle=shuffle,
+            drop_remainder=drop_remainder,
+            class_balanced=class_balanced,
+            process_index=process_index,
+            process_count=process_count,
+            sharding=sharding,
+        )
         self._fns = _jitted(sharding)
         if sharding is None:
             device = jax.local_devices()[0]
@@ -115,21 +136,25 @@ class DeviceLoader(Loader):
             self._put = lambda a: jax.make_array_from_callback(a.shape, replicated, lambda i: a[i])
             start, size = 0, batch_size  # the global batch; each device computes its rows
         self._start = np.int32(start)
-        self._layout_args = dict(size=size, scale=dataset.scale)
+        self._layout_args = {"size": size, "scale": dataset.scale}
         features, labels = dataset.stored_arrays(split)
         self._x, self._y = self._put(features), self._put(labels)
-        self._key = jax.random.key(seed)
+        self._seed = np.uint32(seed)  # a host scalar: the key is made inside each jitted function
         self._identity = self._put(np.arange(self.num_examples, dtype=np.int32))
         self._perms: collections.OrderedDict[int, jax.Array] = collections.OrderedDict()
         if class_balanced:
             table = self._classes
-            self._table = tuple(self._put(a) for a in (table.order, table.starts, table.counts, table.present))
+            self._table = tuple(
+                self._put(a) for a in (table.order, table.starts, table.counts, table.present)
+            )
 
     def _epoch_order(self, epoch: int) -> jax.Array:
         if not self.shuffle:
             return self._identity
         if epoch not in self._perms:
-            self._perms[epoch] = self._fns["permutation"](self._key, np.uint32(epoch % 2**32), n=self.num_examples)
+            self._perms[epoch] = self._fns["permutation"](
+                self._seed, np.uint32(epoch % 2**32), n=self.num_examples
+            )
             while len(self._perms) > _CACHED_EPOCHS:
                 self._perms.popitem(last=False)
         return self._perms[epoch]
@@ -138,22 +163,32 @@ class DeviceLoader(Loader):
         """The training batch of `step`: ``{"image": float32 (B, ...), "label": int32 (B,)}``."""
         self.layout.check_trainable(self.split)
         if self.class_balanced:
-            return self._fns["balanced"](self._x, self._y, self._key, *self._table, np.uint32(step % 2**32),
-                                         self._start, batch_size=self.batch_size, **self._layout_args)
+            return self._fns["balanced"](
+                self._x,
+                self._y,
+                self._seed,
+                *self._table,
+                np.uint32(step % 2**32),
+                self._start,
+                batch_size=self.batch_size,
+                **self._layout_args,
+            )
         epoch, k0 = self.layout.start(step)
         perm_a = self._epoch_order(epoch)
         straddles = k0 + self.batch_size > self.num_examples
         perm_b = self._epoch_order(epoch + 1) if straddles else perm_a
-        return self._fns["ordered"](self._x, self._y, perm_a, perm_b, np.int32(k0), self._start,
-                                    **self._layout_args)
+        return self._fns["ordered"](
+            self._x, self._y, perm_a, perm_b, np.int32(k0), self._start, **self._layout_args
+        )
 
     def iterate(self, start_step: int = 0) -> StepIterator:
         return _DeviceIterator(self, start_step)
 
     def eval_batches(self) -> Iterator[Batch]:
         for k in range(self.num_eval_batches):
-            yield self._fns["evaluation"](self._x, self._y, np.int32(k * self.batch_size), self._start,
-                                          **self._layout_args)
+            yield self._fns["evaluation"](
+                self._x, self._y, np.int32(k * self.batch_size), self._start, **self._layout_args
+            )
 
 
 class _DeviceIterator(StepIterator):

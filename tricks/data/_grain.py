@@ -35,10 +35,10 @@ class GrainLoader(Loader):
     process p reads only its rows of every global batch (the same global batch whatever
     the number of processes, which ``ShardByJaxProcess``'s contiguous shards would not
     give). Class-balanced draws use ``np.random.default_rng([BALANCED_STREAM, seed,
-    step])``. ``to_iter_dataset`` reads
-    `num_threads` batches in parallel; a thread then prefetches `prefetch` batches onto
-    the device. The iterator's state is Grain's (``{"next_index": step}``), so a restored
-    iterator continues with exactly the batches an uninterrupted one would have given.
+    step])``. ``to_iter_dataset`` reads `num_threads` batches in parallel; a thread then
+    prefetches `prefetch` batches onto the device. The iterator's state is Grain's
+    (``{"next_index": step}``), so a restored iterator continues with exactly the
+    batches an uninterrupted one would have given.
 
     With a `NamedSharding`, batches are global arrays: ``jax.device_put`` in one process,
     ``jax.make_array_from_process_local_data`` from each process's rows in several.
@@ -56,13 +56,34 @@ class GrainLoader(Loader):
 
     on_device = False
 
-    def __init__(self, dataset: Dataset, split: str, batch_size: int, seed: int = 0, *, shuffle: bool = True,
-                 drop_remainder: bool = True, class_balanced: bool = False, process_index: int | None = None,
-                 process_count: int | None = None, sharding: jax.sharding.Sharding | None = None,
-                 num_threads: int = DEFAULT_THREADS, prefetch: int = 2):
-        super().__init__(dataset, split, batch_size, seed, shuffle=shuffle, drop_remainder=drop_remainder,
-                         class_balanced=class_balanced, process_index=process_index,
-                         process_count=process_count, sharding=sharding)
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: str,
+        batch_size: int,
+        seed: int = 0,
+        *,
+        shuffle: bool = True,
+        drop_remainder: bool = True,
+        class_balanced: bool = False,
+        process_index: int | None = None,
+        process_count: int | None = None,
+        sharding: jax.sharding.Sharding | None = None,
+        num_threads: int = DEFAULT_THREADS,
+        prefetch: int = 2,
+    ):
+        super().__init__(
+            dataset,
+            split,
+            batch_size,
+            seed,
+            shuffle=shuffle,
+            drop_remainder=drop_remainder,
+            class_balanced=class_balanced,
+            process_index=process_index,
+            process_count=process_count,
+            sharding=sharding,
+        )
         if num_threads < 0 or prefetch < 1:
             raise ValueError(f"need num_threads >= 0 and prefetch >= 1, got {num_threads} and {prefetch}")
         self.num_threads = num_threads
@@ -108,11 +129,16 @@ class GrainLoader(Loader):
 
     def _pipeline(self, host_batch: Any, length: int) -> grain.IterDataset:
         ds = grain.MapDataset.range(length).map(host_batch)
-        ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=self.num_threads,
-                                                  prefetch_buffer_size=max(self.prefetch, self.num_threads)))
+        ds = ds.to_iter_dataset(
+            grain.ReadOptions(
+                num_threads=self.num_threads, prefetch_buffer_size=max(self.prefetch, self.num_threads)
+            )
+        )
         # As grain.experimental.device_put, with a placement that also serves several processes.
         ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=self.prefetch)
-        return grain.experimental.ThreadPrefetchIterDataset(ds.map(self._put), prefetch_buffer_size=self.prefetch)
+        return grain.experimental.ThreadPrefetchIterDataset(
+            ds.map(self._put), prefetch_buffer_size=self.prefetch
+        )
 
     def batch(self, step: int) -> Batch:
         """The training batch of `step`: ``{"image": float32 (B, ...), "label": int32 (B,)}``."""

@@ -51,7 +51,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         >>> read_idx(path)
         Traceback (most recent call last):
         ...
-        tricks.data._idx.IdxError: .../labels-idx1-ubyte: the header promises 4 bytes of data (shape (4,), uint8), the file holds 3: truncated or corrupt
+        tricks.data._idx.IdxError: ...: the header promises 4 bytes of data (shape (4,), uint8), the file holds 3: ...
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -65,8 +65,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise IdxError(f"{path}: not an IDX file (the magic number must start with two zero bytes)")
     code, ndim = raw[2], raw[3]
     if code not in _DTYPES:
-        raise IdxError(f"{path}: unknown IDX type code 0x{code:02x}; valid: " + ", ".join(
-            f"0x{c:02x}" for c in _DTYPES))
+        raise IdxError(
+            f"{path}: unknown IDX type code 0x{code:02x}; valid: " + ", ".join(f"0x{c:02x}" for c in _DTYPES)
+        )
     if ndim == 0:
         raise IdxError(f"{path}: an IDX file needs at least one dimension")
     header = 4 + 4 * ndim

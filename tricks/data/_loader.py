@@ -84,8 +84,14 @@ def make_loader(
     """
     if on_device is None:
         on_device = dataset.nbytes(split) <= DEVICE_BYTES_LIMIT
-    common = dict(shuffle=shuffle, drop_remainder=drop_remainder, class_balanced=class_balanced,
-                  process_index=process_index, process_count=process_count, sharding=sharding)
+    common = {
+        "shuffle": shuffle,
+        "drop_remainder": drop_remainder,
+        "class_balanced": class_balanced,
+        "process_index": process_index,
+        "process_count": process_count,
+        "sharding": sharding,
+    }
     if on_device:
         return DeviceLoader(dataset, split, batch_size, seed, **common)
     return GrainLoader(dataset, split, batch_size, seed, num_threads=num_threads, prefetch=prefetch, **common)

@@ -25,7 +25,7 @@ def validation_size(num_train: int, validation_fraction: float) -> int:
     """
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    n_val = int(round(validation_fraction * num_train))
+    n_val = round(validation_fraction * num_train)
     if validation_fraction > 0 and not 0 < n_val < num_train:
         raise ValueError(
             f"validation_fraction={validation_fraction} of {num_train} training examples leaves "
@@ -34,7 +34,9 @@ def validation_size(num_train: int, validation_fraction: float) -> int:
     return n_val
 
 
-def carve_validation(num_train: int, validation_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def carve_validation(
+    num_train: int, validation_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Splits indices ``0..num_train-1`` into (train, validation), both sorted.
 
     The validation part is the ``round(fraction * num_train)`` indices whose splitmix64
