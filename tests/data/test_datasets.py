@@ -266,6 +266,7 @@ def test_validation_split_of_a_dataset(digits, data_dir):
     assert not np.array_equal(other.arrays("validation")[0], digits.arrays("validation")[0])
     none = build_offline({"name": "digits", "data_dir": data_dir, "validation_fraction": 0.0})
     assert none.split_sizes["validation"] == 0 and none.arrays("validation")[0].shape == (0, 8, 8, 1)
+    assert none.splits == ("train", "test") and digits.splits == ("train", "validation", "test")
     with pytest.raises(ValueError, match="split 'validation' of digits is empty"):
         make_loader(none, "validation", 8)
 

@@ -17,8 +17,9 @@ preparation is never taken for a finished one):
 - ``tfds(name=...)``: any TFDS catalogue dataset already prepared as array_record.
 
 Each gives a `Dataset`: ``name``, ``num_classes``, ``input_shape`` (one example),
-``class_names``, ``split_sizes``, ``arrays(split) -> (x float32, y int32)``,
-``class_counts(split)``, ``labels(split)``, ``source(split)`` (random access, for Grain).
+``class_names``, ``split_sizes``, ``splits`` (the non-empty ones),
+``arrays(split) -> (x float32, y int32)``, ``class_counts(split)``, ``labels(split)``,
+``source(split)`` (random access, for Grain).
 Splits are ``"train"``, ``"validation"`` (carved from the source train split by
 `carve_validation`: ``validation_fraction`` with ``validation_seed``, the same on every
 machine, disjoint from ``"train"``) and ``"test"``.

@@ -125,6 +125,7 @@ class Dataset:
         class_names: one name per class.
         scale: multiplier from stored values to the float32 values of `arrays`.
         split_sizes: ``{"train": n, "validation": n, "test": n}``.
+        splits: the split names with at least one example.
         dtype: the stored dtype of the features.
 
     Examples:
@@ -133,8 +134,8 @@ class Dataset:
         >>> ds = Dataset("toy", {"train": rows, "test": rows[:4]}, feature_key="x",
         ...              class_names=("even", "odd"), input_shape=(2,), dtype=np.uint8,
         ...              scale=1 / 255, validation_fraction=0.2)
-        >>> ds.split_sizes
-        {'train': 8, 'validation': 2, 'test': 4}
+        >>> ds.split_sizes, ds.splits
+        ({'train': 8, 'validation': 2, 'test': 4}, ('train', 'validation', 'test'))
         >>> x, y = ds.arrays("validation")
         >>> x.dtype, y.tolist(), ds.class_counts("train").tolist()
         (dtype('float32'), [1, 0], [4, 4])
@@ -178,6 +179,11 @@ class Dataset:
             f"Dataset({self.name!r}, input_shape={self.input_shape}, num_classes={self.num_classes}, "
             f"split_sizes={self.split_sizes})"
         )
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits holding at least one example ("validation" drops out at fraction 0)."""
+        return tuple(split for split in SPLITS if self.split_sizes[split])
 
     def _check(self, split: str) -> str:
         if split not in SPLITS:
