@@ -13,9 +13,10 @@ import registry
 from tricks import config
 from tricks import data
 from tricks import init, models, losses, augment
+from tricks import train
 from tricks import optimizers
 from tricks import schedules
 
 registry.load_plugins("tricks.plugins")
 
-__all__ = ["augment", "config", "data", "init", "losses", "models", "optimizers", "schedules"]
+__all__ = ["augment", "config", "data", "init", "losses", "models", "optimizers", "schedules", "train"]

@@ -1,0 +1,25 @@
+"""The training engine: state, jitted steps, loop, metrics, writers and checkpoints.
+
+Examples:
+    >>> from tricks import train
+    >>> sorted(train.default_config())[:3]
+    ['augment', 'batch_size', 'class_balanced']
+"""
+
+from tricks.train._checkpoint import Checkpoints
+from tricks.train._defaults import complete, default_config
+from tricks.train._loop import NonFiniteLossError, train_and_evaluate
+from tricks.train._state import TrainState, create_state
+from tricks.train._step import make_eval_step, make_train_step
+
+__all__ = [
+    "Checkpoints",
+    "NonFiniteLossError",
+    "TrainState",
+    "complete",
+    "create_state",
+    "default_config",
+    "make_eval_step",
+    "make_train_step",
+    "train_and_evaluate",
+]

@@ -1,0 +1,97 @@
+"""Builds a run's components from its config, and checks that they fit together."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import ml_collections
+import optax
+
+import registry
+from tricks.config import ConfigError
+from tricks.train._state import create_state
+
+
+@dataclasses.dataclass(frozen=True)
+class Components:
+    """Everything a run is made of, built from its config."""
+
+    dataset: Any
+    model: Any
+    loss: Callable
+    augment: Callable
+    optimizer: optax.GradientTransformation
+    num_classes: int
+
+
+def build_components(config: ml_collections.ConfigDict) -> Components:
+    """Builds dataset, model (num_classes from the dataset unless set), loss, augment, optimizer.
+
+    Raises:
+        registry.RegistryError: an unknown component or a bad argument.
+    """
+    from tricks import augment as augment_lib
+
+    dataset = registry.build("dataset", config.dataset)
+    num_classes = int(dataset.num_classes)
+    model = registry.build("model", with_default(config.model, "num_classes", num_classes))
+    loss = registry.build("loss", config.loss).prepare(dataset.class_counts("train"))
+    augment = augment_lib.compose([registry.build("augment", spec) for spec in config.augment])
+    optimizer = registry.build("optimizer", config.optimizer)
+    return Components(dataset, model, loss, augment, optimizer, num_classes)
+
+
+def with_default(spec: Any, key: str, value: Any) -> registry.Spec:
+    """`spec` as a parsed `registry.Spec`, with ``key=value`` added unless it is given.
+
+    Examples:
+        >>> str(with_default("mlp(widths=(64,))", "num_classes", 10))
+        'mlp(widths=(64,), num_classes=10)'
+        >>> str(with_default({"name": "cnn", "num_classes": 3}, "num_classes", 10))
+        'cnn(num_classes=3)'
+    """
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    if isinstance(spec, str):
+        spec = registry.parse(spec)
+    elif isinstance(spec, dict):
+        spec = registry.Spec(spec.get("name"), (), {k: v for k, v in spec.items() if k != "name"})
+    if not isinstance(spec, registry.Spec):
+        raise registry.RegistryError(f"expected a model spec, got {spec!r}")
+    if key in spec.kwargs or spec.args:
+        return spec
+    return registry.Spec(spec.name, spec.args, {**spec.kwargs, key: value})
+
+
+def create_checked_state(components: Components, example: jax.Array, seed: int, names: tuple[str, str]):
+    """The initial `TrainState`, with clear errors if the model does not fit the dataset.
+
+    Args:
+        example: one batch of inputs (B, *input_shape).
+        names: (model spec, dataset spec), for the messages.
+
+    Raises:
+        ConfigError: the model cannot take the dataset's inputs, or its output is not
+            (num_classes,) per example (both shapes are named).
+    """
+    model, num_classes = components.model, components.num_classes
+    try:
+        state = create_state(model, components.optimizer, example, seed)
+        out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), state.variables(), example)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, registry.RegistryError):
+            raise
+        raise ConfigError(
+            f"model {names[0]} cannot take the inputs of dataset {names[1]}, of shape "
+            f"{tuple(example.shape[1:])} per example: {type(exc).__name__}: {exc}"
+        ) from None
+    if out.shape != (example.shape[0], num_classes):
+        raise ConfigError(
+            f"model {names[0]} outputs shape {tuple(out.shape[1:])} per example, but dataset {names[1]} "
+            f"has {num_classes} classes, so ({num_classes},) is expected; drop num_classes from the model "
+            f"spec (it is filled in from the dataset) or set it to {num_classes}"
+        )
+    return state

@@ -1,0 +1,62 @@
+"""Every standard field of a training config, with its default, and the check of a config."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from registry import suggest
+from tricks.config import ConfigError
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The standard fields of a training run, each with its default value.
+
+    Component fields (dataset, model, loss, optimizer, augment entries) are registry specs:
+    a name, a call string or a mapping with ``name``.
+
+    Examples:
+        >>> cfg = default_config()
+        >>> cfg.dataset, cfg.batch_size, cfg.num_epochs
+        ('digits', 128, 10)
+    """
+    cfg = ml_collections.ConfigDict()
+    cfg.dataset = "digits"  # a dataset spec
+    cfg.model = "mlp(widths=(256, 256))"  # num_classes is filled in from the dataset
+    cfg.loss = "cross_entropy"
+    cfg.optimizer = "adam(learning_rate=0.001)"
+    cfg.augment = []  # a list of augment specs, applied in order on the device
+    cfg.batch_size = 128  # the global batch, over all devices and hosts
+    cfg.eval_batch_size = 1000
+    cfg.num_steps = 0  # > 0 wins over num_epochs
+    cfg.num_epochs = 10
+    cfg.eval_every = 0  # steps between evaluations; 0: once per epoch
+    cfg.log_every = 50
+    cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
+    cfg.seed = 0
+    cfg.class_balanced = False  # sample classes uniformly instead of examples
+    cfg.progress = True  # console progress bar
+    return cfg
+
+
+def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with every missing standard field set to its default.
+
+    Raises:
+        ConfigError: a top-level field that is not a standard one (with suggestions).
+
+    Examples:
+        >>> complete(ml_collections.ConfigDict({"batch_size": 64})).log_every
+        50
+        >>> complete(ml_collections.ConfigDict({"batch_sise": 64}))
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: unknown config field 'batch_sise' (did you mean 'batch_size' or 'eval_batch_size'?); valid fields: ...
+    """
+    merged = default_config().to_dict()
+    given = config.to_dict()
+    for key, value in given.items():
+        if key not in merged:
+            valid = ", ".join(sorted(merged))
+            raise ConfigError(f"unknown config field {key!r}{suggest(key, merged)}; valid fields: {valid}")
+        merged[key] = value
+    return ml_collections.ConfigDict(merged)

@@ -1,0 +1,102 @@
+"""The jitted train and eval steps, with metrics accumulated on the device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from tricks.train._state import TrainState
+
+Batch = dict[str, jax.Array]
+Sums = dict[str, jax.Array]
+
+
+def zero_sums() -> Sums:
+    """Empty running sums of the per-step training metrics (kept on the device)."""
+    return {
+        "loss": jnp.zeros((), jnp.float32),
+        "accuracy": jnp.zeros((), jnp.float32),
+        "grad_norm": jnp.zeros((), jnp.float32),
+        "count": jnp.zeros((), jnp.int32),
+        "first_nonfinite": jnp.full((), -1, jnp.int32),
+    }
+
+
+def make_train_step(
+    model,
+    optimizer: optax.GradientTransformation,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    augment: Callable[[Batch, jax.Array, bool], Batch],
+    num_classes: int,
+) -> Callable[[TrainState, Batch, Sums], tuple[TrainState, Sums]]:
+    """One optimization step: augment on the device, loss, gradients, update, metrics.
+
+    The returned function is pure; the caller jits it (donating state and sums). Its
+    randomness is ``fold_in(state.rng, state.step)``, so step k always draws the same
+    numbers whatever happened before (exact resume).
+    """
+
+    def train_step(state: TrainState, batch: Batch, sums: Sums) -> tuple[TrainState, Sums]:
+        step_key = jax.random.fold_in(state.rng, state.step)
+        augment_key, dropout_key = jax.random.split(step_key)
+        targets = jax.nn.one_hot(batch["label"], num_classes, dtype=jnp.float32)
+        inputs = augment({"image": batch["image"], "label": targets}, augment_key, True)
+
+        def objective(params):
+            variables = {"params": params, "batch_stats": state.batch_stats} if state.batch_stats else {
+                "params": params}
+            logits, updates = model.apply(
+                variables, inputs["image"], train=True, rngs={"dropout": dropout_key}, mutable=["batch_stats"]
+            )
+            return loss_fn(logits, inputs["label"]), (logits, updates)
+
+        (loss, (logits, updates)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        changes, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, changes),
+            batch_stats=updates.get("batch_stats", state.batch_stats),
+            opt_state=opt_state,
+        )
+        correct = jnp.argmax(logits, -1) == jnp.argmax(inputs["label"], -1)
+        finite = jnp.isfinite(loss)
+        new_sums = {
+            "loss": sums["loss"] + loss.astype(jnp.float32),
+            "accuracy": sums["accuracy"] + jnp.mean(correct.astype(jnp.float32)),
+            "grad_norm": sums["grad_norm"] + optax.global_norm(grads).astype(jnp.float32),
+            "count": sums["count"] + 1,
+            "first_nonfinite": jnp.where(
+                (sums["first_nonfinite"] < 0) & ~finite, state.step, sums["first_nonfinite"]
+            ),
+        }
+        return new_state, new_sums
+
+    return train_step
+
+
+def make_eval_step(model, num_classes: int, augment: Callable[[Batch, jax.Array, bool], Batch]) -> Callable:
+    """Sums of negative log-likelihood, correct predictions and examples over one batch.
+
+    Padded examples (``batch["mask"] == 0``) count for nothing. The evaluation loss is
+    the cross-entropy (NLL) whatever the training loss, so runs stay comparable.
+    """
+
+    def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
+        targets = jax.nn.one_hot(batch["label"], num_classes, dtype=jnp.float32)
+        inputs = augment({"image": batch["image"], "label": targets}, jax.random.PRNGKey(0), False)
+        logits = model.apply(state.variables(), inputs["image"], train=False).astype(jnp.float32)
+        mask = batch.get("mask", jnp.ones(batch["label"].shape, jnp.float32)).astype(jnp.float32)
+        nll = optax.softmax_cross_entropy(logits, targets)
+        correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+        return {"loss": jnp.sum(nll * mask), "accuracy": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+
+    return eval_step
+
+
+def param_norm(params: Any) -> jax.Array:
+    """The global L2 norm of the parameters."""
+    return optax.global_norm(params)

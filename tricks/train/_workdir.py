@@ -1,0 +1,87 @@
+"""A run's folder: its config, the code version, and the refusal to mix two configs."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+from typing import Any
+
+import ml_collections
+
+from tricks.config import ConfigError
+
+IGNORED_FIELDS = ("progress",)
+"""Fields that do not change results, so a workdir may be resumed with them changed."""
+
+
+def code_version() -> str:
+    """The package version, plus the git commit (and ``+dirty``) when run from a checkout.
+
+    Examples:
+        >>> code_version().startswith("tricks ")
+        True
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = f"tricks {version('tricks')}"
+    except PackageNotFoundError:
+        text = "tricks (not installed)"
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return text
+    return f"{text} (git {commit}{'+dirty' if dirty else ''})"
+
+
+def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: bool) -> None:
+    """Creates `workdir` and writes ``config.json``; refuses a workdir of another config.
+
+    Raises:
+        ConfigError: `workdir` holds a run whose config differs (the differences are
+            listed), unless `force`.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.json"
+    new = json.loads(config.to_json())
+    if path.exists():
+        old = json.loads(path.read_text())
+        changes = differences(old, new)
+        if changes and not force:
+            listed = "\n  ".join(changes)
+            raise ConfigError(
+                f"{workdir} holds a run of a different config:\n  {listed}\n"
+                "use another --workdir, or --force to continue this run with the new config"
+            )
+    path.write_text(json.dumps(new, indent=2, sort_keys=True) + "\n")
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Lines ``key: old -> new`` for every field that differs (nested keys dotted).
+
+    Examples:
+        >>> differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4})
+        ['b.c: 2 -> 3', 'd: (absent) -> 4']
+    """
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if not prefix and key in IGNORED_FIELDS:
+            continue
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            lines.append(f"{prefix}{key}: {_show(a)} -> {_show(b)}")
+    return lines
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value)

@@ -1,0 +1,128 @@
+"""Where metrics go: console progress, JSON lines, TensorBoard; one interface for all."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+class Writer:
+    """Receives scalars at log and eval steps. Subclasses override what they need."""
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Records `scalars` (names like ``train/loss``, ``eval/accuracy``) at `step`."""
+
+    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
+        """Records value distributions (e.g. per-layer gradients) at `step`."""
+
+    def close(self) -> None:
+        """Flushes and releases files."""
+
+
+class JsonlWriter(Writer):
+    """Appends one JSON object per write to ``WORKDIR/metrics.jsonl``.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> workdir = pathlib.Path(tempfile.mkdtemp())
+        >>> writer = JsonlWriter(workdir)
+        >>> writer.write(10, {"train/loss": np.float32(0.5)})
+        >>> writer.close()
+        >>> (workdir / "metrics.jsonl").read_text().strip()
+        '{"step": 10, "train/loss": 0.5}'
+    """
+
+    def __init__(self, workdir: str | pathlib.Path):
+        self._file = open(pathlib.Path(workdir) / "metrics.jsonl", "a", encoding="utf-8")
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        record = {"step": int(step), **{k: _number(v) for k, v in scalars.items()}}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TensorBoardWriter(Writer):
+    """TensorBoard event files in ``WORKDIR/tensorboard`` (tensorboardX; no TensorFlow)."""
+
+    def __init__(self, workdir: str | pathlib.Path):
+        from tensorboardX import SummaryWriter
+
+        self._writer = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        for name, value in scalars.items():
+            self._writer.add_scalar(name, _number(value), int(step))
+
+    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
+        for name, values in arrays.items():
+            self._writer.add_histogram(name, np.asarray(values, np.float32), int(step))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class ConsoleWriter(Writer):
+    """A progress bar with steps/s, loss, learning rate and ETA; eval results as lines."""
+
+    def __init__(self, total_steps: int, start_step: int = 0, enabled: bool = True):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total_steps, initial=start_step, disable=not enabled, unit="step",
+                         dynamic_ncols=True, smoothing=0.1)
+        self._step = start_step
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        self._bar.update(max(int(step) - self._step, 0))
+        self._step = int(step)
+        shown = {k.split("/", 1)[1]: v for k, v in scalars.items() if k.startswith("train/") and k.count("/") == 1}
+        keys = [k for k in ("loss", "accuracy", "learning_rate") if k in shown]
+        if keys:
+            self._bar.set_postfix({k: f"{_number(shown[k]):.4g}" for k in keys}, refresh=False)
+        evals = {k: v for k, v in scalars.items() if k.startswith("eval/")}
+        if evals:
+            self._bar.write(f"step {step}: " + ", ".join(f"{k} {_number(v):.4f}" for k, v in sorted(evals.items())))
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class MultiWriter(Writer):
+    """Sends everything to several writers."""
+
+    def __init__(self, writers: Sequence[Writer]):
+        self._writers = list(writers)
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        for w in self._writers:
+            w.write(step, scalars)
+
+    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
+        for w in self._writers:
+            w.histograms(step, arrays)
+
+    def close(self) -> None:
+        for w in self._writers:
+            w.close()
+
+
+class Stopwatch:
+    """Wall time since start, excluding nothing: the figure reported as ``wall_time_s``."""
+
+    def __init__(self, already: float = 0.0):
+        self._start = time.perf_counter() - already
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def _number(value) -> float | None:
+    value = float(np.asarray(value))
+    return value if math.isfinite(value) else None
