@@ -9,6 +9,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import registry
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.overrides = _overrides(parser, args.command, extra)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax's routine notices are not for users
     from tricks.config import ConfigError
 
     try:

@@ -8,18 +8,23 @@ Examples:
 
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete, default_config
+from tricks.train._evaluate import evaluate_workdir
 from tricks.train._loop import NonFiniteLossError, train_and_evaluate
 from tricks.train._state import TrainState, create_state
+from tricks.train._setup import Setup, setup
 from tricks.train._step import make_eval_step, make_train_step
 
 __all__ = [
     "Checkpoints",
     "NonFiniteLossError",
+    "Setup",
     "TrainState",
     "complete",
     "create_state",
     "default_config",
+    "evaluate_workdir",
     "make_eval_step",
     "make_train_step",
+    "setup",
     "train_and_evaluate",
 ]

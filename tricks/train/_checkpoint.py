@@ -21,6 +21,7 @@ class Checkpoints:
     Args:
         workdir: the run's folder; checkpoints go to ``workdir/checkpoints``.
         keep: how many recent checkpoints to keep (older ones are deleted).
+        read_only: only read (e.g. to evaluate a run that another process is writing).
 
     Examples:
         >>> import tempfile, jax.numpy as jnp
@@ -35,9 +36,15 @@ class Checkpoints:
         >>> ckpts.close()
     """
 
-    def __init__(self, workdir: str | pathlib.Path, keep: int | None = 3):
+    def __init__(self, workdir: str | pathlib.Path, keep: int | None = 3, read_only: bool = False):
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=True)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None if read_only else keep,
+            save_interval_steps=0 if read_only else 1,
+            create=not read_only,
+            read_only=read_only,
+            enable_async_checkpointing=not read_only,
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
     def steps(self) -> list[int]:

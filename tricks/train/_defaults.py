@@ -19,7 +19,7 @@ def default_config() -> ml_collections.ConfigDict:
         >>> cfg.dataset, cfg.batch_size, cfg.num_epochs
         ('digits', 128, 10)
     """
-    cfg = ml_collections.ConfigDict()
+    cfg = ml_collections.ConfigDict(type_safe=False)
     cfg.dataset = "digits"  # a dataset spec
     cfg.model = "mlp(widths=(256, 256))"  # num_classes is filled in from the dataset
     cfg.loss = "cross_entropy"
@@ -33,6 +33,7 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.log_every = 50
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
+    cfg.checkpoint_every = 0  # steps between checkpoints; 0: only at the end
     cfg.class_balanced = False  # sample classes uniformly instead of examples
     cfg.progress = True  # console progress bar
     return cfg
@@ -59,4 +60,4 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             valid = ", ".join(sorted(merged))
             raise ConfigError(f"unknown config field {key!r}{suggest(key, merged)}; valid fields: {valid}")
         merged[key] = value
-    return ml_collections.ConfigDict(merged)
+    return ml_collections.ConfigDict(merged, type_safe=False)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+import pathlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 
 
@@ -23,3 +27,47 @@ def evaluate(eval_step: Callable, state, batches: Iterable[dict]) -> dict[str, f
     count = float(totals["count"])
     return {"loss": float(totals["loss"]) / count, "accuracy": float(totals["accuracy"]) / count,
             "examples": int(np.rint(count))}
+
+
+def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
+                     splits: Sequence[str] | None = None) -> dict[str, Any]:
+    """Evaluates a run's checkpoint (the newest by default) on its evaluation splits.
+
+    Works on a finished run or one still training (only finished checkpoints are read).
+
+    Args:
+        workdir: a folder written by `train_and_evaluate`.
+        step: which checkpoint; the newest if None.
+        splits: which splits; the config's ``eval_splits`` if None.
+
+    Returns:
+        ``{"step": ..., "splits": {split: {"loss", "accuracy", "examples"}}}``
+
+    Raises:
+        FileNotFoundError: no config or no checkpoint in `workdir`, or no checkpoint at `step`.
+    """
+    from tricks.train._checkpoint import Checkpoints
+    from tricks.train._setup import setup
+
+    workdir = pathlib.Path(workdir)
+    config_path = workdir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{workdir} holds no run: {config_path} is missing")
+    config = ml_collections.ConfigDict(json.loads(config_path.read_text()), type_safe=False)
+    if splits is not None:
+        config.eval_splits = list(splits)
+    checkpoints = Checkpoints(workdir, read_only=True)
+    available = checkpoints.steps()
+    if not available:
+        raise FileNotFoundError(f"{workdir} has no finished checkpoint yet")
+    step = available[-1] if step is None else int(step)
+    if step not in available:
+        raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; available: {available}")
+    run = setup(config)
+    state, _ = checkpoints.restore(step, run.state)
+    checkpoints.close()
+    missing = [s for s in config.eval_splits if s not in run.eval_loaders]
+    if missing:
+        raise ValueError(f"dataset has no split {missing}; available: {sorted(run.eval_loaders)}")
+    return {"step": step, "splits": {split: evaluate(run.eval_step, state, loader.eval_batches())
+                                     for split, loader in run.eval_loaders.items()}}

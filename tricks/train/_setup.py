@@ -1,0 +1,77 @@
+"""Everything a run needs before its first step, shared by training and evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from tricks import data as data_lib
+from tricks.train._build import Components, build_components, create_checked_state
+from tricks.train._defaults import complete
+from tricks.train._state import TrainState
+from tricks.train._step import make_eval_step, make_train_step
+
+
+@dataclasses.dataclass
+class Setup:
+    """A run's components, loaders, initial state (placed on the mesh) and jitted steps."""
+
+    config: ml_collections.ConfigDict
+    components: Components
+    loader: Any
+    eval_loaders: dict[str, Any]
+    state: TrainState
+    num_steps: int
+    eval_every: int
+    train_step: Callable
+    eval_step: Callable
+
+
+def setup(config: ml_collections.ConfigDict) -> Setup:
+    """Builds components and loaders, initializes the state, and jits the steps.
+
+    The default parallel strategy: one `Mesh` over all devices with a ``data`` axis, the
+    batch split over it and the state replicated.
+    """
+    config = complete(config)
+    parts = build_components(config)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+    batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    loader = data_lib.make_loader(parts.dataset, "train", config.batch_size, config.seed,
+                                  class_balanced=config.class_balanced, sharding=batch_sharding)
+    eval_loaders = {
+        split: data_lib.make_loader(parts.dataset, split, config.eval_batch_size, config.seed,
+                                    sharding=batch_sharding)
+        for split in config.eval_splits if split in parts.dataset.splits
+    }
+    names = (_spec_text(config.model), _spec_text(config.dataset))
+    state = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), config.seed, names)
+    train_step = jax.jit(
+        make_train_step(parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes),
+        donate_argnums=(0, 2),
+    )
+    return Setup(
+        config=config,
+        components=parts,
+        loader=loader,
+        eval_loaders=eval_loaders,
+        state=jax.device_put(state, replicated),
+        num_steps=config.num_steps if config.num_steps > 0 else config.num_epochs * loader.steps_per_epoch,
+        eval_every=config.eval_every if config.eval_every > 0 else loader.steps_per_epoch,
+        train_step=train_step,
+        eval_step=jax.jit(make_eval_step(parts.model, parts.num_classes, parts.augment)),
+    )
+
+
+def _spec_text(spec: Any) -> str:
+    if hasattr(spec, "to_dict"):
+        spec = spec.to_dict()
+    return repr(spec) if isinstance(spec, str) else json.dumps(spec)
