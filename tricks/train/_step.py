@@ -67,7 +67,7 @@ def make_train_step(
         new_sums = {
             "loss": sums["loss"] + loss.astype(jnp.float32),
             "accuracy": sums["accuracy"] + jnp.mean(correct.astype(jnp.float32)),
-            "grad_norm": sums["grad_norm"] + optax.global_norm(grads).astype(jnp.float32),
+            "grad_norm": sums["grad_norm"] + optax.tree.norm(grads).astype(jnp.float32),
             "count": sums["count"] + 1,
             "first_nonfinite": jnp.where(
                 (sums["first_nonfinite"] < 0) & ~finite, state.step, sums["first_nonfinite"]
@@ -99,4 +99,4 @@ def make_eval_step(model, num_classes: int, augment: Callable[[Batch, jax.Array,
 
 def param_norm(params: Any) -> jax.Array:
     """The global L2 norm of the parameters."""
-    return optax.global_norm(params)
+    return optax.tree.norm(params)

@@ -85,10 +85,10 @@ class ConsoleWriter(Writer):
         shown = {k.split("/", 1)[1]: v for k, v in scalars.items() if k.startswith("train/") and k.count("/") == 1}
         keys = [k for k in ("loss", "accuracy", "learning_rate") if k in shown]
         if keys:
-            self._bar.set_postfix({k: f"{_number(shown[k]):.4g}" for k in keys}, refresh=False)
+            self._bar.set_postfix({k: _text(shown[k]) for k in keys}, refresh=False)
         evals = {k: v for k, v in scalars.items() if k.startswith("eval/")}
         if evals:
-            self._bar.write(f"step {step}: " + ", ".join(f"{k} {_number(v):.4f}" for k, v in sorted(evals.items())))
+            self._bar.write(f"step {step}: " + ", ".join(f"{k} {_text(v)}" for k, v in sorted(evals.items())))
 
     def close(self) -> None:
         self._bar.close()
@@ -121,6 +121,11 @@ class Stopwatch:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
+
+
+def _text(value) -> str:
+    number = float(np.asarray(value))
+    return f"{number:.4g}" if math.isfinite(number) else str(number)
 
 
 def _number(value) -> float | None:

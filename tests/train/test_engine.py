@@ -1,0 +1,158 @@
+"""The training engine end to end: configs, outputs, the default run's accuracy, bad input."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import registry
+from tricks import config as config_lib
+from tricks import train
+from tricks.config import ConfigError
+from tools.cli import main
+
+CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py"))
+
+
+def quick(**fields):
+    cfg = train.default_config()
+    cfg.num_steps, cfg.eval_every, cfg.log_every, cfg.progress = 6, 3, 3, False
+    cfg.eval_splits = ["validation"]
+    for key, value in fields.items():
+        cfg[key] = value
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """The default digits config, trained for real (the README's main job)."""
+    workdir = tmp_path_factory.mktemp("digits")
+    cfg = config_lib.load(str(CONFIGS[0].parent / "digits.py"), ["--config.progress=false"])
+    return workdir, train.train_and_evaluate(cfg, workdir)
+
+
+def test_default_digits_run_reaches_97_percent(digits_run):
+    workdir, summary = digits_run
+    assert summary["splits"]["test"]["accuracy"] >= 0.97, summary
+    assert summary["eval"] == summary["splits"]["test"]
+
+
+def test_outputs_of_a_run(digits_run):
+    workdir, summary = digits_run
+    saved = json.loads((workdir / "summary.json").read_text())
+    assert saved["step"] == summary["step"] == 400
+    assert set(saved["eval"]) >= {"accuracy", "loss"} and saved["wall_time_s"] > 0
+    assert {"loss", "accuracy", "learning_rate", "grad_norm", "param_norm"} <= set(saved["train"])
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if "train/loss" in r]
+    assert [r["step"] for r in train_records] == list(range(20, 401, 20))
+    assert any("eval/test/accuracy" in r for r in records)
+    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((workdir / "config.json").read_text())["dataset"] == "digits"
+    assert (workdir / "checkpoints" / "400").is_dir()
+
+
+def test_eval_and_plot_commands(digits_run, tmp_path, capsys):
+    workdir, summary = digits_run
+    assert main(["eval", "--workdir", str(workdir), "--splits", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"{summary['splits']['test']['accuracy']:.4f}" in out
+    assert json.loads((workdir / "eval.json").read_text())["step"] == 400
+    picture = tmp_path / "curves.png"
+    assert main(["plot", "curves", str(workdir), "-o", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_experiment_config_runs_in_smoke_mode(path, tmp_path):
+    cfg = config_lib.load(f"{path}:smoke", ["--config.progress=false"])
+    summary = train.train_and_evaluate(cfg, tmp_path)
+    assert summary["step"] == cfg.num_steps <= 10
+    assert 0.0 <= summary["eval"]["accuracy"] <= 1.0
+
+
+def test_a_component_field_takes_a_spec_string_whatever_the_file_used(tmp_path):
+    cfg = config_lib.apply_overrides(quick(), ["--config.optimizer=sgd(learning_rate=0.1, momentum=0.9)"])
+    summary = train.train_and_evaluate(cfg, tmp_path)
+    assert summary["train"]["learning_rate"] == pytest.approx(0.1, rel=1e-6)
+    assert summary["train"]["momentum"] == pytest.approx(0.9, rel=1e-6)
+
+
+def test_unknown_components_suggest_names(tmp_path):
+    with pytest.raises(registry.RegistryError, match=r"dataset 'digts': unknown name \(did you mean 'digits'"):
+        train.train_and_evaluate(quick(dataset="digts"), tmp_path)
+    with pytest.raises(registry.RegistryError, match=r"model 'mpl': unknown name \(did you mean 'mlp'"):
+        train.train_and_evaluate(quick(model="mpl"), tmp_path / "b")
+
+
+def test_model_that_does_not_fit_the_classes(tmp_path):
+    with pytest.raises(ConfigError, match=r"outputs shape \(3,\) per example, but dataset 'digits' has 10 classes"):
+        train.train_and_evaluate(quick(model="mlp(num_classes=3)"), tmp_path)
+
+
+def test_model_that_does_not_fit_the_inputs(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot take the inputs of dataset 'mnist1d', of shape \(40,\)"):
+        train.train_and_evaluate(quick(dataset="mnist1d", model="resnet(depth=8)"), tmp_path)
+
+
+def test_workdir_of_another_config_is_refused_unless_forced(tmp_path):
+    train.train_and_evaluate(quick(), tmp_path)
+    with pytest.raises(ConfigError) as info:
+        train.train_and_evaluate(quick(seed=1, batch_size=64), tmp_path)
+    assert "batch_size: 128 -> 64" in str(info.value) and "seed: 0 -> 1" in str(info.value)
+    assert "--force" in str(info.value)
+    assert train.train_and_evaluate(quick(seed=1, num_steps=9), tmp_path, force=True)["step"] == 9
+
+
+def test_finished_run_resumes_instead_of_restarting(tmp_path, capsys):
+    first = train.train_and_evaluate(quick(), tmp_path)
+    again = train.train_and_evaluate(quick(num_steps=9), tmp_path, force=True)
+    assert "resuming" in capsys.readouterr().out
+    assert again["step"] == 9 and first["step"] == 6
+
+
+def test_non_finite_loss_stops_with_the_step(tmp_path):
+    cfg = quick(optimizer="sgd(learning_rate=1e30)", num_steps=20, log_every=10, eval_every=100)
+    with pytest.raises(train.NonFiniteLossError, match=r"non-finite at step \d+"):
+        train.train_and_evaluate(cfg, tmp_path)
+
+
+def test_skipping_non_finite_updates_lets_the_run_go_on(tmp_path):
+    cfg = quick(optimizer="skip_nonfinite(sgd(learning_rate=1e30), max_consecutive_errors=100)",
+                num_steps=20, log_every=10, eval_every=100)
+    assert train.train_and_evaluate(cfg, tmp_path)["step"] == 20
+
+
+def test_reduce_on_plateau_is_fed_the_validation_loss(tmp_path):
+    spec = "on_plateau(sgd(learning_rate=0.05), reduce_on_plateau(factor=0.5, patience=0, threshold=10.0))"
+    summary = train.train_and_evaluate(quick(optimizer=spec, num_steps=9, eval_every=3), tmp_path)
+    # threshold=10 (relative) makes every evaluation "no improvement": halved at each of the 3 evals.
+    assert summary["train"]["plateau_scale"] == pytest.approx(0.125)
+
+
+def test_batch_size_not_divisible_by_devices_suggests_sizes(tmp_path):
+    code = (
+        "import tricks, sys\n"
+        "from tricks import train\n"
+        "cfg = train.default_config(); cfg.batch_size = 100; cfg.num_steps = 1; cfg.progress = False\n"
+        f"train.train_and_evaluate(cfg, {str(tmp_path)!r})\n"
+    )
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu",
+           "PATH": "/usr/bin:/bin"}
+    import os
+
+    env["TFDS_DATA_DIR"] = os.environ["TFDS_DATA_DIR"]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode != 0
+    assert "batch_size 100 is not divisible" in result.stderr and "96, 104" in result.stderr
+
+
+def test_train_command_without_arguments_uses_a_fresh_runs_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config.num_steps=3", "--config.progress=false", "--config.eval_splits=['test']"]) == 0
+    out = capsys.readouterr().out
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.endswith("-digits")
+    assert f"workdir: runs/{runs[0].name}" in out and "test accuracy" in out

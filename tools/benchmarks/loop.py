@@ -1,0 +1,99 @@
+"""The training loop's steady-state time per step against a bare jitted step, in one run.
+
+The loop's figure includes everything a real run does per step: the batch gathered on
+the device, augmentation, metrics summed on the device and fetched at log steps, and
+the writers (console off, JSON lines, TensorBoard). It is the difference of two runs of
+different lengths, divided by the difference in steps, so compilation, setup and the
+final evaluation cancel. The bare step is a jitted loss + gradient + optimizer update
+of the same model, loss and optimizer on one fixed batch, state donated, in a Python
+loop. Overhead = loop / bare - 1 (goal: under 5%).
+
+Examples:
+  tricks bench loop
+  tricks bench loop --config experiments/configs/fashion_mnist_cnn.py --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import tempfile
+import time
+
+import jax
+import optax
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="experiments/configs/digits.py", help="the run measured")
+    parser.add_argument("--steps", type=int, default=1000, help="extra steps of the longer run")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements; the median is shown")
+
+
+def loop_time(cfg, steps: int) -> float:
+    """Seconds per step of `train_and_evaluate`, from two runs `steps` apart."""
+    from tricks import train
+
+    def timed(n: int) -> float:
+        run_cfg = cfg.copy_and_resolve_references()
+        run_cfg.num_steps, run_cfg.eval_every, run_cfg.progress = n, 10**9, False
+        run_cfg.eval_splits = ["validation"]
+        with tempfile.TemporaryDirectory() as workdir:
+            return train.train_and_evaluate(run_cfg, pathlib.Path(workdir))["wall_time_s"]
+
+    short = max(cfg.log_every, 20)
+    return (timed(short + steps) - timed(short)) / steps
+
+
+def bare_time(cfg, steps: int) -> float:
+    """Seconds per step of a minimal jitted step on one batch (the same model and optimizer)."""
+    from tricks import train
+
+    run = train.setup(cfg)
+    model, optimizer, loss_fn = run.components.model, run.components.optimizer, run.components.loss
+    batch = run.loader.batch(0)
+    targets = jax.nn.one_hot(batch["label"], run.components.num_classes)
+    has_stats = bool(run.state.batch_stats)
+
+    @jax.jit
+    def step(params, stats, opt_state, key):
+        def objective(p):
+            variables = {"params": p, "batch_stats": stats} if has_stats else {"params": p}
+            logits, updates = model.apply(variables, batch["image"], train=True, rngs={"dropout": key},
+                                          mutable=["batch_stats"])
+            return loss_fn(logits, targets), updates
+
+        (_, updates), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        changes, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, changes), updates.get("batch_stats", stats), opt_state
+
+    step = jax.jit(step.__wrapped__, donate_argnums=(0, 1, 2))
+    params, stats, opt_state = jax.tree.map(lambda x: x.copy(), (run.state.params, run.state.batch_stats,
+                                                                 run.state.opt_state))
+    key = jax.random.PRNGKey(0)
+    params, stats, opt_state = step(params, stats, opt_state, key)
+    jax.block_until_ready(params)
+    start = time.perf_counter()
+    for _ in range(steps):
+        params, stats, opt_state = step(params, stats, opt_state, key)
+    jax.block_until_ready(params)
+    return (time.perf_counter() - start) / steps
+
+
+def run(args: argparse.Namespace) -> int:
+    import statistics
+
+    from tricks import config as config_lib
+    from tricks import train
+
+    cfg = train.complete(config_lib.load_file(args.config))
+    loops, bares = [], []
+    for _ in range(args.repeats):
+        bares.append(bare_time(cfg, args.steps))
+        loops.append(loop_time(cfg, args.steps))
+    loop, bare = statistics.median(loops), statistics.median(bares)
+    print(f"config: {args.config}  (batch {cfg.batch_size}, model {cfg.model})")
+    print(f"{'bare jitted step':<22} {bare * 1e3:8.3f} ms/step")
+    print(f"{'training loop':<22} {loop * 1e3:8.3f} ms/step")
+    print(f"{'overhead':<22} {100 * (loop / bare - 1):+7.1f} %   (goal: under 5%)")
+    return 0
