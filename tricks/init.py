@@ -242,7 +242,10 @@ def orthogonal(gain: float = 1.0) -> Initializer:
     """
     _positive(gain, "gain")
     base = jax.nn.initializers.orthogonal(scale=gain, column_axis=-1)
-    return Initializer(f"orthogonal(gain={gain})", lambda key, shape, dtype: base(key, shape, dtype))
+    # QR runs in float32 (LAPACK has no bfloat16), then the result is cast.
+    return Initializer(
+        f"orthogonal(gain={gain})", lambda key, shape, dtype: base(key, shape, jnp.float32).astype(dtype)
+    )
 
 
 @registry.register("init")

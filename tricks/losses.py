@@ -28,6 +28,7 @@ Examples:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -40,13 +41,22 @@ import optax
 
 import registry
 
-__all__ = ["CrossEntropy", "Loss", "MeanSquaredError", "OHEM", "cross_entropy", "mse", "ohem"]
+__all__ = [
+    "CrossEntropy",
+    "Loss",
+    "MeanSquaredError",
+    "OHEM",
+    "balanced_weights",
+    "cross_entropy",
+    "mse",
+    "ohem",
+]
 
 ClassWeights = Sequence[float] | Literal["balanced"] | None
 
 
 @dataclasses.dataclass(frozen=True)
-class Loss:
+class Loss(abc.ABC):
     """Base of the per-example losses: label smoothing, class weights and the weighted mean.
 
     Subclasses define `_per_example(logits, targets) -> (N,)` on smoothed targets.
@@ -62,8 +72,9 @@ class Loss:
     label_smoothing: float = 0.0
     class_weights: tuple[float, ...] | str | None = None
 
+    @abc.abstractmethod
     def _per_example(self, logits: jax.Array, targets: jax.Array) -> jax.Array:
-        raise NotImplementedError
+        """Per-example losses (N,) against (already smoothed) targets."""
 
     def example_losses(self, logits: jax.Array, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Per-example losses ℓᵢ (on smoothed targets) and weights aᵢ = tᵢ · w, both (N,)."""
@@ -89,7 +100,8 @@ class Loss:
             raise ValueError(f"class_counts must be one count per class, got shape {counts.shape}")
         if isinstance(self.class_weights, tuple) and len(self.class_weights) != len(counts):
             raise ValueError(
-                f"{self.name}: {len(self.class_weights)} class weights given, but the dataset has {len(counts)} classes"
+                f"{self.name}: {len(self.class_weights)} class weights given, "
+                f"but the dataset has {len(counts)} classes"
             )
         if self.class_weights != "balanced":
             return self
@@ -124,7 +136,9 @@ def balanced_weights(class_counts: np.ndarray) -> tuple[float, ...]:
     counts = np.asarray(class_counts, dtype=np.float64)
     empty = np.flatnonzero(counts <= 0)
     if empty.size:
-        raise ValueError(f"balanced class weights need every class in the training set; no examples of {empty.tolist()}")
+        raise ValueError(
+            f"balanced class weights need every class in the training set; no examples of {empty.tolist()}"
+        )
     return tuple(float(w) for w in counts.sum() / (len(counts) * counts))
 
 
@@ -193,7 +207,9 @@ class OHEM:
         return dataclasses.replace(self, loss=self.loss.prepare(class_counts))
 
 
-def _check(label_smoothing: float, class_weights: ClassWeights) -> tuple[float, tuple[float, ...] | str | None]:
+def _check(
+    label_smoothing: float, class_weights: ClassWeights
+) -> tuple[float, tuple[float, ...] | str | None]:
     if not 0.0 <= label_smoothing < 1.0:
         raise registry.RegistryError(f"must be in [0, 1), got {label_smoothing}", argument="label_smoothing")
     if class_weights is None or class_weights == "balanced":
@@ -205,7 +221,8 @@ def _check(label_smoothing: float, class_weights: ClassWeights) -> tuple[float, 
     weights = tuple(float(w) for w in class_weights)
     if not weights or min(weights) < 0 or max(weights) <= 0:
         raise registry.RegistryError(
-            f"must be non-negative with at least one positive weight, got {list(weights)}", argument="class_weights"
+            f"must be non-negative with at least one positive weight, got {list(weights)}",
+            argument="class_weights",
         )
     return float(label_smoothing), weights
 
@@ -229,7 +246,9 @@ def cross_entropy(label_smoothing: float = 0.0, class_weights: ClassWeights = No
 
 
 @registry.register("loss")
-def mse(label_smoothing: float = 0.0, class_weights: ClassWeights = None, softmax: bool = False) -> MeanSquaredError:
+def mse(
+    label_smoothing: float = 0.0, class_weights: ClassWeights = None, softmax: bool = False
+) -> MeanSquaredError:
     """Mean squared error against one-hot (or soft) targets: mean over classes of (z_c − t_c)².
 
     By default it is taken on the logits (a linear output layer, as in Hui & Belkin 2021);
@@ -250,7 +269,9 @@ def mse(label_smoothing: float = 0.0, class_weights: ClassWeights = None, softma
 
 
 @registry.register("loss")
-def ohem(loss: Annotated[str | Loss, registry.Kind("loss")] = "cross_entropy", fraction: float = 0.25) -> OHEM:
+def ohem(
+    loss: Annotated[str | Loss, registry.Kind("loss")] = "cross_entropy", fraction: float = 0.25
+) -> OHEM:
     """Online hard-example mining: only the hardest `fraction` of each batch contributes.
 
     Args:

@@ -39,7 +39,16 @@ Examples:
 """
 
 from tricks.augment._base import Augment, Batch, Compose, compose
-from tricks.augment._color import Brightness, Contrast, Normalize, Saturation, brightness, contrast, normalize, saturation
+from tricks.augment._color import (
+    Brightness,
+    Contrast,
+    Normalize,
+    Saturation,
+    brightness,
+    contrast,
+    normalize,
+    saturation,
+)
 from tricks.augment._geometry import (
     Cutout,
     RandomCrop,
@@ -76,4 +85,5 @@ __all__ = [
     "random_flip",
     "random_resized_crop",
     "resize_boxes",
+    "saturation",
 ]

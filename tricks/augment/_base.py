@@ -85,15 +85,17 @@ class Compose:
         >>> import jax, jax.numpy as jnp
         >>> from tricks.augment import normalize, random_flip
         >>> aug = Compose((random_flip(), normalize(0.5, 0.5)))
-        >>> aug({"image": jnp.ones((2, 4, 4, 1)), "label": jnp.eye(2)}, jax.random.key(0), train=False)["image"].max()
+        >>> batch = {"image": jnp.ones((2, 4, 4, 1)), "label": jnp.eye(2)}
+        >>> aug(batch, jax.random.key(0), train=False)["image"].max()
         Array(1., dtype=float32)
     """
 
     augments: tuple[Callable[[Batch, jax.Array, bool], Batch], ...]
 
     def __call__(self, batch: Batch, key: jax.Array, train: bool) -> Batch:
-        keys = jax.random.split(key, max(len(self.augments), 1))
-        for aug, k in zip(self.augments, keys):
+        if not self.augments:
+            return batch
+        for aug, k in zip(self.augments, jax.random.split(key, len(self.augments)), strict=True):
             batch = aug(batch, k, train)
         return batch
 

@@ -21,7 +21,9 @@ _LUMA = (0.299, 0.587, 0.114)
 
 def _range(lower: float, upper: float) -> tuple[float, float]:
     if not 0 <= lower <= upper:
-        raise registry.RegistryError(f"needs 0 <= lower <= upper, got lower={lower}, upper={upper}", argument="lower")
+        raise registry.RegistryError(
+            f"needs 0 <= lower <= upper, got lower={lower}, upper={upper}", argument="lower"
+        )
     return float(lower), float(upper)
 
 
@@ -36,7 +38,8 @@ class Normalize(Augment):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> batch = {"image": jnp.ones((1, 2, 2, 3)), "label": jnp.ones((1, 2))}
-        >>> Normalize((0.5, 0.0, 1.0), (0.5, 1.0, 1.0))(batch, jax.random.key(0), train=False)["image"][0, 0, 0]
+        >>> aug = Normalize((0.5, 0.0, 1.0), (0.5, 1.0, 1.0))
+        >>> aug(batch, jax.random.key(0), train=False)["image"][0, 0, 0]
         Array([1., 1., 0.], dtype=float32)
     """
 
@@ -50,7 +53,9 @@ class Normalize(Augment):
         x = batch["image"]
         mean, std = jnp.asarray(self.mean, x.dtype), jnp.asarray(self.std, x.dtype)
         if mean.size > 1 and x.shape[-1] != mean.size:
-            raise ValueError(f"normalize has {mean.size} channel means, but images have {x.shape[-1]} channels")
+            raise ValueError(
+                f"normalize has {mean.size} channel means, but images have {x.shape[-1]} channels"
+            )
         return replace(batch, image=(x - mean) / std)
 
 
@@ -63,7 +68,8 @@ def normalize(mean: float | Sequence[float] = 0.0, std: float | Sequence[float] 
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> aug = normalize(mean=0.5, std=0.5)
-        >>> aug({"image": jnp.array([[0.0, 1.0]]), "label": jnp.ones((1, 1))}, jax.random.key(0), train=True)["image"]
+        >>> batch = {"image": jnp.array([[0.0, 1.0]]), "label": jnp.ones((1, 1))}
+        >>> aug(batch, jax.random.key(0), train=True)["image"]
         Array([[-1.,  1.]], dtype=float32)
     """
     mean = (float(mean),) if isinstance(mean, (int, float)) else tuple(float(m) for m in mean)
@@ -81,7 +87,8 @@ class Brightness(Augment):
 
     Examples:
         >>> import jax, jax.numpy as jnp
-        >>> out = Brightness(0.1)({"image": jnp.zeros((3, 2, 2, 1)), "label": jnp.eye(3)}, jax.random.key(0), True)
+        >>> batch = {"image": jnp.zeros((3, 2, 2, 1)), "label": jnp.eye(3)}
+        >>> out = Brightness(0.1)(batch, jax.random.key(0), True)
         >>> bool(abs(out["image"]).max() <= 0.1)
         True
     """
@@ -113,7 +120,8 @@ class Contrast(Augment):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> x = jnp.array([0.0, 1.0]).reshape(1, 1, 2, 1)
-        >>> Contrast(2.0, 2.0)({"image": x, "label": jnp.ones((1, 1))}, jax.random.key(0), True)["image"].ravel()
+        >>> batch = {"image": x, "label": jnp.ones((1, 1))}
+        >>> Contrast(2.0, 2.0)(batch, jax.random.key(0), True)["image"].ravel()
         Array([-0.5,  1.5], dtype=float32)
     """
 
@@ -144,7 +152,8 @@ class Saturation(Augment):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> x = jnp.array([1.0, 0.0, 0.0]).reshape(1, 1, 1, 3)
-        >>> Saturation(0.0, 0.0)({"image": x, "label": jnp.ones((1, 1))}, jax.random.key(0), True)["image"].ravel()
+        >>> batch = {"image": x, "label": jnp.ones((1, 1))}
+        >>> Saturation(0.0, 0.0)(batch, jax.random.key(0), True)["image"].ravel()
         Array([0.299, 0.299, 0.299], dtype=float32)
     """
 

@@ -105,7 +105,9 @@ def random_crop(padding: int = 4, mode: Literal["constant", "reflect", "edge"] =
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise registry.RegistryError(f"must be an integer >= 0, got {padding!r}", argument="padding")
     if mode not in ("constant", "reflect", "edge"):
-        raise registry.RegistryError(f"must be 'constant', 'reflect' or 'edge', got {mode!r}", argument="mode")
+        raise registry.RegistryError(
+            f"must be 'constant', 'reflect' or 'edge', got {mode!r}", argument="mode"
+        )
     return RandomCrop(padding, mode)
 
 
@@ -125,7 +127,8 @@ def resize_boxes(x: jax.Array, top_left: jax.Array, box: jax.Array, size: tuple[
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> x = jnp.arange(16.0).reshape(1, 4, 4, 1)
-        >>> resize_boxes(x, jnp.array([[1, 1]]), jnp.array([[2, 2]]), (2, 2))[0, :, :, 0]
+        >>> resize = jax.jit(resize_boxes, static_argnums=3)
+        >>> resize(x, jnp.array([[1, 1]]), jnp.array([[2, 2]]), (2, 2))[0, :, :, 0]
         Array([[ 5.,  6.],
                [ 9., 10.]], dtype=float32)
     """
@@ -162,7 +165,8 @@ class RandomResizedCrop(Augment):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> batch = {"image": jnp.ones((4, 16, 16, 3)), "label": jnp.eye(4)}
-        >>> RandomResizedCrop(size=(8, 8))(batch, jax.random.key(0), True)["image"].shape
+        >>> aug = RandomResizedCrop(size=(8, 8))
+        >>> jax.eval_shape(lambda b: aug(b, jax.random.key(0), True), batch)["image"].shape   # shapes only
         (4, 8, 8, 3)
     """
 
@@ -175,9 +179,16 @@ class RandomResizedCrop(Augment):
     def _out(self, x: jax.Array) -> tuple[int, int]:
         return tuple(self.size) if self.size is not None else x.shape[1:3]
 
-    def apply(self, batch: Batch, key: jax.Array) -> Batch:
-        x = images(batch, "random_resized_crop")
-        n, h, w, _ = x.shape
+    def sample_boxes(self, key: jax.Array, n: int, h: int, w: int) -> tuple[jax.Array, jax.Array]:
+        """Each example's box: (N, 2) top-left corners and (N, 2) heights and widths, inside (h, w).
+
+        Examples:
+            >>> import jax
+            >>> sample = jax.jit(RandomResizedCrop().sample_boxes, static_argnums=(1, 2, 3))
+            >>> corner, box = sample(jax.random.key(0), 3, 32, 32)
+            >>> corner.shape, box.shape, bool((corner + box <= 32).all())
+            ((3, 2), (3, 2), True)
+        """
         k_area, k_ratio, k_pos = jax.random.split(key, 3)
         area = jax.random.uniform(k_area, (n, self.tries), minval=self.scale[0], maxval=self.scale[1]) * h * w
         log_ratio = jax.random.uniform(
@@ -188,17 +199,18 @@ class RandomResizedCrop(Augment):
         bh = jnp.round(jnp.sqrt(area / aspect)).astype(jnp.int32)
         fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
         first = jnp.argmax(fits, axis=1)[:, None]
-        fallback = jnp.array(self._fallback(h, w), jnp.int32)
-        box = jnp.where(
-            fits.any(axis=1, keepdims=True),
-            jnp.concatenate(
-                [jnp.take_along_axis(bh, first, axis=1), jnp.take_along_axis(bw, first, axis=1)], axis=1
-            ),
-            fallback,
+        chosen = jnp.concatenate(
+            [jnp.take_along_axis(bh, first, 1), jnp.take_along_axis(bw, first, 1)], axis=1
         )
+        box = jnp.where(fits.any(axis=1, keepdims=True), chosen, jnp.array(self._fallback(h, w), jnp.int32))
         room = jnp.array([h, w]) - box + 1
-        top_left = jnp.floor(jax.random.uniform(k_pos, (n, 2)) * room).astype(jnp.int32)
-        return replace(batch, image=resize_boxes(x, top_left, box, self._out(x)))
+        corner = jnp.floor(jax.random.uniform(k_pos, (n, 2)) * room).astype(jnp.int32)
+        return corner, box
+
+    def apply(self, batch: Batch, key: jax.Array) -> Batch:
+        x = images(batch, "random_resized_crop")
+        corner, box = self.sample_boxes(key, *x.shape[:3])
+        return replace(batch, image=resize_boxes(x, corner, box, self._out(x)))
 
     def _fallback(self, h: int, w: int) -> tuple[int, int]:
         in_ratio = w / h
@@ -245,18 +257,25 @@ def random_resized_crop(
         >>> import jax, jax.numpy as jnp
         >>> aug = random_resized_crop(size=[24, 24])
         >>> batch = {"image": jnp.ones((2, 32, 32, 3)), "label": jnp.eye(2)}
-        >>> aug(batch, jax.random.key(0), train=False)["image"].shape   # central 28×28, resized
+        >>> evaluate = lambda b: aug(b, jax.random.key(0), train=False)
+        >>> jax.eval_shape(evaluate, batch)["image"].shape   # the central 28×28, resized
         (2, 24, 24, 3)
     """
     if size is not None:
         size = tuple(size)
         if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in size):
-            raise registry.RegistryError(f"must be (height, width) positive integers or None, got {size}", argument="size")
+            raise registry.RegistryError(
+                f"must be (height, width) positive integers or None, got {size}", argument="size"
+            )
     scale, ratio = tuple(float(s) for s in scale), tuple(float(r) for r in ratio)
     if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-        raise registry.RegistryError(f"must be (low, high) with 0 < low <= high <= 1, got {scale}", argument="scale")
+        raise registry.RegistryError(
+            f"must be (low, high) with 0 < low <= high <= 1, got {scale}", argument="scale"
+        )
     if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
-        raise registry.RegistryError(f"must be (low, high) with 0 < low <= high, got {ratio}", argument="ratio")
+        raise registry.RegistryError(
+            f"must be (low, high) with 0 < low <= high, got {ratio}", argument="ratio"
+        )
     if not 0 < eval_crop <= 1:
         raise registry.RegistryError(f"must be in (0, 1], got {eval_crop}", argument="eval_crop")
     return RandomResizedCrop(size, scale, ratio, float(eval_crop))
@@ -268,7 +287,8 @@ class Cutout(Augment):
 
     Examples:
         >>> import jax, jax.numpy as jnp
-        >>> out = Cutout(2)({"image": jnp.ones((1, 8, 8, 1)), "label": jnp.ones((1, 1))}, jax.random.key(0), True)
+        >>> cut = jax.jit(lambda b, k: Cutout(2)(b, k, True))
+        >>> out = cut({"image": jnp.ones((1, 8, 8, 1)), "label": jnp.ones((1, 1))}, jax.random.key(0))
         >>> 0 < int((out["image"] == 0).sum()) <= 4
         True
     """
@@ -282,7 +302,9 @@ class Cutout(Augment):
         start = center - self.size // 2
         rows = jnp.arange(h) - start[:, :1]
         cols = jnp.arange(w) - start[:, 1:]
-        inside = ((rows >= 0) & (rows < self.size))[:, :, None] & ((cols >= 0) & (cols < self.size))[:, None, :]
+        inside = ((rows >= 0) & (rows < self.size))[:, :, None] & ((cols >= 0) & (cols < self.size))[
+            :, None, :
+        ]
         return replace(batch, image=jnp.where(inside[..., None], jnp.zeros((), x.dtype), x))
 
 

@@ -29,15 +29,19 @@ per-layer statistics::
     logits, state = model.apply(variables, x, mutable=["intermediates"])
     state["intermediates"]["Dense_0_activation"][0]          # (N, width)
 
-Measured (2-core CPU, jitted SGD step incl. backward, batch 128×28×28×1, channels 32/64):
-pooling written as reshape + max takes 110–135 ms per step against 160–210 ms with
-`flax.linen.max_pool`; `cnn` uses the reshape form (details in `tricks.models._cnn`).
+Measured on the 2-core CPU machine (jitted SGD step incl. backward, batch 128×28×28×1,
+channels 32/64, machine shared): pooling written as reshape + max takes 120–137 ms per step
+against 165–207 ms with `flax.linen.max_pool`, so `cnn` uses the reshape form (details in
+`tricks.models._cnn`). Dropout draws its mask flat (`tricks.models._layers.Dropout`),
+which halves the compile time of a CNN step with conv dropout. With its defaults and
+Greydanus & Kobak's recipe (Adam 1e-2, batch 100, 6000 steps), `cnn1d` reached
+93.8% ± 1.3% test accuracy on MNIST-1D over 3 seeds (published: ~94%).
 
 Examples:
     >>> import jax, jax.numpy as jnp, registry, tricks
     >>> registry.names("model")
     ['cnn', 'cnn1d', 'mlp', 'resnet']
-    >>> model = registry.build("model", "mlp(num_classes=10, widths=[64], batch_norm=True, init='xavier_uniform')")
+    >>> model = registry.build("model", "mlp(10, widths=[64], batch_norm=True, init='xavier_uniform')")
     >>> x = jnp.ones((8, 8, 8, 1))
     >>> variables = model.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, train=False)
     >>> logits, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])

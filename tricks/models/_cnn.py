@@ -3,13 +3,17 @@
 Pooling is written as reshape + max (`tricks.models._layers.pool2x2`), measured faster than
 `flax.linen.max_pool` on CPU. Jitted SGD train step (forward + backward + update) of this
 CNN with channels (32, 64), kernel 3, dense (128,), batch 128×28×28×1, on the 2-core CPU
-machine of issue 5 (median of 5×20 steps, machine shared with other jobs):
+machine of issue 5 (median of 5×20 steps, two runs each; the machine was shared with other
+jobs, at load averages of about 2 and about 9):
 
-| pooling | ms / step |
-|---|---|
-| `flax.linen.max_pool` (`lax.reduce_window`) | 160–210 |
-| `lax.reduce_window` directly | 190–260 |
-| reshape + max (used here) | 110–135 |
+| pooling | ms / step, load ~2 | ms / step, load ~9 |
+|---|---|---|
+| `flax.linen.max_pool` (`lax.reduce_window`) | 165–207 | 579–621 |
+| `lax.reduce_window` directly | 189–261 | 492–528 |
+| reshape + max (used here) | 120–137 | 282–348 |
+
+The backward pass of `reduce_window` max (a select-and-scatter) is what costs; the
+reshape form's backward is an elementwise mask.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class CNN(nn.Module):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> model = CNN(num_classes=10, channels=(4,), dense=(), conv_dropout=(0.0,), dense_dropout=())
-        >>> variables = model.init(jax.random.key(0), jnp.ones((1, 8, 8, 1)))
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 8, 8, 1)))   # shapes only
         >>> sorted(variables["params"])
         ['Conv_0', 'head']
     """
@@ -57,8 +61,10 @@ class CNN(nn.Module):
         act = _layers.activation(self.activation)
         x = _layers.image_input(x, "cnn")
         k = (self.kernel_size, self.kernel_size)
-        for i, (features, rate) in enumerate(zip(self.channels, self.conv_dropout)):
-            x = nn.Conv(features, k, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Conv_{i}")(x)
+        for i, (features, rate) in enumerate(zip(self.channels, self.conv_dropout, strict=True)):
+            x = nn.Conv(
+                features, k, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Conv_{i}"
+            )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(
                     use_running_average=not train,
@@ -73,7 +79,7 @@ class CNN(nn.Module):
             if rate > 0:
                 x = _layers.Dropout(rate)(x, deterministic=not train)
         x = x.reshape(x.shape[0], -1)
-        for j, (features, rate) in enumerate(zip(self.dense, self.dense_dropout)):
+        for j, (features, rate) in enumerate(zip(self.dense, self.dense_dropout, strict=True)):
             x = act(nn.Dense(features, kernel_init=self.kernel_init, name=f"Dense_{j}")(x))
             self.sow("intermediates", f"Dense_{j}_activation", x)
             if rate > 0:
@@ -120,10 +126,11 @@ def cnn(
         >>> import jax, jax.numpy as jnp
         >>> model = cnn(10, channels=[8, 16], dense=[32], conv_dropout=[0.0, 0.1], dense_dropout=0.5)
         >>> x = jnp.ones((2, 28, 28))
-        >>> variables = model.init(jax.random.key(0), x, train=False)
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), x)   # shapes only
         >>> variables["params"]["Dense_0"]["kernel"].shape   # 7 × 7 × 16 after two poolings
         (784, 32)
-        >>> model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)}).shape
+        >>> train = lambda v, x, key: model.apply(v, x, train=True, rngs={"dropout": key})
+        >>> jax.eval_shape(train, variables, x, jax.random.key(1)).shape
         (2, 10)
     """
     _layers.activation(activation)

@@ -20,7 +20,7 @@ class CNN1D(nn.Module):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> model = CNN1D(num_classes=10)
-        >>> variables = model.init(jax.random.key(0), jnp.ones((1, 40)))
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 40)))   # shapes only
         >>> variables["params"]["head"]["kernel"].shape   # 25 channels × length 5
         (125, 10)
     """
@@ -45,7 +45,7 @@ class CNN1D(nn.Module):
             x = x[..., None]
         if x.ndim != 3:
             raise ValueError(f"cnn1d expects signals of shape (N, L) or (N, L, C), got shape {x.shape}")
-        for i, (features, k) in enumerate(zip(self.channels, self.kernel_size)):
+        for i, (features, k) in enumerate(zip(self.channels, self.kernel_size, strict=True)):
             x = nn.Conv(
                 features,
                 (k,),
@@ -113,8 +113,8 @@ def cnn1d(
         >>> import jax, jax.numpy as jnp
         >>> model = cnn1d(10)
         >>> x = jnp.ones((3, 40))
-        >>> variables = model.init(jax.random.key(0), x, train=False)
-        >>> model.apply(variables, x, train=False).shape
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), x)   # shapes only
+        >>> jax.eval_shape(model.apply, variables, x).shape
         (3, 10)
     """
     _layers.activation(activation)
@@ -124,7 +124,8 @@ def cnn1d(
     kernel_size = _layers.positive_ints(kernel_size, "kernel_size")
     if len(kernel_size) != len(channels):
         raise registry.RegistryError(
-            f"needs one size per convolution ({len(channels)}), got {len(kernel_size)}", argument="kernel_size"
+            f"needs one size per convolution ({len(channels)}), got {len(kernel_size)}",
+            argument="kernel_size",
         )
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise registry.RegistryError(f"must be an integer >= 0, got {padding!r}", argument="padding")

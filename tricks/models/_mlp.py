@@ -21,7 +21,7 @@ class MLP(nn.Module):
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> model = MLP(num_classes=3, widths=(8,))
-        >>> variables = model.init(jax.random.key(0), jnp.ones((2, 5)))
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((2, 5)))   # shapes only
         >>> sorted(variables["params"])
         ['Dense_0', 'head']
     """
@@ -40,7 +40,9 @@ class MLP(nn.Module):
         act = _layers.activation(self.activation)
         x = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.widths):
-            x = nn.Dense(width, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Dense_{i}")(x)
+            x = nn.Dense(
+                width, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Dense_{i}"
+            )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(
                     use_running_average=not train,
@@ -84,8 +86,8 @@ def mlp(
         >>> import jax, jax.numpy as jnp
         >>> model = mlp(10, widths=[32] * 10, activation="tanh", init="xavier_normal")
         >>> x = jnp.ones((4, 28, 28, 1))
-        >>> variables = model.init(jax.random.key(0), x, train=False)
-        >>> logits, state = model.apply(variables, x, mutable=["intermediates"])
+        >>> variables = jax.eval_shape(model.init, jax.random.key(0), x)   # shapes only
+        >>> logits, state = jax.eval_shape(lambda v: model.apply(v, x, mutable=["intermediates"]), variables)
         >>> logits.shape, len(state["intermediates"]), state["intermediates"]["Dense_9_activation"][0].shape
         ((4, 10), 10, (4, 32))
     """

@@ -58,7 +58,14 @@ class BasicBlock(nn.Module):
         y = self._norm(train, "BatchNorm_1", zero=self.zero_init_residual)(y)
         if self.strides != 1 or x.shape[-1] != self.features:
             if self.shortcut == "projection":
-                x = nn.Conv(self.features, (1, 1), s, use_bias=False, kernel_init=self.kernel_init, name="shortcut_Conv")(x)
+                x = nn.Conv(
+                    self.features,
+                    (1, 1),
+                    s,
+                    use_bias=False,
+                    kernel_init=self.kernel_init,
+                    name="shortcut_Conv",
+                )(x)
                 x = self._norm(train, "shortcut_BatchNorm")(x)
             else:
                 x = x[:, :: self.strides, :: self.strides]
@@ -69,7 +76,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Stem conv3×3 → BN → ReLU, three stages of `BasicBlock` (width, 2·width, 4·width), global average pool, head.
+    """Stem conv3×3 → BN → ReLU, three stages of `BasicBlock` (width, 2·, 4·width), average pool, head.
 
     Stages 2 and 3 start with a stride-2 block. Parameters are named ``stem_Conv``,
     ``stem_BatchNorm``, ``stage{1,2,3}_block{b}`` and ``head``.
@@ -79,7 +86,8 @@ class ResNet(nn.Module):
         >>> model = ResNet(num_classes=10, blocks_per_stage=1, width=4)
         >>> variables = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 8, 8, 3)))
         >>> sorted(variables), sorted(variables["params"])
-        (['batch_stats', 'params'], ['head', 'stage1_block0', 'stage2_block0', 'stage3_block0', 'stem_BatchNorm', 'stem_Conv'])
+        (['batch_stats', 'params'],
+         ['head', 'stage1_block0', 'stage2_block0', 'stage3_block0', 'stem_BatchNorm', 'stem_Conv'])
     """
 
     num_classes: int
