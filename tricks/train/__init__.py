@@ -3,7 +3,7 @@
 Examples:
     >>> from tricks import train
     >>> sorted(train.default_config())[:3]
-    ['augment', 'batch_size', 'class_balanced']
+    ['augment', 'batch_size', 'checkpoint_every']
 """
 
 from tricks.train._checkpoint import Checkpoints

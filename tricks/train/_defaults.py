@@ -9,28 +9,34 @@ from tricks.config import ConfigError
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """The standard fields of a training run, each with its default value.
+    """Every standard field of a training run; together, the embedded default run.
 
+    The default run is an MLP on scikit-learn's 8x8 digits (1437 train / 360 test):
+    about 98.5% test accuracy in about 15 s on 2 CPU cores (experiments/configs/digits.py).
     Component fields (dataset, model, loss, optimizer, augment entries) are registry specs:
     a name, a call string or a mapping with ``name``.
 
     Examples:
         >>> cfg = default_config()
         >>> cfg.dataset, cfg.batch_size, cfg.num_epochs
-        ('digits', 128, 10)
+        ('digits', 128, 40)
     """
     cfg = ml_collections.ConfigDict(type_safe=False)
     cfg.dataset = "digits"  # a dataset spec
-    cfg.model = "mlp(widths=(256, 256))"  # num_classes is filled in from the dataset
-    cfg.loss = "cross_entropy"
-    cfg.optimizer = "adam(learning_rate=0.001)"
+    cfg.model = "mlp(widths=(256, 256), dropout=0.1)"  # num_classes is filled in from the dataset
+    cfg.loss = "cross_entropy(label_smoothing=0.05)"
+    cfg.optimizer = {
+        "name": "adamw",
+        "learning_rate": "warmup(cosine(init_value=0.003, decay_steps=360), warmup_steps=40)",
+        "weight_decay": 1e-4,
+    }
     cfg.augment = []  # a list of augment specs, applied in order on the device
     cfg.batch_size = 128  # the global batch, over all devices and hosts
     cfg.eval_batch_size = 1000
     cfg.num_steps = 0  # > 0 wins over num_epochs
-    cfg.num_epochs = 10
-    cfg.eval_every = 0  # steps between evaluations; 0: once per epoch
-    cfg.log_every = 50
+    cfg.num_epochs = 40  # 40 epochs of digits = 400 steps
+    cfg.eval_every = 100  # steps between evaluations; 0: once per epoch
+    cfg.log_every = 20
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
     cfg.checkpoint_every = 0  # steps between checkpoints; 0: only at the end
@@ -47,7 +53,7 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
     Examples:
         >>> complete(ml_collections.ConfigDict({"batch_size": 64})).log_every
-        50
+        20
         >>> complete(ml_collections.ConfigDict({"batch_sise": 64}))
         Traceback (most recent call last):
         ...

@@ -58,8 +58,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         >>> from tricks.train import default_config
         >>> cfg = default_config()
         >>> cfg.dataset = f"digits(data_dir={tempfile.mkdtemp()!r})"
-        >>> cfg.num_steps, cfg.progress = 20, False
-        >>> summary = train_and_evaluate(cfg, tempfile.mkdtemp())
+        >>> cfg.num_steps, cfg.eval_every, cfg.progress = 20, 20, False
+        >>> summary = train_and_evaluate(cfg, tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        step 20: eval/test/accuracy ...
         >>> summary["step"], summary["eval"]["accuracy"] > 0.5
         (20, True)
     """
