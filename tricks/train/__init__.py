@@ -12,6 +12,7 @@ from tricks.train._evaluate import evaluate_workdir
 from tricks.train._loop import NonFiniteLossError, train_and_evaluate
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
+from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import make_eval_step, make_train_step
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "make_eval_step",
     "make_train_step",
     "setup",
+    "snapshot_steps",
     "train_and_evaluate",
 ]

@@ -8,11 +8,12 @@ asynchronous; `wait` blocks until they are on disk.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import AnyPreservationPolicy, CustomSteps, LatestN
 
 
 class Checkpoints:
@@ -21,6 +22,7 @@ class Checkpoints:
     Args:
         workdir: the run's folder; checkpoints go to ``workdir/checkpoints``.
         keep: how many recent checkpoints to keep (older ones are deleted).
+        keep_steps: steps whose checkpoints are never deleted (snapshots).
         read_only: only read (e.g. to evaluate a run that another process is writing).
 
     Examples:
@@ -36,10 +38,14 @@ class Checkpoints:
         >>> ckpts.close()
     """
 
-    def __init__(self, workdir: str | pathlib.Path, keep: int | None = 3, read_only: bool = False):
+    def __init__(self, workdir: str | pathlib.Path, keep: int | None = 3, keep_steps: Iterable[int] = (),
+                 read_only: bool = False):
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+        policy = None
+        if not read_only:
+            policy = AnyPreservationPolicy([LatestN(keep), CustomSteps(sorted({int(s) for s in keep_steps}))])
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=None if read_only else keep,
+            preservation_policy=policy,
             save_interval_steps=0 if read_only else 1,
             create=not read_only,
             read_only=read_only,
@@ -74,6 +80,10 @@ class Checkpoints:
     def meta(self, step: int) -> dict:
         """Only the JSON meta of the checkpoint at `step`."""
         return self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
+    def snapshots(self) -> list[int]:
+        """The steps of the finished checkpoints saved as snapshots (``meta["snapshot"]``)."""
+        return [step for step in self.steps() if self.meta(step).get("snapshot", False)]
 
     def wait(self) -> None:
         """Blocks until every started save is on disk."""

@@ -40,6 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
     cfg.checkpoint_every = 0  # steps between checkpoints; 0: only at the end
+    cfg.keep = 3  # recent checkpoints kept (snapshots are kept regardless)
+    cfg.snapshots = ""  # "cycle_ends": a snapshot at each cycle end of the rate (sgdr, cyclic)
+    cfg.snapshot_every = 0  # > 0: a snapshot every N steps (snapshots are never deleted)
     cfg.class_balanced = False  # sample classes uniformly instead of examples
     cfg.progress = True  # console progress bar
     return cfg

@@ -19,6 +19,7 @@ from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._evaluate import evaluate
 from tricks.train._setup import setup
+from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import param_norm, zero_sums
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter
 
@@ -69,7 +70,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     _workdir.prepare(workdir, config, force)
     run = setup(config)
     state, num_steps = run.state, run.num_steps
-    checkpoints = Checkpoints(workdir)
+    snapshots = snapshot_steps(config, num_steps)
+    checkpoints = Checkpoints(workdir, keep=config.keep, keep_steps=snapshots)
     start, elapsed = 0, 0.0
     if checkpoints.latest() is not None:
         state, meta = checkpoints.restore(checkpoints.latest(), state)
@@ -109,10 +111,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 monitored = results.get("validation") or next(iter(results.values()), None)
                 if monitored is not None:
                     state = state.replace(opt_state=schedules_lib.feed_plateau(state.opt_state, monitored["loss"]))
-            if done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0):
-                checkpoints.save(done, state, {"config": json.loads(config.to_json()),
-                                               "code_version": version,
-                                               "wall_time_s": clock.elapsed()})
+            snapshot = done in snapshots
+            if snapshot or done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0):
+                checkpoints.save(done, state, {"config": json.loads(config.to_json()), "code_version": version,
+                                               "wall_time_s": clock.elapsed(), "snapshot": snapshot})
     finally:
         writer.close()
         checkpoints.close()
@@ -122,6 +124,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         "splits": results,
         "train": train_metrics,
         "wall_time_s": clock.elapsed(),
+        "snapshots": snapshots,
         "code_version": version,
     }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
