@@ -35,24 +35,26 @@ def solve(opt, steps):
     return w, values
 
 
-def test_full_batch_with_line_search_is_optax_lbfgs_and_converges():
+def test_full_batch_with_line_search_converges_reusing_its_evaluations():
+    """value_and_grad_from_state finds the line search's value and gradient in our state.
+
+    (That the chain is Optax's ``lbfgs`` is checked with the benchmark's cases.)
+    """
     ours, values = solve(registry.build("optimizer", "lbfgs"), 15)
-    raw, _ = solve(optax.lbfgs(), 15)
-    np.testing.assert_allclose(ours, raw, rtol=1e-6, atol=1e-7)
     assert float(jnp.linalg.norm(jax.grad(logistic)(ours))) < 1e-5
     assert np.all(np.diff(np.asarray(values)) <= 1e-7)  # the line search only accepts decrease
 
 
 def test_torch_convention_stores_only_positive_curvature_pairs():
     opt = registry.build("optimizer", "lbfgs(learning_rate=1.0, linesearch='none', convention='torch')")
-    w, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+    w, state, update = jnp.zeros(2), opt.init(jnp.zeros(2)), jax.jit(opt.update)
     g0 = jnp.array([2.0, 0.0])
-    updates, state = opt.update(g0, state, w)
+    updates, state = update(g0, state, w)
     np.testing.assert_allclose(updates, -g0 / 2.0)  # first step: g·min(1, 1/‖g‖₁)
     w = w + updates
-    _, state = opt.update(jnp.array([3.0, 0.0]), state, w)  # yᵀs = 1·(−1) < 0: not stored
+    _, state = update(jnp.array([3.0, 0.0]), state, w)  # yᵀs = 1·(−1) < 0: not stored
     lbfgs = find_state(state, ScaleByTorchLbfgsState)
     assert int(lbfgs.stored) == 0 and float(lbfgs.hessian_scale) == 1.0
-    _, state = opt.update(jnp.array([1.0, 0.0]), state, jnp.array([-2.0, 0.0]))  # s = (−1, 0), y = (−2, 0)
+    _, state = update(jnp.array([1.0, 0.0]), state, jnp.array([-2.0, 0.0]))  # s = (−1, 0), y = (−2, 0)
     lbfgs = find_state(state, ScaleByTorchLbfgsState)
     assert int(lbfgs.stored) == 1 and float(lbfgs.hessian_scale) == 0.5

@@ -58,9 +58,9 @@ def test_swats_switches_at_once_on_a_constant_gradient(x64):
     """With g constant, Adam's step is −α·sign(g), so γ = α·n/‖g‖₁ every step and λ̂ = γ."""
     g = jnp.array([1.0, -2.0, 0.5])
     opt = registry.build("optimizer", "swats(learning_rate=0.1)")
-    w, state = jnp.zeros(3), opt.init(jnp.zeros(3))
+    w, state, update = jnp.zeros(3), opt.init(jnp.zeros(3)), jax.jit(opt.update)
     for _ in range(3):
-        updates, state = opt.update(g, state, w)
+        updates, state = update(g, state, w)
         w = w + updates
     swats = find_state(state, ScaleBySwatsState)
     assert bool(swats.switched) and int(swats.switch_step) == 2
@@ -76,9 +76,9 @@ def test_swats_sgd_phase_follows_a_learning_rate_schedule(x64):
 
     def steps_with(schedule):
         opt = registry.get("optimizer", "swats")(learning_rate=schedule)
-        w, state, out = jnp.zeros(2), opt.init(jnp.zeros(2)), []
+        w, state, out, update = jnp.zeros(2), opt.init(jnp.zeros(2)), [], jax.jit(opt.update)
         for _ in range(5):
-            updates, state = opt.update(g, state, w)
+            updates, state = update(g, state, w)
             out.append(updates)
         return out
 

@@ -25,9 +25,9 @@ def grads(seed: int):
 
 
 def trajectory(opt, steps=5, params=PARAMS):
-    state, out = opt.init(params), []
+    state, out, update = opt.init(params), [], jax.jit(opt.update)
     for t in range(steps):
-        updates, state = opt.update(grads(t), state, params)
+        updates, state = update(grads(t), state, params)
         params = optax.apply_updates(params, updates)
         out.append(params)
     return out, state
@@ -56,9 +56,9 @@ def test_clip_by_value_matches_optax():
 
 def test_accumulate_makes_one_update_of_the_mean_every_k():
     opt = build("accumulate(adam(learning_rate=0.1), every_k=3)")
-    state = opt.init(PARAMS)
+    state, update = opt.init(PARAMS), jax.jit(opt.update)
     for t in range(3):
-        updates, state = opt.update(grads(t), state, PARAMS)
+        updates, state = update(grads(t), state, PARAMS)
         if t < 2:
             assert all(float(jnp.abs(u).max()) == 0 for u in jax.tree.leaves(updates))
     mean = jax.tree.map(lambda *g: sum(g) / 3, *[grads(t) for t in range(3)])
@@ -70,12 +70,12 @@ def test_accumulate_makes_one_update_of_the_mean_every_k():
 
 def test_skip_nonfinite_skips_and_counts():
     opt = build("skip_nonfinite(adam(learning_rate=0.1))")
-    state = opt.init(PARAMS)
+    state, update = opt.init(PARAMS), jax.jit(opt.update)
     bad = jax.tree.map(lambda g: g.at[0].set(jnp.nan), grads(0))
-    updates, state = opt.update(bad, state, PARAMS)
+    updates, state = update(bad, state, PARAMS)
     assert all(float(jnp.abs(u).max()) == 0 for u in jax.tree.leaves(updates))
     assert int(state.total_notfinite) == 1
-    after, _ = opt.update(grads(1), state, PARAMS)
+    after, _ = update(grads(1), state, PARAMS)
     fresh = build("adam(learning_rate=0.1)")
     assert_same(after, fresh.update(grads(1), fresh.init(PARAMS), PARAMS)[0])
 

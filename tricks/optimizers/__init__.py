@@ -34,6 +34,7 @@ from tricks.optimizers._sgd import momentum, nesterov, sgd, sgdw
 from tricks.optimizers._swats import ScaleBySwatsState, scale_by_swats, swats
 from tricks.optimizers._trust import lamb, lars
 from tricks.optimizers._wrappers import (
+    AccumulateState,
     DecoupledWeightDecayState,
     accumulate,
     clip_by_global_norm,
@@ -45,6 +46,7 @@ from tricks.optimizers._wrappers import (
 )
 
 __all__ = [
+    "AccumulateState",
     "DecoupledWeightDecayState",
     "InjectState",
     "LookaheadState",

@@ -28,8 +28,8 @@ def _scale_by_amsgrad_raw_max(b1, b2, eps, eps_root) -> optax.GradientTransforma
     """torch's AMSGrad: the running max of the raw v, divided by the current 1 − β2^t."""
 
     def init(params):
-        zeros = optax.tree.zeros_like(params)
-        return optax.ScaleByAmsgradState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros, nu_max=zeros)
+        mu, nu, nu_max = (optax.tree.zeros_like(params) for _ in range(3))  # distinct buffers (donation)
+        return optax.ScaleByAmsgradState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu, nu_max=nu_max)
 
     def update(updates, state, params=None):
         del params
@@ -49,8 +49,8 @@ def _scale_by_nadam_momentum_decay(b1, b2, eps, eps_root, momentum_decay) -> opt
     """torch's / Dozat's NAdam, with the momentum schedule μ_t = β1(1 − ½·0.96^(tψ))."""
 
     def init(params):
-        zeros = optax.tree.zeros_like(params)
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros), jnp.ones([], scalar_dtype(params))
+        mu, nu = optax.tree.zeros_like(params), optax.tree.zeros_like(params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu), jnp.ones([], scalar_dtype(params))
 
     def update(updates, state, params=None):
         del params

@@ -43,9 +43,24 @@ def _is_inject(node: Any) -> bool:
     return isinstance(node, InjectState)
 
 
-def _strongly_typed(x: Any) -> Any:
-    """`x` without JAX's weak type, which an update would drop (forcing a retrace)."""
-    return jnp.asarray(x, dtype=x.dtype) if getattr(x, "weak_type", False) else x
+def _donatable(state: Any) -> Any:
+    """`state` with strong types and distinct buffers, so a jitted update can donate it.
+
+    An update drops JAX's weak types (which would force a retrace), and a buffer that
+    appears twice in a state (`optax.scale_by_lbfgs` puts one tree of zeros in two fields)
+    cannot be donated.
+    """
+    seen: set[int] = set()
+
+    def fresh(x):
+        if getattr(x, "weak_type", False):
+            x = jnp.asarray(x, dtype=x.dtype)
+        if id(x) in seen:
+            x = jnp.copy(x)
+        seen.add(id(x))
+        return x
+
+    return jax.tree.map(fresh, state)
 
 
 def scalar_dtype(params: optax.Params) -> jnp.dtype:
@@ -74,8 +89,8 @@ def inject(
 
     Hyperparameters are stored as float32 (float64 when a parameter is float64). Updates are
     returned in the dtype of the incoming gradients and the inner state keeps the dtypes
-    it had at init (made strongly typed), so bfloat16 parameters stay bfloat16 and a
-    jitted update does not retrace on its own output state.
+    it had at init (made strongly typed, with no buffer twice), so bfloat16 parameters
+    stay bfloat16, and a jitted update can donate its state and does not retrace.
 
     Args:
         build: a function of the hyperparameters returning the transformation.
@@ -103,7 +118,7 @@ def inject(
         values = {k: jnp.asarray(v, dtype) for k, v in constants.items()}
         values.update({k: jnp.asarray(fn(count), dtype) for k, fn in schedules.items()})
         values = {k: values[k] for k in hyperparams}
-        inner_state = jax.tree.map(_strongly_typed, build(**values).init(params))
+        inner_state = _donatable(build(**values).init(params))
         return InjectState(count=count, hyperparams=values, inner_state=inner_state)
 
     def update(updates, state, params=None, **extra_args):

@@ -172,16 +172,19 @@ def lbfgs(
         An `optax.GradientTransformationExtraArgs`.
 
     Examples:
-        >>> import jax.numpy as jnp, optax, registry, tricks
+        >>> import jax, jax.numpy as jnp, optax, registry, tricks
         >>> def loss(w):
         ...     return jnp.sum((w - jnp.array([1.0, -2.0])) ** 2 * jnp.array([1.0, 10.0]))
         >>> opt = registry.build("optimizer", "lbfgs(memory_size=5)")
-        >>> params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
         >>> value_and_grad = optax.value_and_grad_from_state(loss)
-        >>> for _ in range(5):
+        >>> @jax.jit
+        ... def step(params, state):
         ...     value, grad = value_and_grad(params, state=state)
         ...     updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=loss)
-        ...     params = optax.apply_updates(params, updates)
+        ...     return optax.apply_updates(params, updates), state
+        >>> params, state = jnp.zeros(2), opt.init(jnp.zeros(2))
+        >>> for _ in range(5):
+        ...     params, state = step(params, state)
         >>> params.round(4)
         Array([ 1., -2.], dtype=float32)
     """

@@ -70,17 +70,17 @@ def lookahead(optimizer: Optimizer, sync_period: int = 5, slow_step_size: float 
             raise ValueError(optax.NO_PARAMS_MSG)
         fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         count = optax.safe_increment(state.count)
-
-        def sync():
-            slow = jax.tree.map(
-                lambda s, p, u: (s + slow_step_size * (p + u - s)).astype(s.dtype), state.slow, params, fast_updates
-            )
-            return jax.tree.map(lambda s, p, g: (s - p).astype(g.dtype), slow, params, updates), slow
-
-        def keep():
-            return optax.tree.cast_like(fast_updates, updates), state.slow
-
-        new_updates, slow = jax.lax.cond(count % sync_period == 0, sync, keep)
+        sync = count % sync_period == 0
+        # Selects rather than jax.lax.cond: the selection fuses with the fast update.
+        slow = jax.tree.map(
+            lambda s, p, u: jnp.where(sync, s + slow_step_size * (p + u - s), s).astype(s.dtype),
+            state.slow,
+            params,
+            fast_updates,
+        )
+        new_updates = jax.tree.map(
+            lambda s, p, u, g: jnp.where(sync, s - p, u).astype(g.dtype), slow, params, fast_updates, updates
+        )
         return new_updates, LookaheadState(count, slow, inner_state)
 
     return optax.GradientTransformationExtraArgs(init, update)

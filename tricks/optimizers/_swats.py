@@ -80,11 +80,10 @@ def scale_by_swats(
 
     def init(params):
         dtype = scalar_dtype(params)
-        zeros = optax.tree.zeros_like(params)
         return ScaleBySwatsState(
             count=jnp.zeros([], jnp.int32),
-            mu=zeros,
-            nu=zeros,
+            mu=optax.tree.zeros_like(params),
+            nu=optax.tree.zeros_like(params),
             rate_average=jnp.zeros([], dtype),
             switched=jnp.zeros([], bool),
             switch_step=jnp.full([], -1, jnp.int32),

@@ -63,14 +63,30 @@ def clip_by_value(optimizer: Optimizer, max_delta: float) -> optax.GradientTrans
     return optax.chain(optax.clip(max_delta), optimizer)
 
 
+class AccumulateState(NamedTuple):
+    """State of `accumulate`.
+
+    Attributes:
+        micro_step: micro-batches accumulated in the current window, 0 ... k−1.
+        grads: the window's running mean (or sum) of gradients, in float32 or wider.
+        inner_state: the wrapped optimizer's state.
+    """
+
+    micro_step: jax.Array
+    grads: optax.Updates
+    inner_state: optax.OptState
+
+
 @registry.register("optimizer", "accumulate")
 def accumulate(optimizer: Optimizer, every_k: int, use_grad_mean: bool = True) -> optax.GradientTransformationExtraArgs:
-    """Gradient accumulation: k micro-batches make one update (`optax.MultiSteps`).
+    """Gradient accumulation: k micro-batches make one update.
 
     The gradients of ``every_k`` consecutive calls are averaged (summed with
-    ``use_grad_mean=False``) in a float32 accumulator; the first k−1 calls return zero
-    updates and the k-th applies `optimizer` to the average. The wrapped optimizer's step
-    count (and so its schedules) advances once per k calls.
+    ``use_grad_mean=False``) in a float32 (or wider) accumulator; the first k−1 calls
+    return zero updates and the k-th applies `optimizer` to the average — the same
+    results as `optax.MultiSteps`, but the wrapped optimizer runs only on the k-th call
+    (`jax.lax.cond`), where MultiSteps computes it at every call and discards it. The
+    wrapped optimizer's step count (and so its schedules) advances once per k calls.
 
     Args:
         optimizer: the wrapped optimizer.
@@ -87,11 +103,39 @@ def accumulate(optimizer: Optimizer, every_k: int, use_grad_mean: bool = True) -
         >>> first, state = opt.update(jnp.array([1.0]), state)
         >>> second, state = opt.update(jnp.array([3.0]), state)
         >>> first, second
-        (Array([-0.], dtype=float32), Array([-2.], dtype=float32))
+        (Array([0.], dtype=float32), Array([-2.], dtype=float32))
     """
     _validate.at_least(1, every_k=every_k)
-    steps = optax.MultiSteps(optimizer, every_k, use_grad_mean=use_grad_mean)
-    return optax.GradientTransformationExtraArgs(steps.init, steps.update)
+    inner = optax.with_extra_args_support(optimizer)
+
+    def init(params):
+        grads = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.promote_types(p.dtype, jnp.float32)), params)
+        return AccumulateState(jnp.zeros([], jnp.int32), grads, inner.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        n = state.micro_step
+        if use_grad_mean:
+            grads = jax.tree.map(lambda a, g: a + (g - a) / (n + 1).astype(a.dtype), state.grads, updates)
+        else:
+            grads = jax.tree.map(lambda a, g: a + g, state.grads, updates)
+
+        def apply():
+            new_updates, inner_state = inner.update(
+                optax.tree.cast_like(grads, updates), state.inner_state, params, **extra_args
+            )
+            return (
+                optax.tree.cast_like(new_updates, updates),
+                optax.tree.cast_like(inner_state, state.inner_state),
+                optax.tree.zeros_like(grads),
+            )
+
+        def wait():
+            return optax.tree.zeros_like(updates), state.inner_state, grads
+
+        new_updates, inner_state, grads = jax.lax.cond(n == every_k - 1, apply, wait)
+        return new_updates, AccumulateState((n + 1) % every_k, grads, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 @registry.register("optimizer", "skip_nonfinite")

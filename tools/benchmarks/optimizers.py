@@ -1,0 +1,381 @@
+"""Jitted update time of every registered optimizer vs its hand-written Optax chain (and torch).
+
+For each name in the registry's ``optimizer`` kind, on a pytree of ten 1000x1000 dense
+layers with biases (10.01M float32 parameters by default): the median time of one
+jitted ``update`` (state donated) built through the registry, the same for the
+equivalent chain written directly with Optax, and their ratio (the median of the
+ratios of alternated calls, so drifts in machine load hit both; goal <= 1.05: injecting
+the hyperparameters into the state should cost nothing measurable), and, when torch
+is importable, ``torch.optim``'s ``foreach`` step of the same algorithm on the same CPU.
+The last column names the hand-written chain; tests/optimizers check that each pair
+computes the same updates.
+
+Examples:
+  tricks bench optimizers
+  tricks bench optimizers --quick
+  tricks bench optimizers --names 'adam*' sgd --repeats 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import registry
+
+LR = 1e-3
+
+
+def _decay_mask(params):
+    """The hand-written equivalent of our default mask on the benchmark tree: kernels only."""
+    return jax.tree.map(lambda x: x.ndim > 1, params)
+
+
+def _first_layer(params):
+    return {k: jax.tree.map(lambda _: k == "layer_0", v) for k, v in params.items()}
+
+
+def _raw_lookahead():
+    return optax.lookahead(optax.adam(LR), sync_period=5, slow_step_size=0.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark row.
+
+    Attributes:
+        spec: our optimizer, built through the registry.
+        raw: builds the equivalent chain written directly with Optax.
+        note: what the raw chain is.
+        torch: given the torch parameters (kernels, biases), returns a function doing one
+            ``foreach`` step; None where torch.optim has no such algorithm.
+        line_search: ``update`` takes ``value``, ``grad`` and ``value_fn``.
+        raw_params: puts plain parameters in the raw chain's container (lookahead's).
+        raw_view: the plain (fast) parameters of that container.
+    """
+
+    spec: str
+    raw: Callable[[], optax.GradientTransformation]
+    note: str
+    torch: Callable[[list, list], Callable[[], Any]] | None = None
+    line_search: bool = False
+    raw_params: Callable[[Any], Any] = lambda p: p
+    raw_view: Callable[[Any], Any] = lambda p: p
+
+
+def _torch(name: str, groups: bool = False, clip: float | None = None, **kwargs):
+    """A torch step factory: ``torch.optim.<name>(..., foreach=True, **kwargs)``."""
+
+    def make(kernels, biases):
+        import torch
+
+        options = dict(kwargs)
+        if groups:  # weight decay on the kernels only, like our default mask
+            decay = options.pop("weight_decay")
+            params = [{"params": kernels, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}]
+        else:
+            params = kernels + biases
+        opt = getattr(torch.optim, name)(params, foreach=True, **options)
+
+        def step():
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(kernels + biases, clip, foreach=True)
+            opt.step()
+
+        return step
+
+    return make
+
+
+def _scale_first_layer(factor):
+    def update(updates, state, params=None):
+        del params
+        scaled = {k: jax.tree.map(lambda u: u * factor, v) if k == "layer_0" else v for k, v in updates.items()}
+        return scaled, state
+
+    return optax.GradientTransformation(optax.init_empty_state, update)
+
+
+def _cases() -> dict[str, Case]:
+    from tricks.optimizers import scale_by_adabound, scale_by_swats
+
+    adam = _torch("Adam", lr=LR)
+    return {
+        "sgd": Case("sgd(learning_rate=0.01)", lambda: optax.sgd(0.01), "optax.sgd", _torch("SGD", lr=0.01)),
+        "momentum": Case(
+            "momentum(learning_rate=0.01, momentum=0.9)",
+            lambda: optax.sgd(0.01, momentum=0.9),
+            "optax.sgd(momentum=0.9)",
+            _torch("SGD", lr=0.01, momentum=0.9),
+        ),
+        "nesterov": Case(
+            "nesterov(learning_rate=0.01, momentum=0.9)",
+            lambda: optax.sgd(0.01, momentum=0.9, nesterov=True),
+            "optax.sgd(nesterov=True)",
+            _torch("SGD", lr=0.01, momentum=0.9, nesterov=True),
+        ),
+        "sgdw": Case(
+            "sgdw(learning_rate=0.01, momentum=0.9, weight_decay=1e-4)",
+            lambda: optax.chain(
+                optax.trace(0.9), optax.add_decayed_weights(1e-4, _decay_mask), optax.scale_by_learning_rate(0.01)
+            ),
+            "chain(trace, masked add_decayed_weights, lr)",
+        ),
+        "adagrad": Case("adagrad(learning_rate=0.01)", lambda: optax.adagrad(0.01), "optax.adagrad", _torch("Adagrad", lr=0.01)),
+        "rmsprop": Case(
+            "rmsprop(learning_rate=0.01)", lambda: optax.rmsprop(0.01), "optax.rmsprop", _torch("RMSprop", lr=0.01, alpha=0.9)
+        ),
+        "adadelta": Case("adadelta()", lambda: optax.adadelta(1.0), "optax.adadelta", _torch("Adadelta", lr=1.0)),
+        "adam": Case("adam()", lambda: optax.adam(LR), "optax.adam", adam),
+        "amsgrad": Case("amsgrad()", lambda: optax.amsgrad(LR), "optax.amsgrad", _torch("Adam", lr=LR, amsgrad=True)),
+        "nadam": Case("nadam()", lambda: optax.nadam(LR), "optax.nadam (torch: its psi=0.004 form)", _torch("NAdam", lr=LR)),
+        "adamw": Case(
+            "adamw(weight_decay=1e-4)",
+            lambda: optax.adamw(LR, weight_decay=1e-4, mask=_decay_mask),
+            "optax.adamw(mask=kernels)",
+            _torch("AdamW", groups=True, lr=LR, weight_decay=1e-4),
+        ),
+        "swats": Case("swats()", lambda: scale_by_swats(LR), "chain(scale_by_swats): not injected"),
+        "adabound": Case("adabound()", lambda: scale_by_adabound(LR), "chain(scale_by_adabound): not injected"),
+        "amsbound": Case(
+            "amsbound()", lambda: scale_by_adabound(LR, amsbound=True), "chain(scale_by_adabound): not injected"
+        ),
+        "lbfgs": Case("lbfgs()", lambda: optax.lbfgs(), "optax.lbfgs, zoom line search", line_search=True),
+        "lars": Case(
+            "lars(learning_rate=0.1)",
+            lambda: optax.chain(
+                optax.masked(optax.scale_by_trust_ratio(trust_coefficient=0.001, eps=1e-9), _decay_mask),
+                optax.scale_by_learning_rate(0.1),
+                optax.trace(0.9),
+            ),
+            "optax.lars minus its zero decay",
+        ),
+        "lamb": Case(
+            "lamb()",
+            lambda: optax.chain(
+                optax.scale_by_adam(eps=1e-6), optax.scale_by_trust_ratio(), optax.scale_by_learning_rate(LR)
+            ),
+            "optax.lamb minus its zero decay",
+        ),
+        "clip_by_global_norm": Case(
+            "clip_by_global_norm(adam(), max_norm=1.0)",
+            lambda: optax.chain(optax.clip_by_global_norm(1.0), optax.adam(LR)),
+            "chain(clip_by_global_norm, adam)",
+            _torch("Adam", clip=1.0, lr=LR),
+        ),
+        "clip_by_value": Case(
+            "clip_by_value(adam(), max_delta=1.0)", lambda: optax.chain(optax.clip(1.0), optax.adam(LR)), "chain(clip, adam)"
+        ),
+        "accumulate": Case(
+            "accumulate(adam(), every_k=4)",
+            lambda: optax.MultiSteps(optax.adam(LR), 4).gradient_transformation(),
+            "optax.MultiSteps(adam, 4): adam at every call",
+        ),
+        "skip_nonfinite": Case(
+            "skip_nonfinite(adam())", lambda: optax.apply_if_finite(optax.adam(LR), 5), "optax.apply_if_finite(adam)"
+        ),
+        "weight_decay": Case(
+            "weight_decay(adam(), weight_decay=1e-4)",
+            lambda: optax.adamw(LR, weight_decay=1e-4, mask=_decay_mask),
+            "optax.adamw(mask=kernels)",
+            _torch("AdamW", groups=True, lr=LR, weight_decay=1e-4),
+        ),
+        "group_lr": Case(
+            "group_lr(adam(), multipliers={'layer_0': 0.1})",
+            lambda: optax.chain(optax.adam(LR), _scale_first_layer(0.1)),
+            "chain(adam, scale layer_0)",
+        ),
+        "freeze": Case(
+            "freeze(adam(), patterns=['layer_0'])",
+            lambda: optax.partition(
+                {"train": optax.adam(LR), "frozen": optax.set_to_zero()},
+                lambda p: jax.tree.map(lambda f: "frozen" if f else "train", _first_layer(p)),
+            ),
+            "optax.partition(adam, set_to_zero)",
+        ),
+        "lookahead": Case(
+            "lookahead(adam(), sync_period=5, slow_step_size=0.5)",
+            _raw_lookahead,
+            "optax.lookahead (fast/slow params)",
+            raw_params=lambda p: optax.LookaheadParams(fast=p, slow=jax.tree.map(jnp.copy, p)),
+            raw_view=lambda p: p.fast,
+        ),
+    }
+
+
+def cases() -> dict[str, Case]:
+    """The benchmark row of each registered optimizer name (raises if one is missing).
+
+    Examples:
+        >>> import registry, tricks
+        >>> sorted(cases()) == registry.names("optimizer")
+        True
+    """
+    import tricks  # noqa: F401  (registers the optimizers)
+
+    table = _cases()
+    missing = sorted(set(registry.names("optimizer")) - set(table))
+    if missing:
+        raise KeyError(f"no benchmark case for {', '.join(missing)}; add one to tools/benchmarks/optimizers.py")
+    return table
+
+
+def pytree(layers: int, width: int, seed: int = 0) -> dict[str, dict[str, jax.Array]]:
+    """``layers`` dense layers (kernel width x width, bias width) of small random float32 values.
+
+    Examples:
+        >>> tree = pytree(2, 3)
+        >>> sorted(tree), tree["layer_1"]["kernel"].shape, sum(x.size for x in jax.tree.leaves(tree))
+        (['layer_0', 'layer_1'], (3, 3), 24)
+    """
+    keys = jax.random.split(jax.random.key(seed), layers)
+    return {
+        f"layer_{i}": {"kernel": 0.01 * jax.random.normal(k, (width, width)), "bias": jnp.zeros(width)}
+        for i, k in enumerate(keys)
+    }
+
+
+def value_fn(params) -> jax.Array:
+    """The objective given to line searches: half the squared norm (its gradient is ``params``)."""
+    return 0.5 * sum(jnp.sum(x * x) for x in jax.tree.leaves(params))
+
+
+def _jitted(opt, case: Case):
+    if case.line_search:
+
+        def update(grads, state, params):
+            return opt.update(grads, state, params, value=value_fn(params), grad=grads, value_fn=value_fn)
+
+    else:
+
+        def update(grads, state, params):
+            return opt.update(grads, state, params)
+
+    return jax.jit(update, donate_argnums=(1,))
+
+
+def _timer(opt, case: Case, raw: bool, params, grads):
+    """A function timing one update (seconds), after a compiling call and a warm one."""
+    update = _jitted(opt, case)
+    if raw:  # the raw chain's container holds its own buffers (lookahead's slow weights)
+        params = case.raw_params(jax.tree.map(jnp.copy, params))
+    # Copies: a state may hold one buffer twice (optax.scale_by_lbfgs does), which cannot be donated.
+    state = [jax.tree.map(jnp.copy, opt.init(params))]
+
+    def once() -> float:
+        start = time.perf_counter()
+        updates, state[0] = update(grads, state[0], params)
+        jax.block_until_ready((updates, state[0]))
+        return time.perf_counter() - start
+
+    once(), once()
+    return once
+
+
+def _torch_timer(make, params, grads):
+    import torch
+
+    def tensor(x):
+        return torch.from_numpy(jax.device_get(x).copy())
+
+    layers = sorted(params)
+    kernels = [tensor(params[k]["kernel"]).requires_grad_() for k in layers]
+    biases = [tensor(params[k]["bias"]).requires_grad_() for k in layers]
+    for p, g in zip(kernels + biases, [grads[k]["kernel"] for k in layers] + [grads[k]["bias"] for k in layers]):
+        p.grad = tensor(g)
+    step = make(kernels, biases)
+
+    def once() -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            step()
+        return time.perf_counter() - start
+
+    once(), once()
+    return once
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="1M parameters and 5 repeats (a smoke run)")
+    parser.add_argument("--layers", type=int, default=10, help="dense layers in the pytree (default: 10)")
+    parser.add_argument("--width", type=int, default=1000, help="layer width (default: 1000, so 10.01M parameters)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed updates per optimizer (default: 15)")
+    parser.add_argument("--names", nargs="*", default=["*"], help="fnmatch patterns of names (default: all)")
+    parser.add_argument("--no-torch", action="store_true", help="skip torch even when it is importable")
+
+
+def _torch_available(wanted: bool) -> str | None:
+    if not wanted:
+        return "torch skipped (--no-torch)"
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "torch is not importable here: the torch column is skipped"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    layers, width, repeats = (10, 316, 5) if args.quick else (args.layers, args.width, args.repeats)
+    table = cases()
+    names = [n for n in table if any(fnmatch.fnmatchcase(n, p) for p in args.names)]
+    if not names:
+        print(f"no optimizer matches {' '.join(args.names)}")
+        return 1
+    torch_note = _torch_available(not args.no_torch)
+    params = pytree(layers, width)
+    grads = pytree(layers, width, seed=1)
+    size = sum(x.size for x in jax.tree.leaves(params))
+    device = jax.devices()[0]
+    print(
+        f"{size / 1e6:.2f}M float32 parameters ({layers} x {width}x{width} + bias), jax {jax.__version__} on "
+        f"{device.platform} ({device.device_kind}), optax {optax.__version__}; median of {repeats} jitted updates"
+    )
+    if torch_note:
+        print(torch_note)
+    else:
+        import torch
+
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, foreach=True")
+    header = ("optimizer", "ours ms", "optax ms", "ratio", "torch ms", "hand-written Optax chain")
+    rows, ratios = [], []
+    for name in names:
+        case = table[name]
+        g = jax.grad(value_fn)(params) if case.line_search else grads  # consistent with value_fn
+        ours = _timer(registry.build("optimizer", case.spec), case, False, params, g)
+        raw = _timer(case.raw(), case, True, params, g)
+        samples = [(ours(), raw()) for _ in range(repeats)]  # alternated: load drifts hit both
+        ours_s = statistics.median(s for s, _ in samples)
+        raw_s = statistics.median(r for _, r in samples)
+        ratios.append(statistics.median(s / r for s, r in samples))
+        torch_ms = "-"
+        if case.torch is not None and torch_note is None:
+            timer = _torch_timer(case.torch, params, grads)
+            torch_ms = f"{1e3 * statistics.median(timer() for _ in range(repeats)):.2f}"
+        rows.append(
+            (name, f"{1e3 * ours_s:.2f}", f"{1e3 * raw_s:.2f}", f"{ratios[-1]:.3f}", torch_ms, case.note)
+        )
+        print(f"  {name}: ours {rows[-1][1]} ms, optax {rows[-1][2]} ms, torch {torch_ms} ms", flush=True)
+    print()
+    print("\n".join(_format([header, *rows])))
+    print(
+        f"\nratio ours/optax: median {statistics.median(ratios):.3f}, max {max(ratios):.3f} "
+        f"({sum(r <= 1.05 for r in ratios)}/{len(ratios)} within the 1.05 goal)"
+    )
+    return 0
+
+
+def _format(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
