@@ -55,6 +55,7 @@ class CNN(nn.Module):
     kernel_init: Callable = nn.initializers.lecun_normal()
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -70,6 +71,7 @@ class CNN(nn.Module):
                     use_running_average=not train,
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
+                    axis_name=self.axis_name,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
@@ -101,6 +103,7 @@ def cnn(
     init: _layers.InitLike = "kaiming_normal",
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    axis_name: str | None = None,
 ) -> CNN:
     """A convnet for small images: conv blocks with 2×2 pooling, dense layers, a linear head.
 
@@ -121,6 +124,8 @@ def cnn(
         init: the kernel initializer of every conv and dense layer; biases are 0.
         bn_momentum: running-average momentum of batch norm (Flax convention).
         bn_epsilon: batch norm's variance epsilon.
+        axis_name: the mapped axis over which batch statistics are averaged (data-parallel
+            `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -151,4 +156,5 @@ def cnn(
         kernel_init=_layers.resolve_init(init),
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
+        axis_name=axis_name,
     )

@@ -37,6 +37,7 @@ class CNN1D(nn.Module):
     kernel_init: Callable = nn.initializers.lecun_normal()
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -60,6 +61,7 @@ class CNN1D(nn.Module):
                     use_running_average=not train,
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
+                    axis_name=self.axis_name,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
@@ -89,6 +91,7 @@ def cnn1d(
     init: _layers.InitLike = "kaiming_normal",
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    axis_name: str | None = None,
 ) -> CNN1D:
     """A 1-D convnet; the defaults are MNIST-1D's reference CNN (Greydanus & Kobak, ~94% test accuracy).
 
@@ -108,6 +111,8 @@ def cnn1d(
         init: the kernel initializer of every conv and dense layer; biases are 0.
         bn_momentum: running-average momentum of batch norm (Flax convention).
         bn_epsilon: batch norm's variance epsilon.
+        axis_name: the mapped axis over which batch statistics are averaged (data-parallel
+            `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -142,4 +147,5 @@ def cnn1d(
         kernel_init=_layers.resolve_init(init),
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
+        axis_name=axis_name,
     )

@@ -34,6 +34,7 @@ class MLP(nn.Module):
     kernel_init: Callable = nn.initializers.lecun_normal()
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -48,6 +49,7 @@ class MLP(nn.Module):
                     use_running_average=not train,
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
+                    axis_name=self.axis_name,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
@@ -67,6 +69,7 @@ def mlp(
     init: _layers.InitLike = "kaiming_normal",
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    axis_name: str | None = None,
 ) -> MLP:
     """A multi-layer perceptron: hidden `widths`, then a linear head of `num_classes` logits.
 
@@ -81,6 +84,8 @@ def mlp(
         bn_momentum: running-average momentum of batch norm (Flax convention: the weight of
             the old average; torch's momentum 0.1 is 0.9 here).
         bn_epsilon: batch norm's variance epsilon.
+        axis_name: the mapped axis over which batch statistics are averaged (data-parallel
+            `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -101,4 +106,5 @@ def mlp(
         kernel_init=_layers.resolve_init(init),
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
+        axis_name=axis_name,
     )

@@ -7,6 +7,7 @@ Examples:
 """
 
 from tricks.train._checkpoint import Checkpoints
+from tricks.train._parallel import Pmap, Sharded, pmap, sharded
 from tricks.train._defaults import complete, default_config
 from tricks.train._evaluate import evaluate_workdir
 from tricks.train._loop import NonFiniteLossError, train_and_evaluate
@@ -18,6 +19,8 @@ from tricks.train._step import make_eval_step, make_train_step
 __all__ = [
     "Checkpoints",
     "NonFiniteLossError",
+    "Pmap",
+    "Sharded",
     "Setup",
     "TrainState",
     "complete",
@@ -26,7 +29,9 @@ __all__ = [
     "evaluate_workdir",
     "make_eval_step",
     "make_train_step",
+    "pmap",
     "setup",
+    "sharded",
     "snapshot_steps",
     "train_and_evaluate",
 ]

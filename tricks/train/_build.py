@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,11 @@ class Components:
     num_classes: int
 
 
-def build_components(config: ml_collections.ConfigDict) -> Components:
+def build_components(config: ml_collections.ConfigDict, model_axis_name: str | None = None) -> Components:
     """Builds dataset, model (num_classes from the dataset unless set), loss, augment, optimizer.
+
+    With `model_axis_name` (data-parallel `pmap`), the model is built with that
+    ``axis_name`` when its factory takes one, so batch norm averages across devices.
 
     Raises:
         registry.RegistryError: an unknown component or a bad argument.
@@ -37,7 +41,11 @@ def build_components(config: ml_collections.ConfigDict) -> Components:
 
     dataset = registry.build("dataset", config.dataset)
     num_classes = int(dataset.num_classes)
-    model = registry.build("model", with_default(config.model, "num_classes", num_classes))
+    model_spec = with_default(config.model, "num_classes", num_classes)
+    if model_axis_name is not None:
+        if "axis_name" in inspect.signature(registry.get("model", model_spec.name)).parameters:
+            model_spec = with_default(model_spec, "axis_name", model_axis_name)
+    model = registry.build("model", model_spec)
     loss = registry.build("loss", config.loss).prepare(dataset.class_counts("train"))
     augment = augment_lib.compose([registry.build("augment", spec) for spec in config.augment])
     optimizer = registry.build("optimizer", config.optimizer)

@@ -8,6 +8,9 @@ asynchronous; `wait` blocks until they are on disk.
 from __future__ import annotations
 
 import pathlib
+import shutil
+import time
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -85,6 +88,67 @@ class Checkpoints:
         """The steps of the finished checkpoints saved as snapshots (``meta["snapshot"]``)."""
         return [step for step in self.steps() if self.meta(step).get("snapshot", False)]
 
+    def mismatches(self, step: int, target: Any) -> list[str]:
+        """How the arrays saved at `step` differ from `target`'s (paths and shapes); [] if alike.
+
+        Parameters and batch statistics are compared path by path; the rest of the state
+        by its leaves' count and shapes.
+        """
+        saved = self._manager.item_metadata(int(step))["state"].tree
+        lines = []
+        for part in ("params", "batch_stats"):
+            have, want = _shapes(saved.get(part) or {}), _shapes(getattr(target, part, None) or {})
+            for path in sorted(have.keys() | want.keys()):
+                if have.get(path) != want.get(path):
+                    lines.append(f"{part}/{path}: checkpoint {_shape_text(have.get(path))}, "
+                                 f"model {_shape_text(want.get(path))}")
+        if not lines:
+            have = [tuple(m.shape) for m in jax.tree.leaves(saved)]
+            want = [tuple(x.shape) for x in jax.tree.leaves(target)]
+            if have != want:
+                lines.append(f"the optimizer state differs: {len(have)} arrays saved, {len(want)} expected")
+        return lines
+
+    def restore_latest_valid(self, target: Any) -> tuple[int, Any, dict] | None:
+        """The newest checkpoint that restores, as (step, state, meta); None if there is none.
+
+        A checkpoint that cannot be read (a truncated or missing file) is moved aside to
+        ``checkpoints_corrupt/<step>-<time>`` with a warning naming its step, so it is never
+        mistaken for a good one and never counted among the ones to keep.
+
+        Raises:
+            ValueError: a readable checkpoint saved by a different model (mismatching
+                paths and shapes listed).
+        """
+        for step in reversed(self.steps()):
+            try:
+                lines = self.mismatches(step, target)
+            except Exception as exc:  # unreadable metadata: a damaged checkpoint
+                self._set_aside(step, exc)
+                continue
+            if lines:
+                raise ValueError(f"checkpoint {self.directory / str(step)} was saved by a different model:\n  "
+                                 + "\n  ".join(lines))
+            try:
+                state, meta = self.restore(step, target)
+            except Exception as exc:  # truncated or missing array files
+                self._set_aside(step, exc)
+                continue
+            return step, state, meta
+        return None
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        aside = self.directory.parent / "checkpoints_corrupt" / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.directory / str(step)), str(aside))
+        self._manager.reload()
+        warnings.warn(
+            f"checkpoint at step {step} is damaged and was moved to {aside} "
+            f"({type(error).__name__}: {str(error)[:200]}); resuming from an earlier one",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     def wait(self) -> None:
         """Blocks until every started save is on disk."""
         self._manager.wait_until_finished()
@@ -92,3 +156,13 @@ class Checkpoints:
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""
         self._manager.close()
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): tuple(leaf.shape)
+            for path, leaf in flat}
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    return "absent" if shape is None else str(shape)

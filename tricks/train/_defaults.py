@@ -39,6 +39,7 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.log_every = 20
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
+    cfg.parallel = "sharded"  # a parallel spec: sharded (jit over a mesh) or pmap
     cfg.checkpoint_every = 0  # steps between checkpoints; 0: only at the end
     cfg.keep = 3  # recent checkpoints kept (snapshots are kept regardless)
     cfg.snapshots = ""  # "cycle_ends": a snapshot at each cycle end of the rate (sgdr, cyclic)

@@ -73,11 +73,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     snapshots = snapshot_steps(config, num_steps)
     checkpoints = Checkpoints(workdir, keep=config.keep, keep_steps=snapshots)
     start, elapsed = 0, 0.0
-    if checkpoints.latest() is not None:
-        state, meta = checkpoints.restore(checkpoints.latest(), state)
-        start, elapsed = int(state.step), float(meta.get("wall_time_s", 0.0))
+    batches = run.loader.iterate(0)
+    restored = checkpoints.restore_latest_valid(state)
+    if restored is not None:
+        start, state, meta = restored
+        elapsed = float(meta.get("wall_time_s", 0.0))
+        batches.set_state(meta["data"])
         print(f"resuming {workdir} from step {start}")
-    batches = run.loader.iterate(start)
+    strategy = run.strategy
+    has_plateau = bool(_plateau_scales(state.opt_state))
+    state = strategy.to_train(state)
     norm = jax.jit(param_norm)
     skips_nonfinite = _skips_nonfinite(state.opt_state)
 
@@ -88,33 +93,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     ])
     clock = Stopwatch(elapsed)
     version = _workdir.code_version()
-    sums, train_metrics, results = zero_sums(), {}, {}
+    sums, train_metrics, results = strategy.to_train(zero_sums()), {}, {}
     try:
         for step in range(start, num_steps):
             state, sums = run.train_step(state, next(batches), sums)
             done = step + 1
             if done % config.log_every == 0 or done == num_steps:
-                train_metrics = _fetch_train_metrics(sums, state, norm)
-                if train_metrics.pop("first_nonfinite") >= 0 and not skips_nonfinite:
-                    bad = int(jax.device_get(sums["first_nonfinite"]))
+                train_metrics = _fetch_train_metrics(strategy.metrics(sums), strategy.from_train(state), norm)
+                bad = train_metrics.pop("first_nonfinite")
+                if bad >= 0 and not skips_nonfinite:
                     raise NonFiniteLossError(
                         f"the training loss became non-finite at step {bad}; lower the learning rate, add "
                         f"gradient clipping, or wrap the optimizer to skip non-finite updates"
                     )
                 writer.write(done, {f"train/{k}": v for k, v in train_metrics.items()})
-                sums = zero_sums()
-            if done % run.eval_every == 0 or done == num_steps:
-                results = {split: evaluate(run.eval_step, state, loader_.eval_batches())
+                sums = strategy.to_train(zero_sums())
+            evaluating = done % run.eval_every == 0 or done == num_steps
+            snapshot = done in snapshots
+            saving = snapshot or done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0)
+            if not (evaluating or saving):
+                continue
+            common = strategy.from_train(state)
+            if evaluating:
+                results = {split: evaluate(run.eval_step, common, loader_.eval_batches())
                            for split, loader_ in run.eval_loaders.items()}
                 writer.write(done, {f"eval/{split}/{k}": v for split, m in results.items()
                                     for k, v in m.items() if k != "examples"})
                 monitored = results.get("validation") or next(iter(results.values()), None)
-                if monitored is not None:
-                    state = state.replace(opt_state=schedules_lib.feed_plateau(state.opt_state, monitored["loss"]))
-            snapshot = done in snapshots
-            if snapshot or done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0):
-                checkpoints.save(done, state, {"config": json.loads(config.to_json()), "code_version": version,
-                                               "wall_time_s": clock.elapsed(), "snapshot": snapshot})
+                if monitored is not None and has_plateau:
+                    common = common.replace(opt_state=schedules_lib.feed_plateau(common.opt_state, monitored["loss"]))
+                    state = strategy.to_train(common)
+            if saving:
+                checkpoints.save(done, common, {"config": json.loads(config.to_json()), "code_version": version,
+                                                "wall_time_s": clock.elapsed(), "snapshot": snapshot,
+                                                "data": batches.get_state()})
     finally:
         writer.close()
         checkpoints.close()

@@ -10,7 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
+
+import registry
 
 from tricks import data as data_lib
 from tricks.train._build import Components, build_components, create_checked_state
@@ -28,6 +29,7 @@ class Setup:
     loader: Any
     eval_loaders: dict[str, Any]
     state: TrainState
+    strategy: Any
     num_steps: int
     eval_every: int
     train_step: Callable
@@ -37,14 +39,13 @@ class Setup:
 def setup(config: ml_collections.ConfigDict) -> Setup:
     """Builds components and loaders, initializes the state, and jits the steps.
 
-    The default parallel strategy: one `Mesh` over all devices with a ``data`` axis, the
-    batch split over it and the state replicated.
+    The config's ``parallel`` strategy says how the step runs over the devices (see
+    `tricks.train._parallel`); `Setup.state` is in the common layout, replicated.
     """
     config = complete(config)
-    parts = build_components(config)
-    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
-    batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    strategy = registry.build("parallel", config.parallel)
+    parts = build_components(config, model_axis_name=strategy.axis_name)
+    batch_sharding, replicated = strategy.batch_sharding, strategy.replicated
     loader = data_lib.make_loader(parts.dataset, "train", config.batch_size, config.seed,
                                   class_balanced=config.class_balanced, sharding=batch_sharding)
     eval_loaders = {
@@ -54,16 +55,15 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
     }
     names = (_spec_text(config.model), _spec_text(config.dataset))
     state = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), config.seed, names)
-    train_step = jax.jit(
-        make_train_step(parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes),
-        donate_argnums=(0, 2),
-    )
+    train_step = strategy.compile_train(make_train_step(
+        parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes, strategy.axis_name))
     return Setup(
         config=config,
         components=parts,
         loader=loader,
         eval_loaders=eval_loaders,
         state=jax.device_put(state, replicated),
+        strategy=strategy,
         num_steps=config.num_steps if config.num_steps > 0 else config.num_epochs * loader.steps_per_epoch,
         eval_every=config.eval_every if config.eval_every > 0 else loader.steps_per_epoch,
         train_step=train_step,

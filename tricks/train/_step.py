@@ -32,13 +32,18 @@ def make_train_step(
     loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
     augment: Callable[[Batch, jax.Array, bool], Batch],
     num_classes: int,
+    axis_name: str | None = None,
 ) -> Callable[[TrainState, Batch, Sums], tuple[TrainState, Sums]]:
     """One optimization step: augment on the device, loss, gradients, update, metrics.
 
     The returned function is pure; the caller jits it (donating state and sums). Its
     randomness is ``fold_in(state.rng, state.step)``, so step k always draws the same
-    numbers whatever happened before (exact resume).
+    numbers whatever happened before (exact resume). Under `jax.pmap`, `axis_name`
+    names the mapped axis: gradients, loss and metrics are averaged over it.
     """
+
+    def mean(x):
+        return x if axis_name is None else jax.lax.pmean(x, axis_name)
 
     def train_step(state: TrainState, batch: Batch, sums: Sums) -> tuple[TrainState, Sums]:
         step_key = jax.random.fold_in(state.rng, state.step)
@@ -55,6 +60,7 @@ def make_train_step(
             return loss_fn(logits, inputs["label"]), (logits, updates)
 
         (loss, (logits, updates)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        loss, grads = mean(loss), mean(grads)
         changes, opt_state = optimizer.update(grads, state.opt_state, state.params)
         new_state = state.replace(
             step=state.step + 1,
@@ -66,7 +72,7 @@ def make_train_step(
         finite = jnp.isfinite(loss)
         new_sums = {
             "loss": sums["loss"] + loss.astype(jnp.float32),
-            "accuracy": sums["accuracy"] + jnp.mean(correct.astype(jnp.float32)),
+            "accuracy": sums["accuracy"] + mean(jnp.mean(correct.astype(jnp.float32))),
             "grad_norm": sums["grad_norm"] + optax.tree.norm(grads).astype(jnp.float32),
             "count": sums["count"] + 1,
             "first_nonfinite": jnp.where(

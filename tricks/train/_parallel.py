@@ -1,0 +1,119 @@
+"""Data-parallel strategies (kind ``parallel``): the same training over all devices and hosts.
+
+Both strategies split each global batch over every device (of every process) and keep
+the parameters replicated; the numbers are those of one device with the same global
+batch, up to float reassociation, except for per-example randomness under `pmap` (see
+below). Batch-norm statistics are those of the global batch under both.
+
+* ``sharded`` (default): `jax.jit` over a `Mesh` of all devices with a ``data`` axis; the
+  batch is sharded over it, the state replicated, and XLA inserts the collectives. Random
+  draws (dropout, augmentation) are the same as on one device.
+* ``pmap``: `jax.pmap` over the devices with an explicit `lax.pmean` of the gradients,
+  loss and metrics, and models built with ``axis_name="data"`` so batch norm averages its
+  statistics across devices. Each device draws its own random numbers for its rows, so
+  runs with dropout or augmentation differ from one device's (statistically alike).
+
+The state keeps one layout outside the step (replicated on the mesh), so checkpoints are
+the same whatever the strategy, and a run can resume under the other one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+import registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Sharded:
+    """`jax.jit` over a mesh of all devices: batch split on ``data``, state replicated."""
+
+    axis_name = None
+
+    @property
+    def mesh(self) -> jax.sharding.Mesh:
+        return jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+
+    @property
+    def batch_sharding(self) -> jax.sharding.NamedSharding:
+        """How loaders lay out each global batch."""
+        return jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
+
+    @property
+    def replicated(self) -> jax.sharding.NamedSharding:
+        return jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+
+    def compile_train(self, step: Callable) -> Callable:
+        """`step(state, batch, sums)` jitted, state and sums donated."""
+        return jax.jit(step, donate_argnums=(0, 2))
+
+    def to_train(self, state: Any) -> Any:
+        """The state laid out for `compile_train`'s step."""
+        return state
+
+    def from_train(self, state: Any) -> Any:
+        """The state back in the common layout (for checkpoints and evaluation)."""
+        return state
+
+    def metrics(self, sums: Any) -> Any:
+        """The per-step metric sums as one copy."""
+        return sums
+
+
+@dataclasses.dataclass(frozen=True)
+class Pmap(Sharded):
+    """`jax.pmap` over all devices with `lax.pmean`; models get ``axis_name="data"``."""
+
+    axis_name = "data"
+
+    def compile_train(self, step: Callable) -> Callable:
+        mapped = jax.pmap(step, axis_name=self.axis_name, donate_argnums=(0, 2))
+        devices = jax.local_device_count()
+
+        def train_step(state, batch, sums):
+            batch = jax.tree.map(lambda x: x.reshape(devices, x.shape[0] // devices, *x.shape[1:]), batch)
+            return mapped(state, batch, sums)
+
+        return train_step
+
+    def to_train(self, state: Any) -> Any:
+        devices = jax.local_devices()
+        mesh = jax.sharding.Mesh(np.array(devices), ("data",))
+        stacked = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+        return jax.tree.map(
+            lambda x: jax.device_put(np.broadcast_to(np.asarray(x), (len(devices), *np.shape(x))), stacked),
+            jax.device_get(state),
+        )
+
+    def from_train(self, state: Any) -> Any:
+        return jax.device_put(jax.tree.map(lambda x: np.asarray(x[0]), state), self.replicated)
+
+    def metrics(self, sums: Any) -> Any:
+        return jax.tree.map(lambda x: x[0], sums)
+
+
+@registry.register("parallel", "sharded")
+def sharded() -> Sharded:
+    """`jax.jit` over a `Mesh` of all devices: batch split over ``data``, state replicated (default).
+
+    Examples:
+        >>> sharded().batch_sharding.spec
+        PartitionSpec('data',)
+    """
+    return Sharded()
+
+
+@registry.register("parallel", "pmap")
+def pmap() -> Pmap:
+    """`jax.pmap` over all devices with `pmean` of gradients and batch-norm statistics.
+
+    Examples:
+        >>> pmap().axis_name
+        'data'
+    """
+    return Pmap()
