@@ -49,8 +49,15 @@ def swats(
                 lam = beta2 * lam + (1 - beta2) * gamma
                 if k > 1 and abs(lam / (1 - beta2**k) - gamma) < switch_eps:
                     phase, sgd_rate, switch_step = "sgd", lam / (1 - beta2**k), k
-        out.append({"w": w.copy(), "lam": lam, "switched": phase == "sgd", "switch_step": switch_step,
-                    "sgd_rate": sgd_rate})
+        out.append(
+            {
+                "w": w.copy(),
+                "lam": lam,
+                "switched": phase == "sgd",
+                "switch_step": switch_step,
+                "sgd_rate": sgd_rate,
+            }
+        )
     return out
 
 
@@ -95,6 +102,13 @@ def adabound(
         rate = step_size / denom
         eta = np.clip(rate, lower, upper)
         w = w - eta * m
-        out.append({"w": w.copy(), "lower": lower, "upper": upper,
-                    "clipped_low": int(np.sum(rate < lower)), "clipped_high": int(np.sum(rate > upper))})
+        out.append(
+            {
+                "w": w.copy(),
+                "lower": lower,
+                "upper": upper,
+                "clipped_low": int(np.sum(rate < lower)),
+                "clipped_high": int(np.sum(rate > upper)),
+            }
+        )
     return out

@@ -32,7 +32,10 @@ def test_stored_value_is_the_one_the_last_update_used():
     "spec, names",
     [
         ("sgd(learning_rate=0.1)", {"learning_rate"}),
-        ("sgd(learning_rate=0.1, momentum=0.9, weight_decay=1e-4)", {"learning_rate", "momentum", "weight_decay"}),
+        (
+            "sgd(learning_rate=0.1, momentum=0.9, weight_decay=1e-4)",
+            {"learning_rate", "momentum", "weight_decay"},
+        ),
         ("rmsprop(momentum=0.9)", {"learning_rate", "momentum"}),
         ("adam", {"learning_rate", "b1"}),
         ("adamw", {"learning_rate", "b1", "weight_decay"}),
@@ -49,7 +52,9 @@ def test_found_through_wrappers(spec, names):
 
 
 def test_a_name_held_twice_is_prefixed_by_its_path():
-    state = registry.build("optimizer", "weight_decay(adamw(weight_decay=0.1), weight_decay=0.2)").init(PARAMS)
+    state = registry.build("optimizer", "weight_decay(adamw(weight_decay=0.1), weight_decay=0.2)").init(
+        PARAMS
+    )
     found = {k: float(v) for k, v in hyperparams(state).items()}
     assert found == pytest.approx(
         {"learning_rate": 1e-3, "b1": 0.9, "inner_state/weight_decay": 0.1, "decay/weight_decay": 0.2}

@@ -110,7 +110,9 @@ def minimize(name: str, problem: str) -> tuple[float, optax.OptState]:
 
     @jax.jit
     def run(params):
-        (params, state), _ = jax.lax.scan(lambda c, _: (step(*c), None), (params, opt.init(params)), length=steps)
+        (params, state), _ = jax.lax.scan(
+            lambda c, _: (step(*c), None), (params, opt.init(params)), length=steps
+        )
         return loss(params), state
 
     value, state = run(start)

@@ -96,7 +96,14 @@ def test_adabound_follows_the_paper_with_both_bounds_active(name, x64):
         return lr * (0.5 if t >= 50 else 1.0)  # moves the bounds too
 
     ref = paper_algorithms.adabound(
-        grad_numpy, np.zeros(5), steps, schedule, final_lr=final_lr, beta2=b2, gamma=gamma, amsbound=name == "amsbound"
+        grad_numpy,
+        np.zeros(5),
+        steps,
+        schedule,
+        final_lr=final_lr,
+        beta2=b2,
+        gamma=gamma,
+        amsbound=name == "amsbound",
     )
     assert sum(r["clipped_low"] for r in ref) > 50 and sum(r["clipped_high"] for r in ref) > 50
     opt = registry.get("optimizer", name)(

@@ -36,8 +36,12 @@ CASES = {
     ],
     "adagrad": ["adagrad(learning_rate=0.1, initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False)"],
     "rmsprop": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False)"],
-    "rmsprop_centered": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, centered=True)"],
-    "rmsprop_momentum": ["rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, momentum=0.9)"],
+    "rmsprop_centered": [
+        "rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, centered=True)"
+    ],
+    "rmsprop_momentum": [
+        "rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, momentum=0.9)"
+    ],
     "adadelta": ["adadelta(learning_rate=1.0, rho=0.9, eps=1e-6)"],
     "adam": ["adam(learning_rate=0.01)"],
     "adam_l2": ["adam(learning_rate=0.01, weight_decay=0.01)"],

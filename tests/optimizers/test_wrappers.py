@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import registry
-import tricks  # noqa: F401  (registers the optimizers)
+import tricks
 from tricks.optimizers import default_decay_mask, find_state, hyperparams
 
 PARAMS = {
@@ -95,7 +95,9 @@ def test_decoupled_weight_decay_follows_the_inner_learning_rate_schedule():
 
 
 def test_l2_weight_decay_wrapper_is_adam_with_weight_decay():
-    ours, _ = trajectory(build("weight_decay(adam(learning_rate=0.1), weight_decay=0.3, mask='all', decoupled=False)"))
+    ours, _ = trajectory(
+        build("weight_decay(adam(learning_rate=0.1), weight_decay=0.3, mask='all', decoupled=False)")
+    )
     l2, _ = trajectory(build("adam(learning_rate=0.1, weight_decay=0.3)"))
     assert_same(ours, l2)
 
@@ -116,8 +118,13 @@ def test_default_mask_spares_biases_and_normalization():
         "ScanBlock": {"Dense_0": {"kernel": jnp.ones((2, 4, 4)), "bias": jnp.ones((2, 4))}},
         "rms_norm_weight": jnp.ones((2, 4)),
     }
-    decayed = {path for path, m in zip(tricks.optimizers.parameter_paths(params), jax.tree.leaves(
-        default_decay_mask(params))) if m}
+    decayed = {
+        path
+        for path, m in zip(
+            tricks.optimizers.parameter_paths(params), jax.tree.leaves(default_decay_mask(params))
+        )
+        if m
+    }
     assert decayed == {"Conv_0/kernel", "Embed_0/embedding", "ScanBlock/Dense_0/kernel"}
 
 
@@ -144,7 +151,9 @@ def test_regex_mask_selects_what_decays():
     opt = build("adamw(learning_rate=0.1, weight_decay=0.5, mask='^head/')")
     zeros = jax.tree.map(jnp.zeros_like, PARAMS)
     updates, _ = opt.update(zeros, opt.init(PARAMS), PARAMS)
-    moved = {k for k, u in zip(tricks.optimizers.parameter_paths(PARAMS), jax.tree.leaves(updates)) if jnp.any(u)}
+    moved = {
+        k for k, u in zip(tricks.optimizers.parameter_paths(PARAMS), jax.tree.leaves(updates)) if jnp.any(u)
+    }
     assert moved == {"head/kernel"}
 
 
@@ -153,7 +162,9 @@ def test_group_lr_scales_each_group_first_match_wins():
     g = grads(0)
     updates, _ = opt.update(g, opt.init(PARAMS), PARAMS)
     np.testing.assert_array_equal(updates["backbone"]["Dense_0"]["kernel"], 0.0)
-    np.testing.assert_allclose(updates["backbone"]["Dense_0"]["bias"], -0.1 * g["backbone"]["Dense_0"]["bias"], rtol=1e-6)
+    np.testing.assert_allclose(
+        updates["backbone"]["Dense_0"]["bias"], -0.1 * g["backbone"]["Dense_0"]["bias"], rtol=1e-6
+    )
     np.testing.assert_allclose(updates["head"]["kernel"], -g["head"]["kernel"])
 
 

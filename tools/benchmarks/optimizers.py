@@ -42,7 +42,7 @@ def _decay_mask(params):
 
 
 def _first_layer(params):
-    return {k: jax.tree.map(lambda _: k == "layer_0", v) for k, v in params.items()}
+    return {k: jax.tree.map(lambda _, first=(k == "layer_0"): first, v) for k, v in params.items()}
 
 
 def _raw_lookahead():
@@ -100,7 +100,9 @@ def _torch(name: str, groups: bool = False, clip: float | None = None, **kwargs)
 def _scale_first_layer(factor):
     def update(updates, state, params=None):
         del params
-        scaled = {k: jax.tree.map(lambda u: u * factor, v) if k == "layer_0" else v for k, v in updates.items()}
+        scaled = {
+            k: jax.tree.map(lambda u: u * factor, v) if k == "layer_0" else v for k, v in updates.items()
+        }
         return scaled, state
 
     return optax.GradientTransformation(optax.init_empty_state, update)
@@ -127,18 +129,37 @@ def _cases() -> dict[str, Case]:
         "sgdw": Case(
             "sgdw(learning_rate=0.01, momentum=0.9, weight_decay=1e-4)",
             lambda: optax.chain(
-                optax.trace(0.9), optax.add_decayed_weights(1e-4, _decay_mask), optax.scale_by_learning_rate(0.01)
+                optax.trace(0.9),
+                optax.add_decayed_weights(1e-4, _decay_mask),
+                optax.scale_by_learning_rate(0.01),
             ),
             "chain(trace, masked add_decayed_weights, lr)",
         ),
-        "adagrad": Case("adagrad(learning_rate=0.01)", lambda: optax.adagrad(0.01), "optax.adagrad", _torch("Adagrad", lr=0.01)),
-        "rmsprop": Case(
-            "rmsprop(learning_rate=0.01)", lambda: optax.rmsprop(0.01), "optax.rmsprop", _torch("RMSprop", lr=0.01, alpha=0.9)
+        "adagrad": Case(
+            "adagrad(learning_rate=0.01)",
+            lambda: optax.adagrad(0.01),
+            "optax.adagrad",
+            _torch("Adagrad", lr=0.01),
         ),
-        "adadelta": Case("adadelta()", lambda: optax.adadelta(1.0), "optax.adadelta", _torch("Adadelta", lr=1.0)),
+        "rmsprop": Case(
+            "rmsprop(learning_rate=0.01)",
+            lambda: optax.rmsprop(0.01),
+            "optax.rmsprop",
+            _torch("RMSprop", lr=0.01, alpha=0.9),
+        ),
+        "adadelta": Case(
+            "adadelta()", lambda: optax.adadelta(1.0), "optax.adadelta", _torch("Adadelta", lr=1.0)
+        ),
         "adam": Case("adam()", lambda: optax.adam(LR), "optax.adam", adam),
-        "amsgrad": Case("amsgrad()", lambda: optax.amsgrad(LR), "optax.amsgrad", _torch("Adam", lr=LR, amsgrad=True)),
-        "nadam": Case("nadam()", lambda: optax.nadam(LR), "optax.nadam (torch: its psi=0.004 form)", _torch("NAdam", lr=LR)),
+        "amsgrad": Case(
+            "amsgrad()", lambda: optax.amsgrad(LR), "optax.amsgrad", _torch("Adam", lr=LR, amsgrad=True)
+        ),
+        "nadam": Case(
+            "nadam()",
+            lambda: optax.nadam(LR),
+            "optax.nadam (torch: its psi=0.004 form)",
+            _torch("NAdam", lr=LR),
+        ),
         "adamw": Case(
             "adamw(weight_decay=1e-4)",
             lambda: optax.adamw(LR, weight_decay=1e-4, mask=_decay_mask),
@@ -146,9 +167,13 @@ def _cases() -> dict[str, Case]:
             _torch("AdamW", groups=True, lr=LR, weight_decay=1e-4),
         ),
         "swats": Case("swats()", lambda: scale_by_swats(LR), "chain(scale_by_swats): not injected"),
-        "adabound": Case("adabound()", lambda: scale_by_adabound(LR), "chain(scale_by_adabound): not injected"),
+        "adabound": Case(
+            "adabound()", lambda: scale_by_adabound(LR), "chain(scale_by_adabound): not injected"
+        ),
         "amsbound": Case(
-            "amsbound()", lambda: scale_by_adabound(LR, amsbound=True), "chain(scale_by_adabound): not injected"
+            "amsbound()",
+            lambda: scale_by_adabound(LR, amsbound=True),
+            "chain(scale_by_adabound): not injected",
         ),
         "lbfgs": Case("lbfgs()", lambda: optax.lbfgs(), "optax.lbfgs, zoom line search", line_search=True),
         "lars": Case(
@@ -174,7 +199,9 @@ def _cases() -> dict[str, Case]:
             _torch("Adam", clip=1.0, lr=LR),
         ),
         "clip_by_value": Case(
-            "clip_by_value(adam(), max_delta=1.0)", lambda: optax.chain(optax.clip(1.0), optax.adam(LR)), "chain(clip, adam)"
+            "clip_by_value(adam(), max_delta=1.0)",
+            lambda: optax.chain(optax.clip(1.0), optax.adam(LR)),
+            "chain(clip, adam)",
         ),
         "accumulate": Case(
             "accumulate(adam(), every_k=4)",
@@ -182,7 +209,9 @@ def _cases() -> dict[str, Case]:
             "optax.MultiSteps(adam, 4): adam every call; bytes count both cond branches",
         ),
         "skip_nonfinite": Case(
-            "skip_nonfinite(adam())", lambda: optax.apply_if_finite(optax.adam(LR), 5), "optax.apply_if_finite(adam)"
+            "skip_nonfinite(adam())",
+            lambda: optax.apply_if_finite(optax.adam(LR), 5),
+            "optax.apply_if_finite(adam)",
         ),
         "weight_decay": Case(
             "weight_decay(adam(), weight_decay=1e-4)",
@@ -226,7 +255,9 @@ def cases() -> dict[str, Case]:
     table = _cases()
     missing = sorted(set(registry.names("optimizer")) - set(table))
     if missing:
-        raise KeyError(f"no benchmark case for {', '.join(missing)}; add one to tools/benchmarks/optimizers.py")
+        raise KeyError(
+            f"no benchmark case for {', '.join(missing)}; add one to tools/benchmarks/optimizers.py"
+        )
     return table
 
 
@@ -299,7 +330,9 @@ def _torch_timer(make, params, grads):
     layers = sorted(params)
     kernels = [tensor(params[k]["kernel"]).requires_grad_() for k in layers]
     biases = [tensor(params[k]["bias"]).requires_grad_() for k in layers]
-    for p, g in zip(kernels + biases, [grads[k]["kernel"] for k in layers] + [grads[k]["bias"] for k in layers]):
+    for p, g in zip(
+        kernels + biases, [grads[k]["kernel"] for k in layers] + [grads[k]["bias"] for k in layers]
+    ):
         p.grad = tensor(g)
     step = make(kernels, biases)
 
@@ -316,7 +349,9 @@ def _torch_timer(make, params, grads):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="1M parameters and 5 repeats (a smoke run)")
     parser.add_argument("--layers", type=int, default=10, help="dense layers in the pytree (default: 10)")
-    parser.add_argument("--width", type=int, default=1000, help="layer width (default: 1000, so 10.01M parameters)")
+    parser.add_argument(
+        "--width", type=int, default=1000, help="layer width (default: 1000, so 10.01M parameters)"
+    )
     parser.add_argument("--repeats", type=int, default=15, help="timed updates per optimizer (default: 15)")
     parser.add_argument("--names", nargs="*", default=["*"], help="fnmatch patterns of names (default: all)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch even when it is importable")
@@ -354,7 +389,15 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, foreach=True")
-    header = ("optimizer", "ours ms", "optax ms", "ratio", "bytes ratio", "torch ms", "hand-written Optax chain")
+    header = (
+        "optimizer",
+        "ours ms",
+        "optax ms",
+        "ratio",
+        "bytes ratio",
+        "torch ms",
+        "hand-written Optax chain",
+    )
     rows, ratios, byte_ratios = [], [], []
     for name in names:
         case = table[name]
@@ -395,6 +438,8 @@ def run(args: argparse.Namespace) -> int:
 def _format(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
-        "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        "  ".join(
+            c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
         for r in rows
     ]

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "measure", None) is None:
-        print(f"tricks bench: choose a benchmark: {', '.join(benchmarks.discover())} (see 'tricks bench --help')")
+        print(
+            f"tricks bench: choose a benchmark: {', '.join(benchmarks.discover())} (see 'tricks bench --help')"
+        )
         return 2
     return args.measure(args)

@@ -117,7 +117,9 @@ def _adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsboun
     _validate.non_negative(learning_rate=learning_rate, weight_decay=weight_decay)
     _validate.positive(final_lr=final_lr, gamma=gamma, eps=eps)
     _validate.unit_interval(b1=b1, b2=b2)
-    hyper = {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
+    hyper = {"learning_rate": learning_rate, "b1": b1} | (
+        {"weight_decay": weight_decay} if uses(weight_decay) else {}
+    )
 
     def build(learning_rate, b1, weight_decay=None):
         return optax.chain(

@@ -21,7 +21,9 @@ def _check(learning_rate, b1, b2, eps, eps_root, weight_decay) -> None:
 
 
 def _hyper(learning_rate, b1, weight_decay) -> dict:
-    return {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
+    return {"learning_rate": learning_rate, "b1": b1} | (
+        {"weight_decay": weight_decay} if uses(weight_decay) else {}
+    )
 
 
 def _scale_by_amsgrad_raw_max(b1, b2, eps, eps_root) -> optax.GradientTransformation:
@@ -50,7 +52,9 @@ def _scale_by_nadam_momentum_decay(b1, b2, eps, eps_root, momentum_decay) -> opt
 
     def init(params):
         mu, nu = optax.tree.zeros_like(params), optax.tree.zeros_like(params)
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu), jnp.ones([], scalar_dtype(params))
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu), jnp.ones(
+            [], scalar_dtype(params)
+        )
 
     def update(updates, state, params=None):
         del params
@@ -110,7 +114,9 @@ def adam(
 
     def build(learning_rate, b1, weight_decay=None):
         return optax.chain(
-            *l2(weight_decay), optax.scale_by_adam(b1, b2, eps, eps_root), optax.scale_by_learning_rate(learning_rate)
+            *l2(weight_decay),
+            optax.scale_by_adam(b1, b2, eps, eps_root),
+            optax.scale_by_learning_rate(learning_rate),
         )
 
     return inject(build, **_hyper(learning_rate, b1, weight_decay))

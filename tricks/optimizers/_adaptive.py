@@ -62,7 +62,9 @@ def adagrad(
         Array([-1.,  1.], dtype=float32)
     """
     _validate.non_negative(
-        learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, weight_decay=weight_decay
+        learning_rate=learning_rate,
+        initial_accumulator_value=initial_accumulator_value,
+        weight_decay=weight_decay,
     )
     _validate.positive(eps=eps)
     hyper = {"learning_rate": learning_rate} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
@@ -121,7 +123,9 @@ def rmsprop(
         >>> opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0]
         Array([-0.2], dtype=float32)
     """
-    _validate.non_negative(learning_rate=learning_rate, initial_scale=initial_scale, weight_decay=weight_decay)
+    _validate.non_negative(
+        learning_rate=learning_rate, initial_scale=initial_scale, weight_decay=weight_decay
+    )
     _validate.unit_interval(decay=decay, momentum=momentum)
     _validate.positive(eps=eps)
     if nesterov and momentum is None:

@@ -28,7 +28,9 @@ class LookaheadState(NamedTuple):
 
 
 @registry.register("optimizer", "lookahead")
-def lookahead(optimizer: Optimizer, sync_period: int = 5, slow_step_size: float = 0.5) -> optax.GradientTransformationExtraArgs:
+def lookahead(
+    optimizer: Optimizer, sync_period: int = 5, slow_step_size: float = 0.5
+) -> optax.GradientTransformationExtraArgs:
     r"""Lookahead around any optimizer, on ordinary parameters.
 
     The wrapped optimizer moves the fast weights θ; every ``sync_period`` (k) steps the

@@ -88,9 +88,7 @@ def compile_patterns(patterns: Sequence[str], argument: str) -> list[re.Pattern]
     return compiled
 
 
-def group_index(
-    params: Any, patterns: Sequence[re.Pattern], *, component: str, argument: str
-) -> Any:
+def group_index(params: Any, patterns: Sequence[re.Pattern], *, component: str, argument: str) -> Any:
     """For each leaf, the index of the first pattern its path matches, or -1.
 
     Raises:

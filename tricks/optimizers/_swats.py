@@ -179,7 +179,9 @@ def swats(
     _validate.non_negative(learning_rate=learning_rate, weight_decay=weight_decay)
     _validate.unit_interval(b1=b1, b2=b2)
     _validate.positive(eps=eps, switch_eps=switch_eps)
-    hyper = {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
+    hyper = {"learning_rate": learning_rate, "b1": b1} | (
+        {"weight_decay": weight_decay} if uses(weight_decay) else {}
+    )
 
     def build(learning_rate, b1, weight_decay=None):
         return optax.chain(*l2(weight_decay), scale_by_swats(learning_rate, b1, b2, eps, switch_eps))

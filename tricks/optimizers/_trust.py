@@ -109,7 +109,9 @@ def lamb(
     _validate.unit_interval(b1=b1, b2=b2)
     _validate.positive(eps=eps)
     weights = decay_mask(mask, component="lamb")
-    hyper = {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
+    hyper = {"learning_rate": learning_rate, "b1": b1} | (
+        {"weight_decay": weight_decay} if uses(weight_decay) else {}
+    )
 
     def build(learning_rate, b1, weight_decay=None):
         return optax.chain(

@@ -78,7 +78,9 @@ class AccumulateState(NamedTuple):
 
 
 @registry.register("optimizer", "accumulate")
-def accumulate(optimizer: Optimizer, every_k: int, use_grad_mean: bool = True) -> optax.GradientTransformationExtraArgs:
+def accumulate(
+    optimizer: Optimizer, every_k: int, use_grad_mean: bool = True
+) -> optax.GradientTransformationExtraArgs:
     """Gradient accumulation: k micro-batches make one update.
 
     The gradients of ``every_k`` consecutive calls are averaged (summed with
@@ -139,7 +141,9 @@ def accumulate(optimizer: Optimizer, every_k: int, use_grad_mean: bool = True) -
 
 
 @registry.register("optimizer", "skip_nonfinite")
-def skip_nonfinite(optimizer: Optimizer, max_consecutive_errors: int = 5) -> optax.GradientTransformationExtraArgs:
+def skip_nonfinite(
+    optimizer: Optimizer, max_consecutive_errors: int = 5
+) -> optax.GradientTransformationExtraArgs:
     """Skips updates whose gradients hold a NaN or an infinity, counting them (`optax.apply_if_finite`).
 
     A skipped step returns zero updates and leaves the wrapped optimizer's state as it
@@ -182,7 +186,9 @@ def _decoupled_decay(weight_decay: jax.Array, mask) -> optax.GradientTransformat
             raise ValueError(optax.NO_PARAMS_MSG)
         chosen = mask(params) if mask is not None else jax.tree.map(lambda _: True, params)
         return (
-            jax.tree.map(lambda u, p, m: u - learning_rate * weight_decay * p if m else u, updates, params, chosen),
+            jax.tree.map(
+                lambda u, p, m: u - learning_rate * weight_decay * p if m else u, updates, params, chosen
+            ),
             state,
         )
 
@@ -234,7 +240,9 @@ def weight_decay(
     _validate.non_negative(weight_decay=weight_decay)
     weights = decay_mask(mask, component="weight_decay")
     if not decoupled:
-        l2 = inject(lambda weight_decay: optax.add_decayed_weights(weight_decay, weights), weight_decay=weight_decay)
+        l2 = inject(
+            lambda weight_decay: optax.add_decayed_weights(weight_decay, weights), weight_decay=weight_decay
+        )
         return optax.chain(l2, optimizer)
     inner = optax.with_extra_args_support(optimizer)
     decay = inject(lambda weight_decay: _decoupled_decay(weight_decay, weights), weight_decay=weight_decay)
@@ -248,7 +256,9 @@ def weight_decay(
 
     def update(updates, state, params=None, **extra_args):
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-        updates, decay_state = decay.update(updates, state.decay, params, learning_rate=_learning_rate(inner_state))
+        updates, decay_state = decay.update(
+            updates, state.decay, params, learning_rate=_learning_rate(inner_state)
+        )
         return updates, DecoupledWeightDecayState(inner_state, decay_state)
 
     return optax.GradientTransformationExtraArgs(init, update)
@@ -283,7 +293,9 @@ def group_lr(optimizer: Optimizer, multipliers: dict[str, float]) -> optax.Gradi
     factors = list(multipliers.values())
     for factor in factors:
         if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor >= 0:
-            raise registry.RegistryError(f"factors must be numbers >= 0, got {factor!r}", argument="multipliers")
+            raise registry.RegistryError(
+                f"factors must be numbers >= 0, got {factor!r}", argument="multipliers"
+            )
 
     def scales(tree):
         index = group_index(tree, patterns, component="group_lr", argument="multipliers")
@@ -296,7 +308,9 @@ def group_lr(optimizer: Optimizer, multipliers: dict[str, float]) -> optax.Gradi
     def update(updates, state, params=None):
         del params
         factor = scales(updates)
-        return jax.tree.map(lambda u, f: u if f == 1.0 else u * jnp.asarray(f, u.dtype), updates, factor), state
+        return jax.tree.map(
+            lambda u, f: u if f == 1.0 else u * jnp.asarray(f, u.dtype), updates, factor
+        ), state
 
     return optax.chain(optimizer, optax.GradientTransformation(init, update))
 
