@@ -1,0 +1,204 @@
+"""Does the LR range test pick a rate as good as the best of a grid? (issue 8, SPEC §3)
+
+Claim (Smith 2017, "Cyclical Learning Rates for Training Neural Networks" §3.3; fastai's
+``lr_find``): one short run with a rising rate finds a learning rate about as good as a
+grid search. Acceptance: for each case, the final test accuracy at the suggested rate is
+within 1 point of the best of 8 log-spaced rates (1e-4 to 1), each rate trained the same
+way (the rate is the peak of a cosine decay to 0 over the run), averaged over seeds. The
+second claim: a 100-step range test costs about as much as 100 training steps.
+
+Cases: the digits MLP (256-256, dropout 0.1) with SGD + momentum 0.9 and with Adam;
+MNIST-1D's reference 1-D CNN with Adam.
+
+Command:
+  python experiments/lr_find.py            # the full table (about 30 min on 2 shared CPU cores)
+  python experiments/lr_find.py --smoke    # a tiny version (a test runs it)
+
+Result (2 shared CPU cores; range test 1e-7 -> 10, 100 steps, beta 0.98, stop at 4x;
+mean test accuracy over 2 seeds): see the table in the report of issue 8, reproduced by
+the command above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import math
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GRID = tuple(float(r) for r in np.geomspace(1e-4, 1.0, 8))
+"""The grid: 8 log-spaced rates from 1e-4 to 1."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One row of the table: a model and data, and an optimizer spec with ``{lr}`` and ``{steps}``."""
+
+    name: str
+    dataset: str
+    model: str
+    optimizer: str
+    num_steps: int
+    smoke_steps: int = 6
+
+
+CASES = (
+    Case("digits MLP, SGD+momentum", "digits", "mlp(widths=(256, 256), dropout=0.1)",
+         "momentum(learning_rate=cosine(init_value={lr}, decay_steps={steps}), momentum=0.9)", 440),
+    Case("digits MLP, Adam", "digits", "mlp(widths=(256, 256), dropout=0.1)",
+         "adam(learning_rate=cosine(init_value={lr}, decay_steps={steps}))", 440),
+    Case("MNIST-1D CNN, Adam", "mnist1d", "cnn1d", "adam(learning_rate=cosine(init_value={lr}, decay_steps={steps}))",
+         1500),
+)
+
+
+def config(case: Case, lr: float, seed: int, steps: int, data_dir: str | None = None):
+    """The training config of one case at peak rate `lr`."""
+    from tricks.train import default_config
+
+    cfg = default_config()
+    cfg.dataset = case.dataset if data_dir is None else f"{case.dataset}(data_dir={data_dir!r})"
+    cfg.model = case.model
+    cfg.optimizer = case.optimizer.format(lr=lr, steps=steps)
+    cfg.batch_size = 128
+    cfg.num_steps = steps
+    cfg.eval_every = cfg.log_every = steps
+    cfg.eval_splits = ["test"]
+    cfg.seed = seed
+    cfg.progress = False
+    return cfg
+
+
+def final_accuracy(case: Case, lr: float, seeds: list[int], steps: int, data_dir: str | None) -> float:
+    """Mean final test accuracy over seeds; a run whose loss becomes non-finite counts as 0."""
+    from tricks.train import NonFiniteLossError, train_and_evaluate
+
+    accuracies = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as workdir, contextlib.redirect_stdout(io.StringIO()):
+            try:
+                summary = train_and_evaluate(config(case, lr, seed, steps, data_dir), workdir)
+                accuracies.append(summary["eval"]["accuracy"])
+            except NonFiniteLossError:
+                accuracies.append(0.0)
+    return float(np.mean(accuracies))
+
+
+def timing(case: Case, steps: int, data_dir: str | None, repeats: int = 3) -> dict[str, float]:
+    """A range test of `steps` steps against `steps` training steps: medians over `repeats` alternated runs.
+
+    Both use the engine's train step, compiled afresh in every repeat, on the same batches;
+    the range test runs from 1e-7 to 1e-2 so that it never stops early, and the training
+    steps run in a plain loop (no evaluation, logging or checkpoints). Returns the total
+    seconds of each (compilation included, model and data building excluded) and the
+    seconds per step after the first.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from tricks import data as data_lib
+    from tricks import lr_finder
+    from tricks.train import make_train_step
+    from tricks.train._build import build_components, create_checked_state
+    from tricks.train._step import zero_sums
+
+    cfg = lr_finder.constant_rate_config(config(case, 1e-3, 0, steps, data_dir), 1e-3)
+    parts = build_components(cfg)
+    loader = data_lib.make_loader(parts.dataset, "train", cfg.batch_size, cfg.seed)
+    initial = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), cfg.seed, ("", ""))
+    found = {"test": [], "test_step": [], "train": [], "train_step": []}
+    for _ in range(repeats):
+        test = lr_finder.lr_find(cfg, start=1e-7, end=1e-2, steps=steps)
+        found["test"].append(test.seconds)
+        found["test_step"].append(test.step_seconds)
+        step = jax.jit(make_train_step(parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes),
+                       donate_argnums=(0, 2))
+        state, sums, batches = jax.tree.map(jnp.copy, initial), zero_sums(), loader.iterate(0)
+        began = time.perf_counter()
+        state, sums = step(state, next(batches), sums)
+        jax.block_until_ready(sums)
+        first = time.perf_counter()
+        for _ in range(steps - 1):
+            state, sums = step(state, next(batches), sums)
+        jax.block_until_ready(sums)
+        found["train"].append(time.perf_counter() - began)
+        found["train_step"].append((time.perf_counter() - first) / (steps - 1))
+    return {key: float(np.median(values)) for key, values in found.items()}
+
+
+def run(cases: tuple[Case, ...], grid: tuple[float, ...], smoke: bool, seeds: list[int], output: pathlib.Path,
+        data_dir: str | None = None) -> list[dict]:
+    """Runs every case; prints and returns one row per case."""
+    from tricks import lr_finder
+
+    rows = []
+    for case in cases:
+        steps = case.smoke_steps if smoke else case.num_steps
+        test_steps = 10 if smoke else 100
+        probe = config(case, 1e-3, seeds[0], steps, data_dir)
+        test = lr_finder.lr_find(probe, start=1e-7, end=10.0, steps=test_steps)
+        stem = output / case.name.replace(" ", "_").replace(",", "").replace("+", "_").lower()
+        lr_finder.draw(test, f"LR range test: {case.name}").savefig(stem.with_suffix(".png"))
+        test.save(stem)
+        suggested = {k: v for k, v in test.suggestions.items() if math.isfinite(v)}
+        results = {lr: final_accuracy(case, lr, seeds, steps, data_dir) for lr in grid}
+        at_suggestion = {name: final_accuracy(case, lr, seeds, steps, data_dir) for name, lr in suggested.items()}
+        best_lr = max(results, key=results.get)
+        row = {
+            "case": case.name,
+            "suggestions": suggested,
+            "suggestion_accuracy": at_suggestion,
+            "grid": results,
+            "best_lr": best_lr,
+            "best": results[best_lr],
+            "stop": f"{test.stop} at {test.stop_lr:.3g}",
+        }
+        rows.append(row)
+        print_row(row)
+    return rows
+
+
+def print_row(row: dict) -> None:
+    print(f"\n{row['case']}: range test stopped ({row['stop']})")
+    print("  grid:       " + "  ".join(f"{lr:.1e}: {100 * acc:5.1f}" for lr, acc in row["grid"].items()))
+    print(f"  grid best:  {100 * row['best']:.1f}% at {row['best_lr']:.2g}")
+    for name, lr in row["suggestions"].items():
+        acc = row["suggestion_accuracy"][name]
+        gap = 100 * (row["best"] - acc)
+        verdict = "within 1 point" if gap <= 1.0 else f"{gap:.1f} points below"
+        default = " (the default suggestion)" if name == "steepest" else ""
+        print(f"  {name:<9} {lr:9.2e}: {100 * acc:5.1f}%  ({verdict}){default}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny version: the first case, 6 steps, one grid rate, one seed, no timing")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds averaged per rate (default: 2)")
+    parser.add_argument("--output", default="runs/lr_find", help="folder of the range-test plots and curves")
+    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
+    args = parser.parse_args(argv)
+    output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if args.smoke:
+        run(CASES[:1], (GRID[0],), True, [0], output, args.data_dir)
+        return 0
+    run(CASES, GRID, False, list(range(args.seeds)), output, args.data_dir)
+    print("\n100-step range test vs 100 training steps (median of 3 alternated runs):")
+    for case in CASES:
+        t = timing(case, 100, args.data_dir)
+        print(f"  {case.name}: total (compilation included) {t['test']:.2f} s vs {t['train']:.2f} s, ratio "
+              f"{t['test'] / t['train']:.2f}; per step after the first {1e3 * t['test_step']:.2f} ms vs "
+              f"{1e3 * t['train_step']:.2f} ms, ratio {t['test_step'] / t['train_step']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Initialization judged by activations: statistics, the tanh/ReLU claims, every registered init, the CLI."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import registry
+from tools.cli import main
+from tools.commands.diagnose import split_specs
+from tricks import config, diagnostics
+
+INIT_EXAMPLES = {
+    "kaiming_normal": "kaiming_normal",
+    "kaiming_uniform": "kaiming_uniform",
+    "lecun_normal": "lecun_normal",
+    "lecun_uniform": "lecun_uniform",
+    "normal": "normal(stddev=0.05)",
+    "orthogonal": "orthogonal(gain=1.0)",
+    "xavier_normal": "xavier_normal",
+    "xavier_uniform": "xavier_uniform",
+    "zeros": "zeros",
+}
+"""One spec per registered initializer; a newly registered one must be added here."""
+
+
+def test_layer_statistics_by_hand():
+    relu = jnp.array([[0.0, 2.0, 0.0], [0.0, 1.0, 3.0]])
+    stats = diagnostics.layer_statistics(relu, "relu")
+    assert stats.mean == pytest.approx(1.0) and stats.std == pytest.approx(float(np.std(relu)))
+    assert stats.dead == pytest.approx(1 / 3) and stats.saturated is None
+    tanh = jnp.array([0.999, -0.995, 0.5, 0.99])  # 0.99 itself is not beyond the bound
+    assert diagnostics.layer_statistics(tanh[None], "tanh").saturated == pytest.approx(0.5)
+    sigmoid = jnp.array([[0.005, 0.5, 0.995, 0.01]])
+    assert diagnostics.layer_statistics(sigmoid, "sigmoid").saturated == pytest.approx(0.5)
+    conv = jnp.zeros((2, 5, 3)).at[0, 1, 2].set(1.0)  # units are the last axis; channel 2 fires once
+    assert diagnostics.layer_statistics(conv, "relu").dead == pytest.approx(2 / 3)
+    gelu = diagnostics.layer_statistics(relu, "gelu")
+    assert gelu.dead is None and gelu.saturated is None
+
+
+@pytest.fixture(scope="module")
+def digits_batch(digits_spec):
+    dataset = registry.build("dataset", digits_spec)
+    return dataset.arrays("train")[0][:256], dataset.num_classes
+
+
+@pytest.mark.parametrize("activation, good, bad", [
+    ("tanh", "xavier_normal", {"normal(stddev=0.01)": "collapses", "normal(stddev=1.0)": "saturates"}),
+    ("relu", "kaiming_normal", {"xavier_normal": "collapses", "normal(stddev=0.01)": "collapses",
+                                "normal(stddev=1.0)": "explodes"}),
+])
+def test_the_catalogue_claims_on_ten_layer_mlps(digits_batch, activation, good, bad):
+    """SPEC §4: Xavier suits tanh, Kaiming suits ReLU (on the experiment configs' 10-layer MLPs)."""
+    model = config.load_file(f"experiments/configs/deep_{activation}_mlp.py").model
+    x, num_classes = digits_batch
+    reports = diagnostics.compare_inits(model, [good, *bad], x, num_classes)
+    assert len(reports[good].layers) == 10
+    assert reports[good].verdict() == "healthy"
+    assert 0.5 < reports[good].std_ratio < 2.0
+    for init, problem in bad.items():
+        assert problem in reports[init].verdict(), (init, reports[init].verdict())
+
+
+@pytest.mark.parametrize("name", registry.names("init"))
+def test_every_registered_init_can_be_judged(name):
+    reports = diagnostics.compare_inits("mlp(widths=(16, 16, 16), activation='tanh')", [INIT_EXAMPLES[name]],
+                                        jax.random.normal(jax.random.key(0), (32, 10)), num_classes=4)
+    report = reports[INIT_EXAMPLES[name]]
+    assert list(report.layers) == ["Dense_0_activation", "Dense_1_activation", "Dense_2_activation"]
+    assert all(np.isfinite(s.std) for s in report.layers.values())
+    if name == "zeros":
+        assert report.verdict() == "collapses"
+
+
+def test_every_init_has_an_example():
+    assert sorted(INIT_EXAMPLES) == registry.names("init")
+
+
+def test_conv_models_and_bad_input():
+    reports = diagnostics.compare_inits("cnn1d", ["kaiming_normal"], jnp.ones((4, 40)), num_classes=10)
+    assert list(reports["kaiming_normal"].layers) == [f"Conv_{i}_activation" for i in range(3)]
+    with pytest.raises(registry.RegistryError, match="init"):
+        diagnostics.compare_inits("mlp", ["xavier_nrmal"], jnp.ones((4, 3)), num_classes=2)
+
+
+def test_split_specs_keeps_commas_inside_calls():
+    assert split_specs('xavier_normal,"normal(stddev=0.01)"'.replace('"', "")) == ["xavier_normal",
+                                                                                    "normal(stddev=0.01)"]
+    assert split_specs("orthogonal(gain=1.0), normal(stddev=1.0, mean=0.0)") == [
+        "orthogonal(gain=1.0)", "normal(stddev=1.0, mean=0.0)"]
+
+
+def test_diagnose_init_command(digits_spec, tmp_path, capsys):
+    output = tmp_path / "init.png"
+    code = main(["diagnose", "init", "--config", "experiments/configs/deep_tanh_mlp.py",
+                 f"--config.dataset={digits_spec}", "--init", "xavier_normal,normal(stddev=1.0)", "--examples", "64",
+                 "-o", str(output)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "xavier_normal: healthy" in out and "normal(stddev=1.0): saturates" in out
+    assert "Dense_9_activation" in out and output.stat().st_size > 20_000
+    assert main(["diagnose"]) == 2
+    assert "choose what to diagnose" in capsys.readouterr().out
