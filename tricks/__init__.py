@@ -16,7 +16,9 @@ from tricks import init, models, losses, augment
 from tricks import train
 from tricks import optimizers
 from tricks import schedules
+from tricks import diagnostics, lr_finder
 
 registry.load_plugins("tricks.plugins")
 
 __all__ = ["augment", "config", "data", "init", "losses", "models", "optimizers", "schedules", "train"]
+__all__ += ["diagnostics", "lr_finder"]
