@@ -1,0 +1,162 @@
+"""An ensemble evaluated on a split: each member's metrics, the best one, and the combination's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+import registry
+from tricks.ensembles._combine import Rule, WeightAverage, log_softmax
+from tricks.ensembles._errors import EnsembleError
+from tricks.ensembles._evaluate import Member, member_logits
+from tricks.ensembles._members import Members
+from tricks.ensembles._metrics import summarize
+from tricks.ensembles._swa import average_variables, recompute_batch_stats
+
+
+def evaluate_ensemble(
+    members: Members,
+    combine: str | Mapping | Rule | WeightAverage = "mean_prob",
+    split: str = "test",
+    *,
+    strategy: str = "auto",
+) -> dict[str, Any]:
+    """Evaluates every member and their combination on `split`.
+
+    Args:
+        members: from `load_members`.
+        combine: an ``ensemble`` spec (``mean_prob``, ``mean_logit``, ``vote``,
+            ``fused``, ``swa``, with arguments) or a built rule. ``fused`` first fits
+            its weights on the validation split; ``swa`` averages the weights and
+            recomputes batch-norm statistics on the training split.
+        split: the split reported.
+        strategy: how members are evaluated (`member_logits`): auto, vmap, map or loop.
+
+    Returns:
+        ``{"split", "combine", "examples", "members": [{"name", "workdir", "step",
+        "accuracy", "nll", "ece"}, ...], "best_member": {...}, "ensemble": {"accuracy",
+        "nll", "ece"}, "evaluation": {"strategy", "seconds_per_batch"}}``, plus
+        ``"weights"`` for ``fused``. The best member is the one most accurate on `split`
+        itself: an optimistic single model, so the comparison favours it.
+
+    Raises:
+        EnsembleError: a split the dataset lacks; ``fused`` without a non-empty
+            validation split.
+        MemberMismatchError: ``swa``, or vmap/map, over members of different architectures.
+        registry.RegistryError: an unknown rule or a bad argument.
+    """
+    rule = combine if isinstance(combine, (Rule, WeightAverage)) else registry.build("ensemble", combine)
+    outputs = member_logits(members.members, members.batches(split), strategy)
+    rows = [
+        {
+            "name": member.name,
+            "workdir": None if member.workdir is None else str(member.workdir),
+            "step": member.step,
+            **summarize(log_softmax(logits), outputs.labels),
+        }
+        for member, logits in zip(members.members, outputs.logits, strict=True)
+    ]
+    result: dict[str, Any] = {
+        "split": split,
+        "combine": _describe(combine),
+        "examples": int(outputs.labels.size),
+        "members": rows,
+        "best_member": max(rows, key=lambda row: row["accuracy"]),
+    }
+    if isinstance(rule, WeightAverage):
+        first = members.members[0]
+        averaged = average_variables(
+            [m.variables for m in members.members], [m.name for m in members.members]
+        )
+        averaged = recompute_batch_stats(
+            first.model,
+            averaged,
+            members.train_batches(rule.bn_batches),
+            augment=first.augment,
+            num_classes=first.num_classes,
+            seed=int(members.config.seed),
+        )
+        swa_member = Member(
+            "swa", first.model, averaged, first.architecture, first.augment, first.num_classes
+        )
+        swa_logits = member_logits([swa_member], members.batches(split), "loop").logits[0]
+        result["ensemble"] = summarize(log_softmax(swa_logits), outputs.labels)
+    else:
+        if rule.needs_validation:
+            if "validation" not in members.dataset.splits:
+                raise EnsembleError(
+                    f"{result['combine']} fits its weights on the validation split, but dataset "
+                    f"{members.dataset.name} has an empty one: give it a validation share "
+                    "(e.g. validation_fraction=0.1) or use another rule"
+                )
+            held_out = member_logits(members.members, members.batches("validation"), outputs.strategy)
+            rule = rule.fit(held_out.logits, held_out.labels)
+            result["weights"] = list(rule.weights)
+        combined = rule.combine(outputs.logits)
+        result["ensemble"] = summarize(combined.log_probs, outputs.labels, combined.predicted)
+    result["evaluation"] = {"strategy": outputs.strategy, "seconds_per_batch": outputs.timings}
+    return result
+
+
+def _describe(combine: Any) -> str:
+    if isinstance(combine, str):
+        return combine
+    if isinstance(combine, Mapping) or hasattr(combine, "to_dict"):
+        spec = dict(combine.to_dict() if hasattr(combine, "to_dict") else combine)
+        return str(registry.Spec(spec.pop("name"), (), spec))
+    return type(combine).__name__
+
+
+def table(result: Mapping[str, Any]) -> str:
+    """`evaluate_ensemble`'s result as an aligned text table (accuracy in %, NLL, ECE).
+
+    Examples:
+        >>> row = {"name": "run@10", "accuracy": 0.9, "nll": 0.3, "ece": 0.02}
+        >>> print(table({"split": "test", "combine": "vote", "examples": 10, "members": [row],
+        ...              "best_member": row,
+        ...              "ensemble": {"accuracy": 0.95, "nll": float("inf"), "ece": 0.01}}))
+        split test, 10 examples
+        member                       accuracy (%)        NLL      ECE
+        run@10                              90.00     0.3000   0.0200
+        best single: run@10                 90.00     0.3000   0.0200
+        ensemble (vote)                     95.00        inf   0.0100
+    """
+    lines = [
+        f"split {result['split']}, {result['examples']} examples",
+        f"{'member':<28} {'accuracy (%)':>12} {'NLL':>10} {'ECE':>8}",
+    ]
+
+    def line(label: str, m: Mapping[str, float]) -> str:
+        return f"{label:<28} {100 * m['accuracy']:>12.2f} {_number(m['nll'], 10)} {_number(m['ece'], 8)}"
+
+    lines += [line(row["name"], row) for row in result["members"]]
+    lines.append(line(f"best single: {result['best_member']['name']}", result["best_member"]))
+    lines.append(line(f"ensemble ({result['combine']})", result["ensemble"]))
+    if "weights" in result:
+        lines.append("weights: " + ", ".join(f"{w:.3f}" for w in result["weights"]))
+    return "\n".join(lines)
+
+
+def _number(value: float, width: int) -> str:
+    return f"{value:>{width}.4f}" if math.isfinite(value) else f"{'inf':>{width}}"
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with non-finite floats as None and NumPy scalars as Python ones (strict JSON).
+
+    Examples:
+        >>> jsonable({"nll": float("inf"), "runs": [np.float32(0.5)]})
+        {'nll': None, 'runs': [0.5]}
+    """
+    if isinstance(value, Mapping):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

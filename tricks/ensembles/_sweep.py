@@ -1,0 +1,259 @@
+"""Hyper-parameter sweeps: one config, a grid or list of overrides, each run in its own workdir.
+
+`sweep` trains each variant into ``ROOT/<name>`` (resuming one already there) and
+writes ``ROOT/sweep.json``: the runs, their validation and test results, and their
+ranking by validation accuracy. ``load_members([ROOT], "best:K")`` then takes the K
+best runs as an ensemble (Caruana et al. 2004: the best few of a sweep ensemble well).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import pathlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ml_collections
+import yaml
+
+from tricks.config import ConfigError
+
+
+def split_values(text: str) -> list[str]:
+    """The items of ``[a, b, ...]`` (commas inside brackets or quotes do not split); a bare value is one item.
+
+    Examples:
+        >>> split_values("[0.1, 0.03]")
+        ['0.1', '0.03']
+        >>> split_values("[adamw(learning_rate=0.1, b1=0.9), 'sgd(learning_rate=0.3)']")
+        ['adamw(learning_rate=0.1, b1=0.9)', 'sgd(learning_rate=0.3)']
+        >>> split_values("7")
+        ['7']
+    """
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return [text]
+    items, depth, quote, current = [], 0, None, ""
+    for char in text[1:-1]:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(current)
+            current = ""
+            continue
+        current += char
+    items.append(current)
+    items = [_unquote(item.strip()) for item in items]
+    if any(not item for item in items):
+        raise ConfigError(f"grid values {text!r}: an empty value")
+    return items
+
+
+def _unquote(item: str) -> str:
+    if len(item) >= 2 and item[0] == item[-1] and item[0] in "'\"":
+        return item[1:-1]
+    return item
+
+
+def grid(assignments: Sequence[str]) -> list[list[str]]:
+    """Every combination of ``key=[v1, v2, ...]`` assignments, as lists of ``key=value`` overrides.
+
+    The first assignment varies slowest.
+
+    Raises:
+        ConfigError: an assignment without ``=``.
+
+    Examples:
+        >>> grid(["optimizer.learning_rate=[0.1,0.03]", "seed=[0,1]"])
+        [['optimizer.learning_rate=0.1', 'seed=0'], ['optimizer.learning_rate=0.1', 'seed=1'],
+         ['optimizer.learning_rate=0.03', 'seed=0'], ['optimizer.learning_rate=0.03', 'seed=1']]
+    """
+    axes = []
+    for assignment in assignments:
+        key, sep, values = assignment.removeprefix("--").removeprefix("config.").partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"grid {assignment!r} must look like key=[value1, value2, ...]")
+        axes.append([f"{key.strip()}={value}" for value in split_values(values)])
+    return [list(combo) for combo in itertools.product(*axes)] if axes else []
+
+
+def read_overrides(path: str | pathlib.Path) -> list[list[str]]:
+    """The runs of an overrides file: a JSON or YAML list of ``{key: value}`` or ``["key=value", ...]``.
+
+    Raises:
+        ConfigError: a missing file, or not a list of mappings or lists of strings.
+
+    Examples:
+        >>> import tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.yaml"
+        >>> _ = path.write_text("- {seed: 0, optimizer: 'sgd(learning_rate=0.1)'}\\n- [seed=1]\\n")
+        >>> read_overrides(path)
+        [['seed=0', 'optimizer=sgd(learning_rate=0.1)'], ['seed=1']]
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"overrides file {str(path)!r} does not exist")
+    try:
+        items = yaml.safe_load(path.read_text())  # JSON is YAML
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid JSON or YAML: {exc}") from None
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path}: expected a non-empty list of runs, got {type(items).__name__}")
+    runs = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            runs.append(
+                [f"{key}={value if isinstance(value, str) else repr(value)}" for key, value in item.items()]
+            )
+        elif isinstance(item, list) and all(isinstance(x, str) for x in item):
+            runs.append(list(item))
+        else:
+            raise ConfigError(
+                f"{path}: run {i} must be a mapping {{key: value}} or a list of 'key=value', got {item!r}"
+            )
+    return runs
+
+
+def run_name(index: int, overrides: Sequence[str]) -> str:
+    """A folder name for a run: its index and overrides, with unsafe characters replaced.
+
+    Examples:
+        >>> run_name(3, ["optimizer.learning_rate=0.1", "model=mlp(widths=(64,))"])
+        '03_optimizer.learning_rate=0.1,model=mlp_widths=_64,__'
+    """
+    text = ",".join(o.removeprefix("--").removeprefix("config.") for o in overrides) or "base"
+    return f"{index:02d}_" + re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)[:120]
+
+
+def sweep(
+    config: ml_collections.ConfigDict,
+    root: str | pathlib.Path,
+    runs: Sequence[Sequence[str]],
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Trains `config` once per override list in `runs`, each into ``root/<run_name>``.
+
+    Every override list is checked before any training starts. ``root/sweep.json`` is
+    rewritten after each run, so an interrupted sweep keeps what it finished (and a
+    second call resumes: finished runs return at once).
+
+    Args:
+        config: the base training config.
+        root: the sweep's folder.
+        runs: one list of ``key=value`` overrides per run (`grid`, `read_overrides`).
+        force: passed to `train_and_evaluate` (train over a workdir of another config).
+
+    Returns:
+        The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
+        "step", "validation", "test", "wall_time_s"}, ...], "ranking": [names by
+        validation accuracy, best first; runs without one last]}``.
+
+    Raises:
+        ConfigError: no runs, or an override that does not apply to `config`.
+    """
+    from tricks import config as config_lib
+    from tricks import train
+
+    if not runs:
+        raise ConfigError("a sweep needs at least one run (give --grid or --overrides-file)")
+    root = pathlib.Path(root)
+    configs = [
+        (run_name(i, overrides), list(overrides), config_lib.apply_overrides(config, overrides))
+        for i, overrides in enumerate(runs)
+    ]
+    result: dict[str, Any] = {"config": json.loads(config.to_json()), "runs": [], "ranking": []}
+    root.mkdir(parents=True, exist_ok=True)
+    for name, overrides, run_config in configs:
+        summary = finished_summary(run_config, root / name)
+        if summary is None:
+            print(f"sweep run {name}", flush=True)
+            summary = train.train_and_evaluate(run_config, root / name, force=force)
+        else:
+            print(f"sweep run {name}: finished before, summary reused", flush=True)
+        result["runs"].append(
+            {
+                "name": name,
+                "overrides": overrides,
+                "step": summary["step"],
+                "validation": summary["splits"].get("validation"),
+                "test": summary["splits"].get("test"),
+                "wall_time_s": summary["wall_time_s"],
+            }
+        )
+        result["ranking"] = [run["name"] for run in ranked(result["runs"])]
+        (root / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict | None:
+    """The summary of a finished run of `config` in `workdir`, or None (not run, unfinished, another config).
+
+    ``summary.json`` is written when a run ends; training a finished run again would
+    only evaluate nothing and overwrite it, so sweeps and experiments reuse it instead.
+    Fields that do not change results (``progress``) are ignored in the comparison.
+
+    Examples:
+        >>> import tempfile
+        >>> from tricks import train
+        >>> print(finished_summary(train.default_config(), tempfile.mkdtemp()))
+        None
+    """
+    from tricks import train
+
+    workdir = pathlib.Path(workdir)
+    if not (workdir / "summary.json").is_file() or not (workdir / "config.json").is_file():
+        return None
+    saved = json.loads((workdir / "config.json").read_text())
+    wanted = json.loads(train.complete(config).to_json())
+    if {k: v for k, v in saved.items() if k != "progress"} != {
+        k: v for k, v in wanted.items() if k != "progress"
+    }:
+        return None
+    summary = json.loads((workdir / "summary.json").read_text())
+    return summary if summary.get("splits") else None
+
+
+def ranked(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`runs` sorted by validation accuracy, best first (stable; runs without one last).
+
+    Examples:
+        >>> runs = [{"name": "a", "validation": {"accuracy": 0.8}}, {"name": "b", "validation": None},
+        ...         {"name": "c", "validation": {"accuracy": 0.9}}]
+        >>> [r["name"] for r in ranked(runs)]
+        ['c', 'a', 'b']
+    """
+    return sorted(
+        runs, key=lambda run: -run["validation"]["accuracy"] if run.get("validation") else float("inf")
+    )
+
+
+def sweep_table(result: Mapping[str, Any]) -> str:
+    """A sweep's runs ranked by validation accuracy, as an aligned text table.
+
+    Examples:
+        >>> print(sweep_table({"runs": [{"name": "00_seed=0", "validation": {"accuracy": 0.9, "loss": 0.3},
+        ...                              "test": {"accuracy": 0.88}, "wall_time_s": 12.0}]}))
+        rank  run                                 val acc (%)  val NLL  test acc (%)   time (s)
+           1  00_seed=0                                 90.00   0.3000         88.00         12
+    """
+    lines = [
+        f"{'rank':>4}  {'run':<34} {'val acc (%)':>12} {'val NLL':>8} {'test acc (%)':>13} {'time (s)':>10}"
+    ]
+    for i, run in enumerate(ranked(result["runs"]), 1):
+        val, test = run.get("validation") or {}, run.get("test") or {}
+        acc = f"{100 * val['accuracy']:.2f}" if val else "-"
+        loss = f"{val['loss']:.4f}" if val else "-"
+        test_acc = f"{100 * test['accuracy']:.2f}" if test else "-"
+        lines.append(
+            f"{i:>4}  {run['name']:<34} {acc:>12} {loss:>8} {test_acc:>13} {run['wall_time_s']:>10.0f}"
+        )
+    return "\n".join(lines)
