@@ -17,8 +17,10 @@ from tricks import train
 from tricks import optimizers
 from tricks import schedules
 from tricks import diagnostics, lr_finder
+from tricks import ensembles
 
 registry.load_plugins("tricks.plugins")
 
 __all__ = ["augment", "config", "data", "init", "losses", "models", "optimizers", "schedules", "train"]
 __all__ += ["diagnostics", "lr_finder"]
+__all__ += ["ensembles"]
