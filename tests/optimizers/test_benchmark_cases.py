@@ -11,6 +11,7 @@ import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
+from tests.optimizers.fast_compile import jit
 from tools.benchmarks import optimizers as bench
 
 CASES = bench.cases()
@@ -45,7 +46,7 @@ def test_ours_and_the_raw_chain_agree(name):
         size = jnp.max(jnp.stack([jnp.max(jnp.abs(u)) for u in jax.tree.leaves(updates)]))
         return (params, raw_params, ours_state, raw_state), (params, case.raw_view(raw_params), size)
 
-    @jax.jit
+    @jit
     def run(params):
         raw_params = case.raw_params(params)
         carry = (params, raw_params, ours.init(params), raw.init(raw_params))

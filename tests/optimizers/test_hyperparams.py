@@ -10,6 +10,7 @@ import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers and schedules)
+from tests.optimizers.fast_compile import jit
 from tricks.optimizers import hyperparams, inject, set_hyperparams
 
 PARAMS = {"kernel": jnp.ones((2, 2)), "bias": jnp.zeros(2)}
@@ -85,7 +86,7 @@ def test_schedule_specs_through_the_registry():
     lr = registry.build("schedule", "cosine(init_value=0.1, decay_steps=10)")
     momentum = registry.build("schedule", "one_cycle_momentum(total_steps=10)")
     state = opt.init(PARAMS)
-    update = jax.jit(opt.update)
+    update = jit(opt.update)
     for t in range(10):
         _, state = update(GRADS, state)
         found = hyperparams(state)
@@ -96,7 +97,7 @@ def test_schedule_specs_through_the_registry():
 def test_readable_inside_jit_for_logging():
     opt = registry.build("optimizer", "adamw(learning_rate=3e-4)")
 
-    @jax.jit
+    @jit
     def step(state):
         _, state = opt.update(GRADS, state, PARAMS)
         return state, hyperparams(state)

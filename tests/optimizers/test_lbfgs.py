@@ -9,6 +9,7 @@ import optax
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
+from tests.optimizers.fast_compile import jit
 from tricks.optimizers import ScaleByTorchLbfgsState, find_state
 
 KEY_X, KEY_W = jax.random.split(jax.random.key(0))
@@ -31,7 +32,7 @@ def solve(opt, steps):
         return (optax.apply_updates(w, updates), state), value
 
     w0 = jnp.zeros(6)
-    (w, _), values = jax.jit(lambda w: jax.lax.scan(step, (w, opt.init(w)), length=steps))(w0)
+    (w, _), values = jit(lambda w: jax.lax.scan(step, (w, opt.init(w)), length=steps))(w0)
     return w, values
 
 
@@ -47,7 +48,7 @@ def test_full_batch_with_line_search_converges_reusing_its_evaluations():
 
 def test_torch_convention_stores_only_positive_curvature_pairs():
     opt = registry.build("optimizer", "lbfgs(learning_rate=1.0, linesearch='none', convention='torch')")
-    w, state, update = jnp.zeros(2), opt.init(jnp.zeros(2)), jax.jit(opt.update)
+    w, state, update = jnp.zeros(2), opt.init(jnp.zeros(2)), jit(opt.update)
     g0 = jnp.array([2.0, 0.0])
     updates, state = update(g0, state, w)
     np.testing.assert_allclose(updates, -g0 / 2.0)  # first step: g·min(1, 1/‖g‖₁)

@@ -18,6 +18,7 @@ import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
+from tests.optimizers.fast_compile import jit
 from tricks.optimizers import hyperparams
 
 
@@ -108,7 +109,7 @@ def minimize(name: str, problem: str) -> tuple[float, optax.OptState]:
     opt, steps = build(name), EXAMPLES[name].steps
     step = step_fn(opt, loss)
 
-    @jax.jit
+    @jit
     def run(params):
         (params, state), _ = jax.lax.scan(
             lambda c, _: (step(*c), None), (params, opt.init(params)), length=steps
@@ -155,7 +156,7 @@ def test_jitted_update_compiles_once_and_keeps_bfloat16(name):
         traces.append(1)
         return opt.update(grad, state, params, value=value, grad=grad, value_fn=parabola)
 
-    jitted = jax.jit(update, donate_argnums=1)  # as a training step donates its state
+    jitted = jit(update, donate_argnums=1)  # as a training step donates its state
     state = opt.init(params)
     state_types = jax.tree.map(lambda x: (x.shape, x.dtype), state)
     for _ in range(3):

@@ -11,6 +11,7 @@ import pytest
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
 from tests.optimizers import paper_algorithms
+from tests.optimizers.fast_compile import jit
 from tricks.optimizers import ScaleByAdaBoundState, ScaleBySwatsState, find_state
 
 RNG = np.random.default_rng(0)
@@ -37,7 +38,7 @@ def run(spec_or_opt, steps, state_type):
         return (w, state), (w, find_state(state, state_type))
 
     w0 = jnp.zeros(5)
-    _, (ws, states) = jax.jit(lambda w: jax.lax.scan(step, (w, opt.init(w)), length=steps))(w0)
+    _, (ws, states) = jit(lambda w: jax.lax.scan(step, (w, opt.init(w)), length=steps))(w0)
     return np.asarray(ws), states
 
 
@@ -58,7 +59,7 @@ def test_swats_switches_at_once_on_a_constant_gradient(x64):
     """With g constant, Adam's step is −α·sign(g), so γ = α·n/‖g‖₁ every step and λ̂ = γ."""
     g = jnp.array([1.0, -2.0, 0.5])
     opt = registry.build("optimizer", "swats(learning_rate=0.1)")
-    w, state, update = jnp.zeros(3), opt.init(jnp.zeros(3)), jax.jit(opt.update)
+    w, state, update = jnp.zeros(3), opt.init(jnp.zeros(3)), jit(opt.update)
     for _ in range(3):
         updates, state = update(g, state, w)
         w = w + updates
@@ -76,7 +77,7 @@ def test_swats_sgd_phase_follows_a_learning_rate_schedule(x64):
 
     def steps_with(schedule):
         opt = registry.get("optimizer", "swats")(learning_rate=schedule)
-        w, state, out, update = jnp.zeros(2), opt.init(jnp.zeros(2)), [], jax.jit(opt.update)
+        w, state, out, update = jnp.zeros(2), opt.init(jnp.zeros(2)), [], jit(opt.update)
         for _ in range(5):
             updates, state = update(g, state, w)
             out.append(updates)

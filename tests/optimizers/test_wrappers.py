@@ -1,4 +1,8 @@
-"""What each wrapper does, and the weight-decay masks and regex groups."""
+"""What each wrapper does, and the weight-decay masks and regex groups.
+
+(That clip_by_global_norm, clip_by_value and the decoupled weight_decay wrapper equal
+their Optax chains is checked with the benchmark's cases, test_benchmark_cases.py.)
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 
 import registry
 import tricks
+from tests.optimizers.fast_compile import jit
 from tricks.optimizers import default_decay_mask, find_state, hyperparams
 
 PARAMS = {
@@ -25,7 +30,7 @@ def grads(seed: int):
 
 
 def trajectory(opt, steps=5, params=PARAMS):
-    state, out, update = opt.init(params), [], jax.jit(opt.update)
+    state, out, update = opt.init(params), [], jit(opt.update)
     for t in range(steps):
         updates, state = update(grads(t), state, params)
         params = optax.apply_updates(params, updates)
@@ -42,21 +47,9 @@ def build(spec):
     return registry.build("optimizer", spec)
 
 
-def test_clip_by_global_norm_matches_optax():
-    ours, _ = trajectory(build("clip_by_global_norm(sgd(learning_rate=0.1), max_norm=0.5)"))
-    raw, _ = trajectory(optax.chain(optax.clip_by_global_norm(0.5), optax.sgd(0.1)))
-    assert_same(ours, raw)
-
-
-def test_clip_by_value_matches_optax():
-    ours, _ = trajectory(build("clip_by_value(adam(learning_rate=0.1), max_delta=0.2)"))
-    raw, _ = trajectory(optax.chain(optax.clip(0.2), optax.adam(0.1)))
-    assert_same(ours, raw)
-
-
 def test_accumulate_makes_one_update_of_the_mean_every_k():
     opt = build("accumulate(adam(learning_rate=0.1), every_k=3)")
-    state, update = opt.init(PARAMS), jax.jit(opt.update)
+    state, update = opt.init(PARAMS), jit(opt.update)
     for t in range(3):
         updates, state = update(grads(t), state, PARAMS)
         if t < 2:
@@ -70,7 +63,7 @@ def test_accumulate_makes_one_update_of_the_mean_every_k():
 
 def test_skip_nonfinite_skips_and_counts():
     opt = build("skip_nonfinite(adam(learning_rate=0.1))")
-    state, update = opt.init(PARAMS), jax.jit(opt.update)
+    state, update = opt.init(PARAMS), jit(opt.update)
     bad = jax.tree.map(lambda g: g.at[0].set(jnp.nan), grads(0))
     updates, state = update(bad, state, PARAMS)
     assert all(float(jnp.abs(u).max()) == 0 for u in jax.tree.leaves(updates))
@@ -78,12 +71,6 @@ def test_skip_nonfinite_skips_and_counts():
     after, _ = update(grads(1), state, PARAMS)
     fresh = build("adam(learning_rate=0.1)")
     assert_same(after, fresh.update(grads(1), fresh.init(PARAMS), PARAMS)[0])
-
-
-def test_decoupled_weight_decay_wrapper_is_adamw():
-    ours, _ = trajectory(build("weight_decay(adam(learning_rate=0.1), weight_decay=0.3)"))
-    adamw, _ = trajectory(build("adamw(learning_rate=0.1, weight_decay=0.3)"))
-    assert_same(ours, adamw)
 
 
 def test_decoupled_weight_decay_follows_the_inner_learning_rate_schedule():
