@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import pathlib
 import statistics
 
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--smoke", action="store_true", help="digits, 2 members, 12 steps, 1 seed (for tests)"
     )
     args = parser.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax's read-only notices
     if args.smoke:
         args.datasets, args.seeds, args.members, args.budget = ["digits"], 1, 2, 12
     rows = []

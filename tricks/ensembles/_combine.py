@@ -22,7 +22,13 @@ from tricks.ensembles._errors import EnsembleError
 
 
 class Combined(NamedTuple):
-    """One prediction per example: log-probabilities (N, C) and the predicted classes (N,)."""
+    """One prediction per example: log-probabilities (N, C) and the predicted classes (N,).
+
+    Examples:
+        >>> out = Combined(np.log([[0.2, 0.8]]), np.array([1]))
+        >>> out.predicted.tolist()
+        [1]
+    """
 
     log_probs: np.ndarray
     predicted: np.ndarray
@@ -88,7 +94,12 @@ def _mixture(logits: np.ndarray, weights: np.ndarray) -> Combined:
 
 @dataclasses.dataclass(frozen=True)
 class MeanProb(Rule):
-    """The average of the members' probabilities."""
+    """The average of the members' probabilities (built by `mean_prob`).
+
+    Examples:
+        >>> np.exp(MeanProb().combine(np.log([[[0.8, 0.2]], [[0.4, 0.6]]])).log_probs).round(3).tolist()
+        [[0.6, 0.4]]
+    """
 
     def combine(self, logits: np.ndarray) -> Combined:
         logits = _checked(logits)
@@ -97,7 +108,12 @@ class MeanProb(Rule):
 
 @dataclasses.dataclass(frozen=True)
 class MeanLogit(Rule):
-    """The softmax of the average of the members' logits (a geometric mean of probabilities)."""
+    """The softmax of the average of the members' logits: a normalized geometric mean of probabilities.
+
+    Examples:
+        >>> MeanLogit().combine(np.array([[[1.0, 0.0]], [[0.0, 3.0]]])).predicted.tolist()
+        [1]
+    """
 
     def combine(self, logits: np.ndarray) -> Combined:
         log_probs = log_softmax(_checked(logits).mean(axis=0))
@@ -110,6 +126,11 @@ class Vote(Rule):
 
     The probabilities are the vote shares, so the NLL is infinite as soon as one example
     gets no vote for its label: voting gives a decision, not a calibrated probability.
+
+    Examples:
+        >>> logits = np.log([[[0.9, 0.1]], [[0.4, 0.6]]])   # one vote each: the mean probability decides
+        >>> Vote().combine(logits).predicted.tolist()
+        [0]
     """
 
     def combine(self, logits: np.ndarray) -> Combined:
@@ -133,6 +154,14 @@ class Fused(Rule):
     the NLL, so the result is never worse than equal weights (`mean_prob`). EM creeps
     towards an optimum on a corner, so the fit then keeps the best of its result and
     each single member: never worse than the best member either. Deterministic.
+
+    Examples:
+        >>> logits = np.log([[[0.6, 0.4], [0.6, 0.4]], [[0.9, 0.1], [0.2, 0.8]]])   # 2 members, 2 examples
+        >>> rule = Fused().fit(logits, np.array([0, 0]))
+        >>> [round(w, 2) for w in rule.weights]
+        [1.0, 0.0]
+        >>> np.exp(rule.combine(logits).log_probs).round(2).tolist()
+        [[0.6, 0.4], [0.6, 0.4]]
     """
 
     max_iterations: int = 2000
@@ -197,6 +226,10 @@ class WeightAverage:
 
     Attributes:
         bn_batches: training batches of the statistics pass; 0: one epoch.
+
+    Examples:
+        >>> WeightAverage().bn_batches
+        0
     """
 
     bn_batches: int = 0

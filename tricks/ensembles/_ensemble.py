@@ -47,6 +47,19 @@ def evaluate_ensemble(
             validation split.
         MemberMismatchError: ``swa``, or vmap/map, over members of different architectures.
         registry.RegistryError: an unknown rule or a bad argument.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, tempfile, tricks
+        >>> from tricks import train
+        >>> from tricks.ensembles import Member, Members
+        >>> model = registry.build("model", "mlp(widths=(16,), num_classes=10)")
+        >>> inits = [model.init(jax.random.key(i), jnp.zeros((1, 8, 8, 1))) for i in range(3)]
+        >>> dataset = registry.build("dataset", {"name": "digits", "data_dir": tempfile.mkdtemp()})
+        >>> members = Members(tuple(Member(f"init{i}", model, v, "mlp") for i, v in enumerate(inits)),
+        ...                   dataset, train.default_config())
+        >>> result = evaluate_ensemble(members, "vote", "test", strategy="loop")
+        >>> [row["name"] for row in result["members"]], result["examples"], sorted(result["ensemble"])
+        (['init0', 'init1', 'init2'], 360, ['accuracy', 'ece', 'nll'])
     """
     rule = combine if isinstance(combine, (Rule, WeightAverage)) else registry.build("ensemble", combine)
     outputs = member_logits(members.members, members.batches(split), strategy)

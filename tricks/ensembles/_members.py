@@ -42,11 +42,17 @@ class Members(Sequence):
         config: the first member's run config (batch sizes, seed).
 
     Examples:
-        >>> import tempfile
-        >>> load_members([tempfile.mkdtemp()])
-        Traceback (most recent call last):
-        ...
-        tricks.ensembles._errors.EnsembleError: /... holds no run (no config.json) and no sweep ...
+        >>> import jax, jax.numpy as jnp, registry, tempfile, tricks
+        >>> from tricks import train
+        >>> model = registry.build("model", "mlp(widths=(16,), num_classes=10)")
+        >>> inits = [model.init(jax.random.key(i), jnp.zeros((1, 8, 8, 1))) for i in range(2)]
+        >>> dataset = registry.build("dataset", {"name": "digits", "data_dir": tempfile.mkdtemp()})
+        >>> members = Members(tuple(Member(f"init{i}", model, v, "mlp") for i, v in enumerate(inits)),
+        ...                   dataset, train.default_config())
+        >>> len(members), [m.name for m in members]
+        (2, ['init0', 'init1'])
+        >>> sum(int(b["mask"].sum()) for b in members.batches("test"))
+        360
     """
 
     members: tuple[Member, ...]
@@ -166,6 +172,15 @@ def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last"
         EnsembleError: a folder without a run or without a finished checkpoint; fewer
             snapshots than the run's config (or K) asks for; ``best:K`` with fewer than K
             runs that have a validation accuracy; runs trained on different datasets.
+
+    Examples:
+        >>> import tempfile
+        >>> load_members([tempfile.mkdtemp()], "cycle_ends")
+        Traceback (most recent call last):
+        ...
+        tricks.ensembles._errors.EnsembleError: /... holds no run (no config.json) and no sweep ...
+
+        A whole run's snapshots: see the example of `tricks.ensembles`.
     """
     from tricks import train
 
@@ -211,7 +226,6 @@ def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last"
                         num_classes=setup.components.num_classes,
                         workdir=run,
                         step=step,
-                        validation_accuracy=validation_accuracy(run),
                     )
                 )
         finally:

@@ -142,9 +142,10 @@ def sweep(
 ) -> dict[str, Any]:
     """Trains `config` once per override list in `runs`, each into ``root/<run_name>``.
 
-    Every override list is checked before any training starts. ``root/sweep.json`` is
-    rewritten after each run, so an interrupted sweep keeps what it finished (and a
-    second call resumes: finished runs return at once).
+    Every override list is applied before any training starts, so an unknown field
+    fails at once (a bad argument inside a component spec fails when its run is built).
+    ``root/sweep.json`` is rewritten after each run, so an interrupted sweep keeps what
+    it finished; a second call resumes, reusing the summaries of finished runs.
 
     Args:
         config: the base training config.
@@ -159,6 +160,23 @@ def sweep(
 
     Raises:
         ConfigError: no runs, or an override that does not apply to `config`.
+
+    Examples:
+        >>> import tempfile
+        >>> from tricks import train
+        >>> cfg = train.default_config()
+        >>> cfg.dataset = f"digits(data_dir={tempfile.mkdtemp()!r})"
+        >>> cfg.optimizer = "adam(learning_rate=0.01)"
+        >>> cfg.num_steps, cfg.eval_every, cfg.progress = 4, 4, False
+        >>> result = sweep(cfg, tempfile.mkdtemp(), grid(["optimizer.learning_rate=[0.003]"]))
+        sweep run 00_optimizer.learning_rate=0.003
+        step 4: ...
+        >>> result["ranking"], result["runs"][0]["step"]
+        (['00_optimizer.learning_rate=0.003'], 4)
+        >>> sweep(cfg, tempfile.mkdtemp(), [["seed=1"], ["sede=2"]])   # nothing trains
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: sede=2: unknown key 'sede' in the config (did you mean 'seed'?); ...
     """
     from tricks import config as config_lib
     from tricks import train
