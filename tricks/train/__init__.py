@@ -9,6 +9,7 @@ Examples:
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._parallel import Pmap, Sharded, pmap, sharded
 from tricks.train._defaults import complete, default_config
+from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
 from tricks.train._loop import NonFiniteLossError, train_and_evaluate
 from tricks.train._state import TrainState, create_state
@@ -27,6 +28,7 @@ __all__ = [
     "create_state",
     "default_config",
     "evaluate_workdir",
+    "initialize_distributed",
     "make_eval_step",
     "make_train_step",
     "pmap",

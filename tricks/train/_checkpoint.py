@@ -54,7 +54,11 @@ class Checkpoints:
             read_only=read_only,
             enable_async_checkpointing=not read_only,
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=options,
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
+        )
 
     def steps(self) -> list[int]:
         """The steps that have a finished checkpoint, ascending."""
@@ -103,8 +107,8 @@ class Checkpoints:
                     lines.append(f"{part}/{path}: checkpoint {_shape_text(have.get(path))}, "
                                  f"model {_shape_text(want.get(path))}")
         if not lines:
-            have = [tuple(m.shape) for m in jax.tree.leaves(saved)]
-            want = [tuple(x.shape) for x in jax.tree.leaves(target)]
+            have = sorted(tuple(m.shape) for m in jax.tree.leaves(saved))  # orders may differ
+            want = sorted(tuple(x.shape) for x in jax.tree.leaves(target))
             if have != want:
                 lines.append(f"the optimizer state differs: {len(have)} arrays saved, {len(want)} expected")
         return lines

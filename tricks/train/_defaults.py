@@ -40,6 +40,10 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
     cfg.parallel = "sharded"  # a parallel spec: sharded (jit over a mesh) or pmap
+    cfg.distributed = ml_collections.ConfigDict(  # multi-host; the environment may say it instead
+        {"coordinator": "", "num_processes": 0, "process_id": -1, "auto": False, "timeout_s": 300},
+        type_safe=False,
+    )
     cfg.checkpoint_every = 0  # steps between checkpoints; 0: only at the end
     cfg.keep = 3  # recent checkpoints kept (snapshots are kept regardless)
     cfg.snapshots = ""  # "cycle_ends": a snapshot at each cycle end of the rate (sgdr, cyclic)
@@ -64,10 +68,18 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         tricks.config._load.ConfigError: unknown config field 'batch_sise' (did you mean 'batch_size' or 'eval_batch_size'?); valid fields: ...
     """
     merged = default_config().to_dict()
-    given = config.to_dict()
-    for key, value in given.items():
-        if key not in merged:
-            valid = ", ".join(sorted(merged))
-            raise ConfigError(f"unknown config field {key!r}{suggest(key, merged)}; valid fields: {valid}")
-        merged[key] = value
+    _merge(merged, config.to_dict(), "")
     return ml_collections.ConfigDict(merged, type_safe=False)
+
+
+def _merge(defaults: dict, given: dict, where: str) -> None:
+    """Overlays `given` on `defaults`; plain sub-dicts (not specs) merge key by key."""
+    for key, value in given.items():
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults))
+            raise ConfigError(f"unknown config field '{where}{key}'{suggest(key, defaults)}; valid fields: {valid}")
+        old = defaults[key]
+        if isinstance(old, dict) and "name" not in old and isinstance(value, dict):
+            _merge(old, value, f"{where}{key}.")
+        else:
+            defaults[key] = value

@@ -17,6 +17,7 @@ from tricks import schedules as schedules_lib
 from tricks.train import _workdir
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
+from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
@@ -66,8 +67,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         (20, True)
     """
     config = complete(config)
+    initialize_distributed(config)
     workdir = pathlib.Path(workdir)
-    _workdir.prepare(workdir, config, force)
+    chief = jax.process_index() == 0  # logs, config and summary are written once
+    if chief:
+        _workdir.prepare(workdir, config, force)
     run = setup(config)
     state, num_steps = run.state, run.num_steps
     snapshots = snapshot_steps(config, num_steps)
@@ -79,7 +83,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         start, state, meta = restored
         elapsed = float(meta.get("wall_time_s", 0.0))
         batches.set_state(meta["data"])
-        print(f"resuming {workdir} from step {start}")
+        if chief:
+            print(f"resuming {workdir} from step {start}")
     strategy = run.strategy
     has_plateau = bool(_plateau_scales(state.opt_state))
     state = strategy.to_train(state)
@@ -90,7 +95,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         ConsoleWriter(num_steps, start, enabled=config.progress),
         JsonlWriter(workdir),
         TensorBoardWriter(workdir),
-    ])
+    ] if chief else [])
     clock = Stopwatch(elapsed)
     version = _workdir.code_version()
     sums, train_metrics, results = strategy.to_train(zero_sums()), {}, {}
@@ -139,7 +144,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         "snapshots": snapshots,
         "code_version": version,
     }
-    (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if chief:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -1,0 +1,169 @@
+"""Scale and persistence: devices, hosts, exact resume after SIGKILL, damaged checkpoints."""
+
+import json
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from tests.train import scale_worker
+from tricks import train
+
+WORKER = pathlib.Path(scale_worker.__file__)
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+def _env(devices: int, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "TRICKS_"))}
+    env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def _worker(tmp: pathlib.Path, name: str, devices: int, parallel: str, **extra) -> subprocess.Popen:
+    log = open(tmp / f"{name}-{extra.get('TRICKS_PROCESS_ID', 0)}.log", "w")  # a file: pipes could fill up
+    process = subprocess.Popen([sys.executable, str(WORKER), str(tmp / name), parallel],
+                               env=_env(devices, **extra), stdout=log, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
+
+
+def _finish(process: subprocess.Popen) -> None:
+    process.wait(timeout=900)
+    process.log.close()
+    output = pathlib.Path(process.log.name).read_text()
+    assert process.returncode == 0, output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("one")
+    _finish(_worker(tmp, "one", 1, "sharded"))
+    return scale_worker.leaves(tmp / "one")
+
+
+def test_eight_devices_sharded_and_pmap_match_one_device(one_device, tmp_path):
+    for parallel in ("sharded", "pmap"):
+        _finish(_worker(tmp_path, parallel, 8, parallel))
+        for a, b in zip(one_device, scale_worker.leaves(tmp_path / parallel), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5, err_msg=parallel)
+
+
+def test_two_processes_of_four_devices_match_one_device(one_device, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workers = [
+        _worker(tmp_path, "hosts", 4, "sharded", TRICKS_COORDINATOR=f"127.0.0.1:{port}",
+                TRICKS_NUM_PROCESSES="2", TRICKS_PROCESS_ID=str(i))
+        for i in range(2)
+    ]
+    for w in workers:
+        _finish(w)
+    for a, b in zip(one_device, scale_worker.leaves(tmp_path / "hosts"), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    records = (tmp_path / "hosts" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in records if "train/loss" in json.loads(r)] == [25, 50]  # logged once
+
+
+def test_unreachable_coordinator_fails_with_a_message(tmp_path):
+    code = "from tools.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "train", "--workdir", str(tmp_path), "--config.distributed.timeout_s=2"],
+        env=_env(1, TRICKS_COORDINATOR="127.0.0.1:9", TRICKS_NUM_PROCESSES="2", TRICKS_PROCESS_ID="1"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "could not reach the coordinator 127.0.0.1:9 within 2 s as process 1 of 2" in result.stdout
+
+
+RESUME_ARGS = ["--config.num_steps=120", "--config.checkpoint_every=10", "--config.eval_every=60",
+               "--config.log_every=10", "--config.progress=false", "--config.eval_splits=['test']"]
+
+
+def _train_command(workdir: pathlib.Path) -> list[str]:
+    code = "from tools.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
+    return [sys.executable, "-c", code, "train", "--workdir", str(workdir), *RESUME_ARGS]
+
+
+def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
+    from tricks import config as config_lib
+
+    cfg = config_lib.apply_overrides(train.complete(train.default_config()), RESUME_ARGS)
+    state, _ = train.Checkpoints(workdir, read_only=True).restore(120, train.setup(cfg).state)
+    return [np.asarray(x) for x in jax.tree.leaves((state.params, state.opt_state))]
+
+
+def test_killed_runs_resume_bit_for_bit(tmp_path):
+    subprocess.run(_train_command(tmp_path / "whole"), env=_env(1), check=True, capture_output=True, timeout=600)
+    killed = tmp_path / "killed"
+    rng = random.Random(0)
+    kills = 0
+    for attempt in range(8):
+        process = subprocess.Popen(_train_command(killed), env=_env(1), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if kills < 3:
+            before = len(list((killed / "checkpoints").glob("*"))) if (killed / "checkpoints").exists() else 0
+            deadline = time.monotonic() + 300
+            while process.poll() is None and time.monotonic() < deadline:  # wait for a new checkpoint dir
+                entries = list((killed / "checkpoints").glob("*")) if (killed / "checkpoints").exists() else []
+                if len(entries) > before:
+                    break
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.5))  # then kill at an arbitrary moment, maybe mid-save
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+        process.wait(timeout=600)
+        if (killed / "summary.json").exists():
+            break
+    assert kills >= 2, "the run finished before it could be killed"
+    for a, b in zip(_final_params(tmp_path / "whole"), _final_params(killed), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _quick(**fields):
+    cfg = train.default_config()
+    cfg.num_steps, cfg.checkpoint_every, cfg.eval_every, cfg.log_every = 30, 10, 30, 10
+    cfg.progress, cfg.eval_splits = False, ["test"]
+    for key, value in fields.items():
+        cfg[key] = value
+    return cfg
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_damaged_latest_checkpoint_is_set_aside_and_an_earlier_one_used(tmp_path, damage):
+    whole = train.train_and_evaluate(_quick(num_steps=40), tmp_path / "whole")
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(_quick(), workdir)
+    files = sorted(p for p in (workdir / "checkpoints" / "30" / "state").rglob("*") if p.is_file()
+                   and p.stat().st_size > 100 and "ocdbt.process_0/d" in str(p))
+    assert files
+    for path in files:
+        if damage == "truncate":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        else:
+            path.unlink()
+    with pytest.warns(RuntimeWarning, match="checkpoint at step 30 is damaged"):
+        resumed = train.train_and_evaluate(_quick(num_steps=40), workdir, force=True)
+    assert list((workdir / "checkpoints_corrupt").iterdir())[0].name.startswith("30-")
+    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [20, 30, 40]
+    assert resumed["eval"] == whole["eval"]
+
+
+def test_restoring_into_a_different_model_names_paths_and_shapes(tmp_path):
+    train.train_and_evaluate(_quick(num_steps=10), tmp_path)
+    with pytest.raises(ValueError) as info:
+        train.train_and_evaluate(_quick(num_steps=20, model="mlp(widths=(32,))"), tmp_path, force=True)
+    message = str(info.value)
+    assert "saved by a different model" in message
+    assert "params/Dense_0/kernel: checkpoint (64, 256), model (64, 32)" in message
+    assert "params/Dense_1/kernel: checkpoint (256, 256), model absent" in message
