@@ -102,6 +102,13 @@ def _final_params(workdir: pathlib.Path) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves((state.params, state.opt_state))]
 
 
+def _newest(workdir: pathlib.Path) -> int:
+    """The highest step among checkpoint folders, finished or being written (0 if none)."""
+    folder = workdir / "checkpoints"
+    steps = [int(p.name.split(".")[0]) for p in folder.iterdir() if p.name.split(".")[0].isdigit()] if folder.exists() else []
+    return max(steps, default=0)
+
+
 def test_killed_runs_resume_bit_for_bit(tmp_path):
     subprocess.run(_train_command(tmp_path / "whole"), env=_env(1), check=True, capture_output=True, timeout=600)
     killed = tmp_path / "killed"
@@ -111,13 +118,10 @@ def test_killed_runs_resume_bit_for_bit(tmp_path):
         process = subprocess.Popen(_train_command(killed), env=_env(1), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         if kills < 3:
-            before = len(list((killed / "checkpoints").glob("*"))) if (killed / "checkpoints").exists() else 0
+            before = _newest(killed)
             deadline = time.monotonic() + 300
-            while process.poll() is None and time.monotonic() < deadline:  # wait for a new checkpoint dir
-                entries = list((killed / "checkpoints").glob("*")) if (killed / "checkpoints").exists() else []
-                if len(entries) > before:
-                    break
-                time.sleep(0.05)
+            while process.poll() is None and time.monotonic() < deadline and _newest(killed) <= before:
+                time.sleep(0.05)  # wait for the next checkpoint to start
             time.sleep(rng.uniform(0.0, 1.5))  # then kill at an arbitrary moment, maybe mid-save
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
