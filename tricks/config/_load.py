@@ -60,7 +60,7 @@ def load_file(path_arg: str) -> ml_collections.ConfigDict:
         raise ConfigError(f"{path}: unknown config type {suffix!r}; use .py, .yaml, .yml or .json")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
-    return ml_collections.ConfigDict(data)
+    return ml_collections.ConfigDict(data, type_safe=False)
 
 
 def _from_python(path: pathlib.Path, arg: str | None) -> ml_collections.ConfigDict:

@@ -38,7 +38,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         if not sep or not key:
             raise ConfigError(f"override {override!r} must look like --config.key=value")
         _set(data, key.split("."), text, override)
-    return ml_collections.ConfigDict(data)
+    return ml_collections.ConfigDict(data, type_safe=False)
 
 
 def _set(data: dict, path: list[str], text: str, override: str) -> None:
