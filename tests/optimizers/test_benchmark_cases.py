@@ -18,13 +18,14 @@ CASES = bench.cases()
 
 
 def test_every_registered_optimizer_has_a_case():
-    assert sorted(CASES) == registry.names("optimizer")
+    missing = sorted(set(registry.names("optimizer")) - set(CASES))
+    assert not missing, f"add a case to tools/benchmarks/optimizers.py for {missing}"
 
 
 STEPS = 6  # past accumulate's and lookahead's periods
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [n for n in registry.names("optimizer") if n in CASES])
 def test_ours_and_the_raw_chain_agree(name):
     case = CASES[name]
     ours, raw = registry.build("optimizer", case.spec), case.raw()

@@ -8,7 +8,7 @@ small transforms, Optax's own wherever Optax has them.
 Wrappers are registered in the same kind ``optimizer`` (they take an optimizer and
 return one, so they nest in specs and the registry-wide tests cover them):
 clip_by_global_norm, clip_by_value, accumulate, skip_nonfinite, weight_decay, group_lr,
-freeze, lookahead.
+freeze, lookahead, on_plateau (a `reduce_on_plateau` rule from `tricks.schedules`).
 
 The varying hyperparameters (learning_rate, momentum, b1, weight_decay) accept a number
 or a schedule and live in the optimizer state (`inject`); `hyperparams` reads them from
@@ -30,6 +30,7 @@ from tricks.optimizers._inject import InjectState, find_state, hyperparams, inje
 from tricks.optimizers._lbfgs import ScaleByTorchLbfgsState, lbfgs
 from tricks.optimizers._lookahead import LookaheadState, lookahead
 from tricks.optimizers._masks import default_decay_mask, parameter_paths
+from tricks.optimizers._plateau import on_plateau
 from tricks.optimizers._sgd import momentum, nesterov, sgd, sgdw
 from tricks.optimizers._swats import ScaleBySwatsState, scale_by_swats, swats
 from tricks.optimizers._trust import lamb, lars
@@ -76,6 +77,7 @@ __all__ = [
     "momentum",
     "nadam",
     "nesterov",
+    "on_plateau",
     "parameter_paths",
     "rmsprop",
     "scale_by_adabound",
