@@ -126,10 +126,13 @@ def test_skipping_non_finite_updates_lets_the_run_go_on(tmp_path):
 
 
 def test_reduce_on_plateau_is_fed_the_validation_loss(tmp_path):
-    spec = "on_plateau(sgd(learning_rate=0.05), reduce_on_plateau(factor=0.5, patience=0, threshold=10.0))"
+    spec = "on_plateau(sgd(learning_rate=0.05), reduce_on_plateau(factor=0.5, patience=0, threshold=10.0, threshold_mode='abs'))"
     summary = train.train_and_evaluate(quick(optimizer=spec, num_steps=9, eval_every=3), tmp_path)
-    # threshold=10 (relative) makes every evaluation "no improvement": halved at each of the 3 evals.
-    assert summary["train"]["plateau_scale"] == pytest.approx(0.125)
+    # threshold=10 (absolute): the first evaluation improves on +inf, every later one does not, so
+    # the rate is halved at steps 6 and 9; the last log (step 9) comes before that step's evaluation.
+    assert summary["train"]["plateau_scale"] == pytest.approx(0.5)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train/plateau_scale"] for r in records if "train/plateau_scale" in r] == [1.0, 1.0, 0.5]
 
 
 def test_batch_size_not_divisible_by_devices_suggests_sizes(tmp_path):
