@@ -15,10 +15,10 @@ from tricks.train import default_config
 
 
 def get_config(arg=None):
-    """Ten hidden ReLU layers of 128 units, Kaiming-initialized, SGD with momentum; ``arg="smoke"``: 4 steps."""
+    """Ten hidden ReLU layers of 128 units, Kaiming-initialized, SGD + momentum; ``arg="smoke"``: 4 steps."""
     cfg = default_config()
     cfg.dataset = "digits"
-    cfg.model = "mlp(widths=(128, 128, 128, 128, 128, 128, 128, 128, 128, 128), activation='relu', init='kaiming_normal')"
+    cfg.model = {"name": "mlp", "widths": [128] * 10, "activation": "relu", "init": "kaiming_normal"}
     cfg.loss = "cross_entropy"
     cfg.optimizer = "momentum(learning_rate='cosine(init_value=0.02, decay_steps=440)', momentum=0.9)"
     cfg.batch_size = 128

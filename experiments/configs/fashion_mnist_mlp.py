@@ -5,7 +5,9 @@ Needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
 Command:
   tricks train --config experiments/configs/fashion_mnist_mlp.py --workdir runs/fashion_mlp
 
-Result (2 CPU cores): RESULT_PLACEHOLDER
+Result (2 CPU cores, `python -m experiments.baselines`):
+89.59 ± 0.10% test accuracy over 3 seeds (89.53, 89.53, 89.71), about 100 s per run;
+the Fashion-MNIST benchmark's MLPClassifier: 88.3%.
 """
 
 from tricks.train import default_config

@@ -3,7 +3,10 @@
 Command:
   tricks train --config experiments/configs/mnist1d_mlp.py --workdir runs/mnist1d_mlp
 
-Result (2 CPU cores): RESULT_PLACEHOLDER
+Result (2 CPU cores, `python -m experiments.baselines`):
+66.27 ± 0.84% test accuracy over 3 seeds (66.80, 66.70, 65.30), about 20 s per run;
+published (Greydanus & Kobak 2020): MLP 68%, logistic regression 32%. It overfits (test NLL
+rises after step ~2000); the published MLP trains on all 4000 examples, ours on 3600.
 """
 
 from tricks.train import default_config
