@@ -25,11 +25,13 @@ EXAMPLES = {
     "group_lr": "group_lr(adam(), multipliers={'w': 0.5})",
     "lamb": "lamb()",
     "lars": "lars(learning_rate=0.1)",
-    "lbfgs": "lbfgs(linesearch='none')",  # the zoom line search needs the objective, which a train step does not pass
+    # the zoom line search needs the objective, which a train step does not pass
+    "lbfgs": "lbfgs(linesearch='none')",
     "lookahead": "lookahead(adam(), sync_period=3, slow_step_size=0.5)",
     "momentum": "momentum(learning_rate=0.1, momentum=0.9)",
     "nadam": "nadam()",
     "nesterov": "nesterov(learning_rate=0.1, momentum=0.9)",
+    "on_plateau": "on_plateau(sgd(learning_rate=0.1), reduce_on_plateau(patience=0))",
     "rmsprop": "rmsprop(learning_rate=0.01)",
     "sgd": "sgd(learning_rate=0.1)",
     "sgdw": "sgdw(learning_rate=0.1, weight_decay=1e-4)",
@@ -63,8 +65,9 @@ def test_every_optimizer_leaves_the_caller_untouched(name):
     start = params()
     state = opt.init(start)
     before = jax.tree.map(np.array, (start, state))
-    test = lr_finder.lr_range_test(loss, start, opt, lambda step: None, opt_state=state, start=1e-4, end=1e3,
-                                   steps=25)
+    test = lr_finder.lr_range_test(
+        loss, start, opt, lambda step: None, opt_state=state, start=1e-4, end=1e3, steps=25
+    )
     assert test.stop in lr_finder.STOPS and len(test.lrs) >= 2
     assert np.allclose(test.lrs, lr_finder.rates(1e-4, 1e3, 25)[: len(test.lrs)])
     after = jax.tree.map(np.array, (start, state))
@@ -79,8 +82,9 @@ def test_the_rate_reaches_the_update():
         return 0.5 * jnp.sum(p**2)
 
     opt = registry.build("optimizer", "sgd(learning_rate=0.5)")
-    test = lr_finder.lr_range_test(quadratic, jnp.ones(()), opt, lambda step: seen.append(step), start=1e-3,
-                                   end=1e-1, steps=5)
+    test = lr_finder.lr_range_test(
+        quadratic, jnp.ones(()), opt, lambda step: seen.append(step), start=1e-3, end=1e-1, steps=5
+    )
     w, expected = 1.0, []
     for lr in lr_finder.rates(1e-3, 1e-1, 5):
         expected.append(0.5 * w * w)
@@ -116,8 +120,16 @@ def test_non_finite_loss_stops_and_reports_the_rate():
     """w ← w − lr·w blows up once lr > 2; its square overflows float32 a few steps later."""
     opt = registry.build("optimizer", "sgd(learning_rate=0.1)")
     planned = lr_finder.rates(1e-2, 1e6, 60)
-    test = lr_finder.lr_range_test(lambda p, b: 0.5 * jnp.sum(p**2), jnp.ones(()), opt, lambda step: None,
-                                   start=1e-2, end=1e6, steps=60, stop_factor=float("inf"))
+    test = lr_finder.lr_range_test(
+        lambda p, b: 0.5 * jnp.sum(p**2),
+        jnp.ones(()),
+        opt,
+        lambda step: None,
+        start=1e-2,
+        end=1e6,
+        steps=60,
+        stop_factor=float("inf"),
+    )
     assert test.stop == "non-finite"
     assert np.all(np.isfinite(test.losses))
     assert test.stop_lr == pytest.approx(planned[len(test.lrs)])
@@ -126,8 +138,15 @@ def test_non_finite_loss_stops_and_reports_the_rate():
 
 def test_too_short_a_curve_gives_no_suggestion():
     opt = registry.build("optimizer", "sgd(learning_rate=0.1)")
-    test = lr_finder.lr_range_test(lambda p, b: jnp.where(p < 0.5, jnp.nan, p), jnp.ones(()), opt,
-                                   lambda step: None, start=1.0, end=2.0, steps=10)
+    test = lr_finder.lr_range_test(
+        lambda p, b: jnp.where(p < 0.5, jnp.nan, p),
+        jnp.ones(()),
+        opt,
+        lambda step: None,
+        start=1.0,
+        end=2.0,
+        steps=10,
+    )
     # the first step takes p from 1 to 0, so the second loss is NaN: one point only
     assert test.stop == "non-finite" and len(test.lrs) == 1
     assert all(np.isnan(v) for v in test.suggestions.values())

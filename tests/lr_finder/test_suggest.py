@@ -14,7 +14,7 @@ def fastai_valley(lrs, losses):
     max_start, max_end = 0, 0
     lds = [1] * n
     for i in range(1, n):
-        for j in range(0, i):
+        for j in range(i):
             if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
                 lds[i] = lds[j] + 1
             if lds[max_end] < lds[i]:
@@ -52,8 +52,12 @@ def test_rates_reach_both_ends():
 
 @pytest.mark.parametrize(
     "args, message",
-    [((0.0, 1.0, 10), "0 < start < end"), ((1.0, 0.5, 10), "0 < start < end"), ((1e-3, 1.0, 1), "steps"),
-     ((1e-3, 1.0, 10, "cosine"), "mode")],
+    [
+        ((0.0, 1.0, 10), "0 < start < end"),
+        ((1.0, 0.5, 10), "0 < start < end"),
+        ((1e-3, 1.0, 1), "steps"),
+        ((1e-3, 1.0, 10, "cosine"), "mode"),
+    ],
 )
 def test_bad_rates(args, message):
     with pytest.raises(ValueError, match=message):
@@ -68,8 +72,16 @@ def test_smoothing_is_bias_corrected_ema_and_matches_the_loop():
         expected.append(avg / (1 - 0.9 ** (i + 1)))
     assert np.allclose(lr_finder.smooth(losses, 0.9), expected)
     values = iter(losses)
-    test = lr_finder.run_range_test(lambda c, b, lr: (c, next(values)), 0, itertools.repeat(None), start=1e-3,
-                                    end=1.0, steps=50, beta=0.9, stop_factor=100.0)
+    test = lr_finder.run_range_test(
+        lambda c, b, lr: (c, next(values)),
+        0,
+        itertools.repeat(None),
+        start=1e-3,
+        end=1.0,
+        steps=50,
+        beta=0.9,
+        stop_factor=100.0,
+    )
     assert test.stop == "end"
     assert np.allclose(test.smoothed, expected) and np.allclose(test.losses, losses)
 

@@ -20,13 +20,14 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 import optax
 
 MODELS = {
     "mlp": ("mlp(num_classes=10, widths=(256, 256))", (8, 8, 1)),
-    "deep_mlp": ("mlp(num_classes=10, widths=(128, 128, 128, 128, 128, 128, 128, 128, 128, 128), "
-                 "activation='tanh')", (8, 8, 1)),
+    "deep_mlp": (
+        "mlp(num_classes=10, widths=(128, 128, 128, 128, 128, 128, 128, 128, 128, 128), activation='tanh')",
+        (8, 8, 1),
+    ),
     "cnn1d": ("cnn1d(num_classes=10)", (40,)),
     "cnn": ("cnn(num_classes=10)", (28, 28, 1)),
     "resnet20": ("resnet(num_classes=10, depth=20)", (32, 32, 3)),
@@ -46,7 +47,8 @@ def functions(spec: str, shape: tuple[int, ...], batch: int):
 
     Examples:
         >>> grad_fn, hvp_fn, params, vector = functions("mlp(num_classes=3, widths=(4,))", (5,), 2)
-        >>> jax.tree.map(jnp.shape, hvp_fn(params, vector)) == jax.tree.map(jnp.shape, grad_fn(params))
+        >>> shape = jax.numpy.shape
+        >>> jax.tree.map(shape, hvp_fn(params, vector)) == jax.tree.map(shape, grad_fn(params))
         True
     """
     import registry
@@ -86,8 +88,12 @@ def measure(spec: str, shape: tuple[int, ...], batch: int, repeats: int) -> dict
         hvps.append(once(hvp_fn, params, vector))
     ratios = [h / g for g, h in zip(grads, hvps)]
     size = sum(p.size for p in jax.tree.leaves(params))
-    return {"params": size, "grad": statistics.median(grads), "hvp": statistics.median(hvps),
-            "ratio": statistics.median(ratios)}
+    return {
+        "params": size,
+        "grad": statistics.median(grads),
+        "hvp": statistics.median(hvps),
+        "ratio": statistics.median(ratios),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         spec, shape = MODELS[name]
         m = measure(spec, shape, batch, repeats)
         worst = max(worst, m["ratio"])
-        print(f"{name:<10} {m['params']:>9} {1e3 * m['grad']:>9.2f}ms {1e3 * m['hvp']:>9.2f}ms {m['ratio']:>13.2f}")
+        print(
+            f"{name:<10} {m['params']:>9} {1e3 * m['grad']:>9.2f}ms {1e3 * m['hvp']:>9.2f}ms "
+            f"{m['ratio']:>13.2f}"
+        )
     print(f"largest ratio {worst:.2f} (goal <= 3)")
     return 0

@@ -10,7 +10,8 @@ per-layer activation histograms, one row per scheme.
 Examples:
   tricks diagnose init --config experiments/configs/deep_tanh_mlp.py \\
       --init xavier_normal,kaiming_normal,orthogonal,"normal(stddev=0.01)","normal(stddev=1.0)"
-  tricks diagnose init --config experiments/configs/deep_relu_mlp.py --init xavier_normal,kaiming_normal -o relu.png
+  tricks diagnose init --config experiments/configs/deep_relu_mlp.py \\
+      --init xavier_normal,kaiming_normal -o relu.png
 """
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ DEFAULT_INITS = "xavier_normal,kaiming_normal,orthogonal,normal(stddev=0.01),nor
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     targets = parser.add_subparsers(dest="target", metavar="WHAT")
-    init = targets.add_parser("init", help="initializations judged by the activations they produce",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    init = targets.add_parser(
+        "init",
+        help="initializations judged by the activations they produce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(init)
-    init.add_argument("--init", default=DEFAULT_INITS,
-                      help=f"comma-separated init specs (commas inside parentheses are kept; default: {DEFAULT_INITS})")
-    init.add_argument("--examples", type=int, default=256, help="size of the batch pushed through (default: 256)")
+    init.add_argument(
+        "--init",
+        default=DEFAULT_INITS,
+        help=f"comma-separated init specs (commas inside parentheses are kept; default: {DEFAULT_INITS})",
+    )
+    init.add_argument(
+        "--examples", type=int, default=256, help="size of the batch pushed through (default: 256)"
+    )
     init.add_argument("-o", "--output", default="init.png", help="the histogram grid PNG (default: init.png)")
 
 
@@ -67,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.examples <= len(images):
         print(f"tricks diagnose: --examples must be in [1, {len(images)}], got {args.examples}")
         return 2
-    reports = diagnostics.compare_inits(config.model, split_specs(args.init), images[: args.examples],
-                                        dataset.num_classes, seed=config.seed)
+    reports = diagnostics.compare_inits(
+        config.model, split_specs(args.init), images[: args.examples], dataset.num_classes, seed=config.seed
+    )
     print(f"model: {diagnostics.as_spec(config.model)}; {args.examples} training examples of {dataset.name}")
     print(diagnostics.init_table(reports))
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    diagnostics.draw_init_histograms(reports, f"activations at init: {args.config or 'default config'}").savefig(
-        output, format="png")
+    diagnostics.draw_init_histograms(
+        reports, f"activations at init: {args.config or 'default config'}"
+    ).savefig(output, format="png")
     print(f"wrote {output}")
     return 0

@@ -23,15 +23,28 @@ import pathlib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", required=True, help="a training workdir (holds config.json and checkpoints/)")
+    parser.add_argument(
+        "--workdir", required=True, help="a training workdir (holds config.json and checkpoints/)"
+    )
     parser.add_argument("--step", type=int, help="the checkpoint's step (default: the newest)")
     parser.add_argument("--k", type=int, default=20, help="how many top eigenvalues (default: 20)")
-    parser.add_argument("--batches", type=int, default=1, help="training batches the loss averages over (default: 1)")
+    parser.add_argument(
+        "--batches", type=int, default=1, help="training batches the loss averages over (default: 1)"
+    )
     parser.add_argument("--batch-size", type=int, help="examples per batch (default: the run's batch_size)")
-    parser.add_argument("--iters", type=int, help="Lanczos steps for the top eigenvalues (default: max(3k, k+40))")
-    parser.add_argument("--probes", type=int, default=4, help="stochastic Lanczos quadrature probes (default: 4)")
+    parser.add_argument(
+        "--iters", type=int, help="Lanczos steps for the top eigenvalues (default: max(3k, k+40))"
+    )
+    parser.add_argument(
+        "--probes", type=int, default=4, help="stochastic Lanczos quadrature probes (default: 4)"
+    )
+    parser.add_argument(
+        "--density-iters", type=int, help="Lanczos steps per quadrature probe (default: as many as --iters)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vectors (default: 0)")
-    parser.add_argument("-o", "--output", default="hessian.png", help="the spectrum PNG (default: hessian.png)")
+    parser.add_argument(
+        "-o", "--output", default="hessian.png", help="the spectrum PNG (default: hessian.png)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +55,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         loaded = diagnostics.load_run(args.workdir, args.step)
         batch_size = args.batch_size or loaded.config.batch_size
-        batches = diagnostics.stacked_batches(loaded.components.dataset, batch_size, args.batches, loaded.config.seed)
+        batches = diagnostics.stacked_batches(
+            loaded.components.dataset, batch_size, args.batches, loaded.config.seed
+        )
         loss = diagnostics.evaluation_loss(loaded.components, loaded.state)
-        report = diagnostics.analyze_hessian(loss, loaded.state.params, batches, k=args.k,
-                                             key=jax.random.key(args.seed), num_iters=args.iters,
-                                             num_probes=args.probes)
+        report = diagnostics.analyze_hessian(
+            loss,
+            loaded.state.params,
+            batches,
+            k=args.k,
+            key=jax.random.key(args.seed),
+            num_iters=args.iters,
+            num_probes=args.probes,
+            density_iters=args.density_iters,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"tricks hessian: {exc}")
         return 2
@@ -54,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    diagnostics.draw_hessian(report, f"{args.workdir} step {loaded.step}: sharpness {report.sharpness:.4g}, "
-                                     f"minimum ratio {report.minimum_ratio:.3f}").savefig(output, format="png")
+    diagnostics.draw_hessian(
+        report,
+        f"{args.workdir} step {loaded.step}: sharpness {report.sharpness:.4g}, "
+        f"minimum ratio {report.minimum_ratio:.3f}",
+    ).savefig(output, format="png")
     print(f"wrote {output}")
     return 0

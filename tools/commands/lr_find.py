@@ -11,7 +11,8 @@ Writes OUTPUT (a PNG with the suggestions marked) and the curve beside it as .cs
 Examples:
   tricks lr-find
   tricks lr-find --config experiments/configs/digits.py -o runs/lr/digits.png
-  tricks lr-find --config experiments/configs/digits.py --config.optimizer='momentum(learning_rate=0.1, momentum=0.9)'
+  tricks lr-find --config experiments/configs/digits.py \\
+      --config.optimizer='momentum(learning_rate=0.1, momentum=0.9)'
   tricks lr-find --config experiments/configs/mnist1d_cnn.py --start 1e-5 --end 1 --steps 200 --mode linear
 """
 
@@ -28,12 +29,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=float, default=1e-7, help="the first rate (default: 1e-7)")
     parser.add_argument("--end", type=float, default=10.0, help="the last rate (default: 10)")
     parser.add_argument("--steps", type=int, default=100, help="training steps at most (default: 100)")
-    parser.add_argument("--mode", choices=("exp", "linear"), default="exp", help="how the rate rises (default: exp)")
+    parser.add_argument(
+        "--mode", choices=("exp", "linear"), default="exp", help="how the rate rises (default: exp)"
+    )
     parser.add_argument("--beta", type=float, default=0.98, help="smoothing of the loss (default: 0.98)")
-    parser.add_argument("--stop-factor", type=float, default=4.0,
-                        help="stop once the smoothed loss exceeds this many times its best (default: 4)")
-    parser.add_argument("-o", "--output", default="lr_find.png",
-                        help="the PNG written; the curve goes beside it as .csv and .json (default: lr_find.png)")
+    parser.add_argument(
+        "--stop-factor",
+        type=float,
+        default=4.0,
+        help="stop once the smoothed loss exceeds this many times its best (default: 4)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="lr_find.png",
+        help="the PNG written; the curve goes beside it as .csv and .json (default: lr_find.png)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_training_config(args)
     try:
-        test = lr_finder.lr_find(config, start=args.start, end=args.end, steps=args.steps, mode=args.mode,
-                                 beta=args.beta, stop_factor=args.stop_factor)
+        test = lr_finder.lr_find(
+            config,
+            start=args.start,
+            end=args.end,
+            steps=args.steps,
+            mode=args.mode,
+            beta=args.beta,
+            stop_factor=args.stop_factor,
+        )
     except ValueError as exc:
         print(f"tricks lr-find: {exc}")
         return 2

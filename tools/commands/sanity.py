@@ -1,4 +1,4 @@
-"""Overfit a tiny subset first: does training accuracy reach 100% on a few examples?
+"""Overfit a tiny subset first: does training accuracy reach 100 percent on a few examples?
 
 Trains the config's model with its own loss, optimizer and train step on the first
 --examples training examples (the whole subset as one batch each step) after stripping
@@ -25,8 +25,12 @@ from tools.commands._common import add_config_arguments, load_training_config
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--examples", type=int, default=64, help="size of the subset (default: 64)")
-    parser.add_argument("--max-steps", type=int, default=500, help="give up after this many steps (default: 500)")
-    parser.add_argument("-o", "--output", default="sanity.png", help="the loss-curve PNG (default: sanity.png)")
+    parser.add_argument(
+        "--max-steps", type=int, default=500, help="give up after this many steps (default: 500)"
+    )
+    parser.add_argument(
+        "-o", "--output", default="sanity.png", help="the loss-curve PNG (default: sanity.png)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tricks sanity: {exc}")
         return 2
-    print("stripped: " + ("; ".join(result.stripped) if result.stripped else "nothing (no augmentation or "
-                                                                               "regularization in the config)"))
+    print(
+        "stripped: "
+        + (
+            "; ".join(result.stripped)
+            if result.stripped
+            else "nothing (no augmentation or regularization in the config)"
+        )
+    )
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     diagnostics.draw_sanity(result).savefig(output, format="png")

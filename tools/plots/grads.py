@@ -24,13 +24,19 @@ import numpy as np
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workdir", help="a training workdir (holds metrics.jsonl)")
-    parser.add_argument("--layers", nargs="*", metavar="PATTERN",
-                        help="only the layers matching these fnmatch patterns (default: all)")
+    parser.add_argument(
+        "--layers",
+        nargs="*",
+        metavar="PATTERN",
+        help="only the layers matching these fnmatch patterns (default: all)",
+    )
     parser.add_argument("-o", "--output", default="grads.png", help="the PNG written (default: grads.png)")
     parser.add_argument("--title", help="the title (default: the workdir)")
 
 
-def read_grad_norms(path: str | pathlib.Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple | None]:
+def read_grad_norms(
+    path: str | pathlib.Path,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple | None]:
     """Per-layer gradient norms from a ``metrics.jsonl``: layer -> (steps, norms), and the global norm.
 
     Lines without a layer's entry are skipped for that layer; a null (non-finite) value
@@ -58,7 +64,7 @@ def read_grad_norms(path: str | pathlib.Path) -> tuple[dict[str, tuple[np.ndarra
             for key, value in record.items():
                 value = np.nan if value is None else value
                 if key.startswith(GRAD_NORM_PREFIX):
-                    series.setdefault(key[len(GRAD_NORM_PREFIX):], []).append((record["step"], value))
+                    series.setdefault(key[len(GRAD_NORM_PREFIX) :], []).append((record["step"], value))
                 elif key == GRAD_NORM_PREFIX.rstrip("/"):
                     total.append((record["step"], value))
 
@@ -105,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     layers, total = read_grad_norms(path)
     if not layers:
-        print(f"tricks plot grads: {path} holds no per-layer gradient norms (train/grad_norm/<layer> entries); "
-              "they are logged by training runs with per-layer gradient logging")
+        print(
+            f"tricks plot grads: {path} holds no per-layer gradient norms (train/grad_norm/<layer> entries); "
+            "they are logged by training runs with per-layer gradient logging"
+        )
         return 2
     if args.layers:
         layers = {k: v for k, v in layers.items() if any(fnmatch.fnmatch(k, p) for p in args.layers)}
@@ -115,9 +123,13 @@ def run(args: argparse.Namespace) -> int:
             return 2
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    draw(layers, total, args.title or f"per-layer gradient norms: {args.workdir}").savefig(output, format="png")
+    draw(layers, total, args.title or f"per-layer gradient norms: {args.workdir}").savefig(
+        output, format="png"
+    )
     last = {k: v[1][-1] for k, v in layers.items()}
-    print(f"wrote {output}: {len(layers)} layers, steps {min(int(v[0][0]) for v in layers.values())} to "
-          f"{max(int(v[0][-1]) for v in layers.values())}; last norms: "
-          + ", ".join(f"{k} {v:.3g}" for k, v in last.items()))
+    print(
+        f"wrote {output}: {len(layers)} layers, steps {min(int(v[0][0]) for v in layers.values())} to "
+        f"{max(int(v[0][-1]) for v in layers.values())}; last norms: "
+        + ", ".join(f"{k} {v:.3g}" for k, v in last.items())
+    )
     return 0

@@ -49,7 +49,14 @@ from tricks.diagnostics._hessian import (
     hvp,
     minimum_ratio,
 )
-from tricks.diagnostics._lanczos import Density, Eigenpairs, Tridiagonal, lanczos, spectral_density, top_eigenvalues
+from tricks.diagnostics._lanczos import (
+    Density,
+    Eigenpairs,
+    Tridiagonal,
+    lanczos,
+    spectral_density,
+    top_eigenvalues,
+)
 from tricks.diagnostics._plots import draw_hessian, draw_init_histograms, draw_sanity
 from tricks.diagnostics._runs import Run, checkpoint_steps, evaluation_loss, load_run, stacked_batches
 from tricks.diagnostics._sanity import SanityResult, overfit_check, strip_regularization

@@ -80,7 +80,8 @@ def layer_values(tree: Any) -> dict[str, np.ndarray]:
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> {k: v.shape for k, v in layer_values({"Dense_0": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}).items()}
+        >>> grads = {"Dense_0": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}
+        >>> {k: v.shape for k, v in layer_values(grads).items()}
         {'Dense_0': (9,)}
     """
     groups: dict[str, list[np.ndarray]] = {}

@@ -87,8 +87,9 @@ def hessian_matvec(
     return jax.tree_util.Partial(fn, params, batches), int(flat.size)
 
 
-def full_hessian(matvec: Callable[[jax.Array], jax.Array], dim: int, limit: int = FULL_SPECTRUM_LIMIT,
-                 dtype=jnp.float32) -> np.ndarray:
+def full_hessian(
+    matvec: Callable[[jax.Array], jax.Array], dim: int, limit: int = FULL_SPECTRUM_LIMIT, dtype=jnp.float32
+) -> np.ndarray:
     """The n x n Hessian, built column by column from `matvec` (for small models only).
 
     The columns H e_i are computed in chunks with `jax.vmap`; the result is symmetrized,
@@ -183,7 +184,9 @@ class HessianReport:
         for i, (value, bound) in enumerate(zip(self.top.values, self.top.bounds), 1):
             lines.append(f"{i:>4}  {value:11.4f}  {bound:9.2e}")
         smallest = self.spectrum[0] if self.spectrum is not None else self.top.smallest
-        how = "exact, full spectrum" if self.spectrum is not None else "stochastic Lanczos quadrature estimate"
+        how = (
+            "exact, full spectrum" if self.spectrum is not None else "stochastic Lanczos quadrature estimate"
+        )
         lines += [
             f"parameters: {self.num_params}",
             f"loss: {self.loss:.6f}",
@@ -203,7 +206,7 @@ def analyze_hessian(
     key: jax.Array,
     num_iters: int | None = None,
     num_probes: int = 4,
-    density_iters: int = 80,
+    density_iters: int | None = None,
     full_limit: int = FULL_SPECTRUM_LIMIT,
 ) -> HessianReport:
     """Top-k eigenvalues, sharpness, minimum ratio, density (and the full spectrum when small).
@@ -213,7 +216,9 @@ def analyze_hessian(
         k: how many top eigenvalues.
         key: the random key of the Lanczos start vectors and probes.
         num_iters: Lanczos steps for the top eigenvalues (default: see `top_eigenvalues`).
-        num_probes, density_iters: stochastic Lanczos quadrature settings.
+        num_probes: stochastic Lanczos quadrature probes.
+        density_iters: Lanczos steps per probe (default: as many as for the top
+            eigenvalues, so one compiled iteration serves both).
         full_limit: the largest n for which the full spectrum is computed.
 
     Raises:
@@ -225,6 +230,7 @@ def analyze_hessian(
     dtype = ravel_pytree(params)[0].dtype
     top_key, density_key = jax.random.split(key)
     top = top_eigenvalues(matvec, n, k, top_key, num_iters, dtype)
+    density_iters = top.num_iters if density_iters is None else density_iters
     density = spectral_density(matvec, n, density_key, num_probes, density_iters, dtype)
     spectrum = np.linalg.eigvalsh(full_hessian(matvec, n, full_limit, dtype)) if n <= full_limit else None
     ratio = minimum_ratio(spectrum) if spectrum is not None else density.positive_share()

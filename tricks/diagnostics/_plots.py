@@ -35,12 +35,12 @@ def draw_init_histograms(reports: Mapping[str, InitReport], title: str = ""):
     verdict (red: not healthy).
 
     Examples:
-        >>> import jax.numpy as jnp, tricks
-        >>> from tricks.diagnostics import compare_inits
-        >>> reports = compare_inits("mlp(widths=[16, 16], activation='tanh')", ["xavier_normal", "orthogonal"],
-        ...                         jnp.ones((8, 4)), num_classes=2)
+        >>> from tricks.diagnostics import LayerStats, layer_statistics
+        >>> values = {"Dense_0_activation": np.tanh(np.linspace(-2, 2, 64)).reshape(8, 8)}
+        >>> stats = {k: layer_statistics(v, "tanh") for k, v in values.items()}
+        >>> reports = {name: InitReport(name, "tanh", stats, values) for name in ("xavier_normal", "zeros")}
         >>> len(draw_init_histograms(reports).axes)
-        4
+        2
     """
     rows = list(reports.values())
     columns = max(len(r.layers) for r in rows)
@@ -62,15 +62,27 @@ def draw_init_histograms(reports: Mapping[str, InitReport], title: str = ""):
                 extra = f" sat {100 * stats.saturated:.0f}%"
             elif stats.dead is not None:
                 extra = f" dead {100 * stats.dead:.0f}%"
-                axis.text(0.97, 0.9, f"{100 * np.mean(values == 0):.0f}% zeros (not drawn)", ha="right",
-                          transform=axis.transAxes, fontsize=6)
+                axis.text(
+                    0.97,
+                    0.9,
+                    f"{100 * np.mean(values == 0):.0f}% zeros (not drawn)",
+                    ha="right",
+                    transform=axis.transAxes,
+                    fontsize=6,
+                )
                 values = values[values != 0]
             axis.hist(values, bins=bins, color="tab:red" if report.verdict() != "healthy" else "tab:blue")
             axis.set_xlim(bins[0], bins[-1])
             axis.set_title(f"std {stats.std:.2g}{extra}", fontsize=7)
             if i == 0:
-                axis.annotate(layer.removesuffix("_activation"), (0.5, 1.35), xycoords="axes fraction",
-                              ha="center", fontsize=7, weight="bold")
+                axis.annotate(
+                    layer.removesuffix("_activation"),
+                    (0.5, 1.35),
+                    xycoords="axes fraction",
+                    ha="center",
+                    fontsize=7,
+                    weight="bold",
+                )
             if j == 0:
                 axis.set_ylabel(f"{report.init}\n{report.verdict()}", fontsize=7)
     figure.suptitle(title or "activations at initialization, per layer", fontsize=10)
@@ -117,18 +129,25 @@ def draw_hessian(report: HessianReport, title: str = ""):
     axis.axvline(0.0, color="black", linewidth=0.6)
     axis.set_xlabel("eigenvalue")
     axis.set_ylabel("density (log)")
-    axis.set_title(f"density (stochastic Lanczos quadrature, {report.density.nodes.shape[0]} probes); "
-                   f"red: top {len(report.top.values)}", fontsize=9)
+    axis.set_title(
+        f"density (stochastic Lanczos quadrature, {report.density.nodes.shape[0]} probes); "
+        f"red: top {len(report.top.values)}",
+        fontsize=9,
+    )
     if report.spectrum is not None:
         axis = axes[0]
         axis.hist(report.spectrum, bins=100, color="tab:gray", log=True)
         axis.axvline(0.0, color="black", linewidth=0.6)
         axis.set_xlabel("eigenvalue")
         axis.set_ylabel("count (log)")
-        axis.set_title(f"full spectrum: {report.num_params} eigenvalues, "
-                       f"{100 * report.minimum_ratio:.1f}% positive", fontsize=9)
-    figure.suptitle(title or f"Hessian: sharpness {report.sharpness:.4g}, minimum ratio {report.minimum_ratio:.3f}",
-                    fontsize=10)
+        axis.set_title(
+            f"full spectrum: {report.num_params} eigenvalues, {100 * report.minimum_ratio:.1f}% positive",
+            fontsize=9,
+        )
+    figure.suptitle(
+        title or f"Hessian: sharpness {report.sharpness:.4g}, minimum ratio {report.minimum_ratio:.3f}",
+        fontsize=10,
+    )
     return figure
 
 
@@ -154,8 +173,14 @@ def draw_sanity(result: SanityResult, title: str = ""):
     right.set_ylabel("training accuracy")
     right.set_ylim(0, 1.05)
     if result.steps_to_fit is not None:
-        lines.append(axis.axvline(result.steps_to_fit, color="tab:green", linestyle="--",
-                                  label=f"100% at step {result.steps_to_fit}"))
+        lines.append(
+            axis.axvline(
+                result.steps_to_fit,
+                color="tab:green",
+                linestyle="--",
+                label=f"100% at step {result.steps_to_fit}",
+            )
+        )
     axis.legend(lines, [line.get_label() for line in lines], loc="center right")
     axis.set_title(title or result.summary(), fontsize=9)
     return figure

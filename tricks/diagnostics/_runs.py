@@ -1,4 +1,9 @@
-"""A finished (or running) training run read back from its workdir, and its loss as a function."""
+"""A finished (or running) training run read back from its workdir, and its loss as a function.
+
+`tricks.train` is imported inside the functions: the train step imports
+`tricks.diagnostics` (per-layer gradient norms), so this package must not import the
+engine while it loads.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import dataclasses
 import json
 import pathlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +19,10 @@ import ml_collections
 import numpy as np
 
 from tricks import data as data_lib
-from tricks.train import Checkpoints, complete
-from tricks.train._build import Components, build_components, create_checked_state
-from tricks.train._state import TrainState
+
+if TYPE_CHECKING:
+    from tricks.train import TrainState
+    from tricks.train._build import Components
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +48,9 @@ def checkpoint_steps(workdir: str | pathlib.Path) -> list[int]:
     folder = pathlib.Path(workdir) / "checkpoints"
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "_CHECKPOINT_METADATA").exists())
+    return sorted(
+        int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "_CHECKPOINT_METADATA").exists()
+    )
 
 
 def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
@@ -63,21 +71,29 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
         ...
         FileNotFoundError: ... holds no config.json: not a training workdir (written by 'tricks train')
     """
+    from tricks.train import Checkpoints, complete
+    from tricks.train._build import build_components, create_checked_state
+
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
         raise FileNotFoundError(f"workdir {workdir} does not exist")
     if not (workdir / "config.json").exists():
-        raise FileNotFoundError(f"{workdir} holds no config.json: not a training workdir (written by 'tricks train')")
+        raise FileNotFoundError(
+            f"{workdir} holds no config.json: not a training workdir (written by 'tricks train')"
+        )
     steps = checkpoint_steps(workdir)
     if not steps:
-        raise FileNotFoundError(f"{workdir} holds no checkpoint (no finished step under {workdir / 'checkpoints'})")
+        raise FileNotFoundError(
+            f"{workdir} holds no checkpoint (no finished step under {workdir / 'checkpoints'})"
+        )
     step = steps[-1] if step is None else int(step)
     if step not in steps:
         raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; steps saved: {steps}")
     config = complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
     components = build_components(config)
-    example = jnp.asarray(data_lib.make_loader(components.dataset, "train", config.batch_size, config.seed)
-                          .batch(0)["image"])
+    example = jnp.asarray(
+        data_lib.make_loader(components.dataset, "train", config.batch_size, config.seed).batch(0)["image"]
+    )
     target = create_checked_state(components, example, config.seed, (str(config.model), str(config.dataset)))
     checkpoints = Checkpoints(workdir)
     try:

@@ -1,5 +1,7 @@
 """Overfit a tiny subset first (SPEC §7): a model that cannot reach 100% training accuracy
 on 64 examples has a bug in the model, the loss or the pipeline, and it shows in seconds.
+
+`tricks.train` is imported inside the functions (see `tricks.diagnostics._runs`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import ml_collections
 import numpy as np
 
 from tricks.diagnostics._specs import as_spec, override
-from tricks.train import complete, make_train_step
-from tricks.train._build import build_components, create_checked_state
-from tricks.train._step import zero_sums
 
 REGULARIZATION = {"dropout": 0.0, "conv_dropout": 0.0, "dense_dropout": 0.0}
 """Model arguments set to 0 for the check (where the model's spec gives them)."""
@@ -52,8 +51,10 @@ class SanityResult:
         if self.reached:
             head = f"PASS: 100% training accuracy on {self.examples} examples after {self.steps_to_fit} steps"
         else:
-            head = (f"FAIL: training accuracy {self.accuracies.max():.1%} at best on {self.examples} examples "
-                    f"after {len(self.losses)} steps")
+            head = (
+                f"FAIL: training accuracy {self.accuracies.max():.1%} at best on {self.examples} examples "
+                f"after {len(self.losses)} steps"
+            )
         return f"{head}; final loss {self.losses[-1]:.4g}, evaluation-mode accuracy {self.eval_accuracy:.1%}"
 
 
@@ -69,12 +70,15 @@ def strip_regularization(config: ml_collections.ConfigDict) -> tuple[ml_collecti
 
     Examples:
         >>> import ml_collections, tricks
-        >>> cfg = ml_collections.ConfigDict({"model": "mlp(dropout=0.5)", "optimizer": "adamw(weight_decay=0.1)",
-        ...                                  "loss": "cross_entropy(label_smoothing=0.1)", "augment": ["random_flip"]})
+        >>> cfg = ml_collections.ConfigDict({
+        ...     "model": "mlp(dropout=0.5)", "optimizer": "adamw(weight_decay=0.1)",
+        ...     "loss": "cross_entropy(label_smoothing=0.1)", "augment": ["random_flip"]})
         >>> _, stripped = strip_regularization(cfg)
         >>> stripped
         ['augment: random_flip (evaluation form)', 'model: mlp(dropout=0.5) -> mlp(dropout=0.0)', ...]
     """
+    from tricks.train import complete
+
     config = complete(config)
     stripped = [f"augment: {_text(a)} (evaluation form)" for a in config.augment]
     changes = {
@@ -126,6 +130,10 @@ def overfit_check(
         >>> result.reached, result.steps_to_fit <= 100
         (True, True)
     """
+    from tricks.train import make_train_step
+    from tricks.train._build import build_components, create_checked_state
+    from tricks.train._step import zero_sums
+
     if max_steps < 1 or check_every < 1:
         raise ValueError(f"max_steps and check_every must be >= 1, got {max_steps} and {check_every}")
     config, stripped = strip_regularization(config)
@@ -135,8 +143,13 @@ def overfit_check(
         raise ValueError(f"examples must be in [1, {len(y)}] (the training split's size), got {examples}")
     batch = {"image": jnp.asarray(x[:examples]), "label": jnp.asarray(y[:examples])}
     state = create_checked_state(parts, batch["image"], config.seed, (str(config.model), str(config.dataset)))
-    step = make_train_step(parts.model, parts.optimizer, parts.loss, lambda b, k, train: parts.augment(b, k, False),
-                           parts.num_classes)
+    step = make_train_step(
+        parts.model,
+        parts.optimizer,
+        parts.loss,
+        lambda b, k, train: parts.augment(b, k, False),
+        parts.num_classes,
+    )
 
     @functools.partial(jax.jit, static_argnums=1)
     def group(state, length):
@@ -155,9 +168,17 @@ def overfit_check(
             break
     losses, accuracies = np.array(losses), np.array(accuracies)
     fitted = np.flatnonzero(accuracies >= 1.0)
-    logits = parts.model.apply(state.variables(), parts.augment(
-        {"image": batch["image"], "label": jax.nn.one_hot(batch["label"], parts.num_classes)},
-        jax.random.key(0), False)["image"], train=False)
+    logits = parts.model.apply(
+        state.variables(),
+        parts.augment(
+            {"image": batch["image"], "label": jax.nn.one_hot(batch["label"], parts.num_classes)},
+            jax.random.key(0),
+            False,
+        )["image"],
+        train=False,
+    )
     eval_accuracy = float(jnp.mean(jnp.argmax(logits, -1) == batch["label"]))
     steps_to_fit = int(fitted[0]) + 1 if fitted.size else None
-    return SanityResult(fitted.size > 0, steps_to_fit, losses, accuracies, eval_accuracy, examples, stripped, config)
+    return SanityResult(
+        fitted.size > 0, steps_to_fit, losses, accuracies, eval_accuracy, examples, stripped, config
+    )

@@ -23,7 +23,9 @@ def as_spec(spec: Any) -> registry.Spec:
         return registry.parse(spec)
     if isinstance(spec, Mapping) and "name" in spec:
         return registry.Spec(spec["name"], (), {k: v for k, v in spec.items() if k != "name"})
-    raise registry.RegistryError(f"expected a spec (a name, a call string or a mapping with 'name'), got {spec!r:.80}")
+    raise registry.RegistryError(
+        f"expected a spec (a name, a call string or a mapping with 'name'), got {spec!r:.80}"
+    )
 
 
 def override(kind: str, spec: Any, values: Mapping[str, Any], only_given: bool = False) -> registry.Spec:

@@ -50,8 +50,14 @@ def draw(test: RangeTest, title: str = ""):
             axis.axvline(value, color=_COLORS.get(name, "gray"), linestyle="--", linewidth=1)
             axis.plot([value], [at], "o", color=_COLORS.get(name, "gray"), label=f"{name}: {value:.2g}")
     if len(test.lrs):
-        axis.plot([test.lrs[-1]], [test.smoothed[-1]], "x", color="tab:red", markersize=9,
-                  label=f"stopped ({test.stop}) at {test.stop_lr:.2g}")
+        axis.plot(
+            [test.lrs[-1]],
+            [test.smoothed[-1]],
+            "x",
+            color="tab:red",
+            markersize=9,
+            label=f"stopped ({test.stop}) at {test.stop_lr:.2g}",
+        )
     axis.legend(loc="upper left")
     axis.set_title(title or "LR range test", fontsize=10)
     return figure

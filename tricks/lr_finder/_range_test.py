@@ -66,8 +66,12 @@ class RangeTest:
             "diverged": f"smoothed loss passed {self.planned['stop_factor']:g}x its best",
             "non-finite": "the loss became non-finite",
         }[self.stop]
-        lines = [f"stopped at rate {self.stop_lr:.3g} after {len(self.lrs)} recorded steps: {reason}; "
-                 f"{self.seconds:.1f} s ({1e3 * self.step_seconds:.2f} ms per step after the first)"]
+        lines = [
+            (
+                f"stopped at rate {self.stop_lr:.3g} after {len(self.lrs)} recorded steps: {reason}; "
+                f"{self.seconds:.1f} s ({1e3 * self.step_seconds:.2f} ms per step after the first)"
+            )
+        ]
         lines += [f"  {name:<9} {value:.3g}" for name, value in self.suggestions.items()]
         return "\n".join(lines)
 
@@ -91,7 +95,7 @@ class RangeTest:
         }
 
     def save(self, stem: str | pathlib.Path) -> list[pathlib.Path]:
-        """Writes ``STEM.json`` (everything) and ``STEM.csv`` (step, lr, loss, smoothed); returns both paths."""
+        """Writes ``STEM.json`` (everything) and ``STEM.csv`` (step, lr, loss, smoothed); returns both."""
         stem = pathlib.Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
         json_path, csv_path = stem.with_suffix(".json"), stem.with_suffix(".csv")
@@ -184,12 +188,30 @@ def run_range_test(
         suggestions = suggest(lrs_array, smoothed_array, steps)
     else:
         suggestions = {name: float("nan") for name in SUGGESTERS}
-    settings = {"start": start, "end": end, "steps": steps, "mode": mode, "beta": beta, "stop_factor": stop_factor}
-    return RangeTest(lrs_array, np.array(losses), smoothed_array, suggestions, stop, stop_lr, settings,
-                     finished - began, step_seconds)
+    settings = {
+        "start": start,
+        "end": end,
+        "steps": steps,
+        "mode": mode,
+        "beta": beta,
+        "stop_factor": stop_factor,
+    }
+    return RangeTest(
+        lrs_array,
+        np.array(losses),
+        smoothed_array,
+        suggestions,
+        stop,
+        stop_lr,
+        settings,
+        finished - began,
+        step_seconds,
+    )
 
 
-def check_settings(start: float, end: float, steps: int, mode: str, beta: float, stop_factor: float) -> np.ndarray:
+def check_settings(
+    start: float, end: float, steps: int, mode: str, beta: float, stop_factor: float
+) -> np.ndarray:
     """The planned rates, after checking every setting of a range test.
 
     Raises:
@@ -216,7 +238,8 @@ def rate_setter(opt_state: optax.OptState) -> Callable[[optax.OptState, jax.Arra
     """
     if not any(name.split("/")[-1] == "learning_rate" for name in hyperparams(opt_state)):
         raise ValueError(
-            "the optimizer state holds no injected 'learning_rate'; build the optimizer with tricks.optimizers "
+            "the optimizer state holds no injected 'learning_rate'; build the optimizer with "
+            "tricks.optimizers "
             "(every registered optimizer injects its rate) so the range test can set it"
         )
     return lambda state, lr: set_hyperparams(state, learning_rate=lr)
@@ -232,7 +255,8 @@ def check_rate_used(opt_state: optax.OptState, lr: float) -> None:
     if any(not math.isclose(v, lr, rel_tol=1e-5) for v in used.values()):
         raise ValueError(
             f"the optimizer used learning rate(s) {used} where the range test set {lr:g}: its rate is a "
-            "schedule; give the optimizer a constant learning_rate for the test (lr_find does this for a config)"
+            "schedule; give the optimizer a constant learning_rate for the test "
+            "(lr_find does this for a config)"
         )
 
 
@@ -292,8 +316,17 @@ def lr_range_test(
 
     stream = (batches(i) for i in itertools.count()) if callable(batches) else iter(batches)
     jitted = jax.jit(step, donate_argnums=0)
-    return run_range_test(_checked(jitted, lambda c: c[1]), carry, stream, start=start, end=end, steps=steps,
-                          mode=mode, beta=beta, stop_factor=stop_factor)
+    return run_range_test(
+        _checked(jitted, lambda c: c[1]),
+        carry,
+        stream,
+        start=start,
+        end=end,
+        steps=steps,
+        mode=mode,
+        beta=beta,
+        stop_factor=stop_factor,
+    )
 
 
 def _checked(step, opt_state_of):
