@@ -54,7 +54,7 @@ def test_plot_schedule_with_momentum(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["plot"], "choose a target: schedule"),
+        (["plot"], "choose a target: "),
         (["plot", "schedule", "reduce_on_plateau(patience=3)"], "not a function of the step"),
         (["plot", "schedule", "cosine(init_value=0.1, decay_steps=0)"], "argument 'decay_steps'"),
         (

@@ -7,24 +7,15 @@ is adding a module here (``loop.py`` gives ``tricks bench loop``). Benchmarks pr
 their measurements; tests never time anything.
 """
 
-from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
+from tools._modules import discover as _discover
 
 
-def discover() -> dict[str, ModuleType]:
+def discover():
     """The benchmark modules of this package, by benchmark name, sorted.
 
     Examples:
         >>> "optimizers" in discover()
         True
     """
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[info.name.rstrip("_").replace("_", "-")] = module
-    return found
+    return _discover(__name__, __path__)

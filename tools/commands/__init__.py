@@ -5,19 +5,15 @@ description), ``add_arguments(parser)`` and ``run(args) -> int``. Its name, with
 written as ``-``, is the sub-command's name. Adding a command is adding a module here.
 """
 
-from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
+from tools._modules import discover as _discover
 
 
-def discover() -> dict[str, ModuleType]:
-    """The command modules of this package, by sub-command name, sorted."""
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[info.name.rstrip("_").replace("_", "-")] = module
-    return found
+def discover():
+    """The command modules of this package, by sub-command name, sorted.
+
+    Examples:
+        >>> "list" in discover()
+        True
+    """
+    return _discover(__name__, __path__)

@@ -13,26 +13,17 @@ from __future__ import annotations
 import argparse
 
 from tools import benchmarks
+from tools._modules import add_subparsers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    found = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    for name, module in benchmarks.discover().items():
-        doc = (module.__doc__ or "").strip()
-        benchmark = found.add_parser(
-            name,
-            help=doc.partition("\n")[0],
-            description=doc,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        module.add_arguments(benchmark)
-        benchmark.set_defaults(measure=module.run)
+    add_subparsers(parser, benchmarks.discover(), dest="benchmark", metavar="BENCHMARK")
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "measure", None) is None:
+    if getattr(args, "run_entry", None) is None:
         print(
             f"tricks bench: choose a benchmark: {', '.join(benchmarks.discover())} (see 'tricks bench --help')"
         )
         return 2
-    return args.measure(args)
+    return args.run_entry(args)

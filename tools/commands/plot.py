@@ -14,24 +14,15 @@ from __future__ import annotations
 import argparse
 
 from tools import plots
+from tools._modules import add_subparsers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    targets = parser.add_subparsers(dest="target", metavar="TARGET")
-    for name, module in plots.discover().items():
-        doc = (module.__doc__ or "").strip()
-        target = targets.add_parser(
-            name,
-            help=doc.partition("\n")[0],
-            description=doc,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        module.add_arguments(target)
-        target.set_defaults(draw=module.run)
+    add_subparsers(parser, plots.discover(), dest="target", metavar="TARGET")
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "draw", None) is None:
+    if getattr(args, "run_entry", None) is None:
         print(f"tricks plot: choose a target: {', '.join(plots.discover())} (see 'tricks plot --help')")
         return 2
-    return args.draw(args)
+    return args.run_entry(args)

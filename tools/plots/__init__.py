@@ -6,24 +6,15 @@ written as ``-``, is the target's name: ``tricks plot NAME ...``. Adding a plot 
 a module here, exactly as adding a command is adding a module to `tools.commands`.
 """
 
-from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
+from tools._modules import discover as _discover
 
 
-def discover() -> dict[str, ModuleType]:
+def discover():
     """The plot modules of this package, by target name, sorted.
 
     Examples:
         >>> "schedule" in discover()
         True
     """
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[info.name.rstrip("_").replace("_", "-")] = module
-    return found
+    return _discover(__name__, __path__)
