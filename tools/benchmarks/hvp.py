@@ -7,6 +7,11 @@ ratio (the median of the ratios of alternated calls, so drifts in machine load h
 both). Forward-over-reverse differentiates the backward pass once more in forward
 mode, so theory puts an HVP at about 2-3 gradients.
 
+Measured (2 CPU cores shared with other jobs, batch 128, 20 repeats): mlp 1.88x,
+deep_mlp 2.01x, cnn1d 2.29x, cnn 1.70x, resnet20 1.81x. At batch 32 the 10-layer tanh
+MLP reaches 4.2x (7.8 ms against 1.7 ms): there the many small element-wise operations
+of the second-order pass cost more than their share of the arithmetic.
+
 Examples:
   tricks bench hvp
   tricks bench hvp --quick
