@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from tricks import optimizers as optimizers_lib
+from tricks.diagnostics import GRAD_NORM_PREFIX
 from tricks import schedules as schedules_lib
 from tricks.train import _workdir
 from tricks.train._checkpoint import Checkpoints
@@ -98,7 +99,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     ] if chief else [])
     clock = Stopwatch(elapsed)
     version = _workdir.code_version()
-    sums, train_metrics, results = strategy.to_train(zero_sums()), {}, {}
+    sums, train_metrics, results = strategy.to_train(zero_sums(run.state.params)), {}, {}
     try:
         for step in range(start, num_steps):
             state, sums = run.train_step(state, next(batches), sums)
@@ -112,7 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                         f"gradient clipping, or wrap the optimizer to skip non-finite updates"
                     )
                 writer.write(done, {f"train/{k}": v for k, v in train_metrics.items()})
-                sums = strategy.to_train(zero_sums())
+                sums = strategy.to_train(zero_sums(run.state.params))
             evaluating = done % run.eval_every == 0 or done == num_steps
             snapshot = done in snapshots
             saving = snapshot or done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0)
@@ -154,6 +155,8 @@ def _fetch_train_metrics(sums, state, norm) -> dict[str, float]:
     sums, hyper, pnorm = jax.device_get((sums, optimizers_lib.hyperparams(state.opt_state), norm(state.params)))
     count = max(int(sums["count"]), 1)
     metrics = {k: float(sums[k]) / count for k in ("loss", "accuracy", "grad_norm")}
+    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the loop adds "train/"
+    metrics.update({f"{prefix}{layer}": float(v) / count for layer, v in sums["layer_grad_norm"].items()})
     metrics.update({k: float(np.asarray(v)) for k, v in hyper.items() if np.ndim(v) == 0})
     metrics.update(_plateau_scales(state.opt_state))
     metrics["param_norm"] = float(pnorm)

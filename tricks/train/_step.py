@@ -15,9 +15,16 @@ Batch = dict[str, jax.Array]
 Sums = dict[str, jax.Array]
 
 
-def zero_sums() -> Sums:
-    """Empty running sums of the per-step training metrics (kept on the device)."""
+def zero_sums(params: Any = None) -> Sums:
+    """Empty running sums of the per-step training metrics (kept on the device).
+
+    With `params`, the sums include per-layer gradient norms, of the same structure as
+    the step's output (so a jitted step that donates them never retraces).
+    """
+    from tricks.diagnostics import zero_layer_norms
+
     return {
+        "layer_grad_norm": {} if params is None else zero_layer_norms(params),
         "loss": jnp.zeros((), jnp.float32),
         "accuracy": jnp.zeros((), jnp.float32),
         "grad_norm": jnp.zeros((), jnp.float32),
@@ -70,7 +77,11 @@ def make_train_step(
         )
         correct = jnp.argmax(logits, -1) == jnp.argmax(inputs["label"], -1)
         finite = jnp.isfinite(loss)
+        from tricks.diagnostics import per_layer_grad_norms
+
+        layer_norms = per_layer_grad_norms(grads)
         new_sums = {
+            "layer_grad_norm": {k: sums["layer_grad_norm"].get(k, 0.0) + v for k, v in layer_norms.items()},
             "loss": sums["loss"] + loss.astype(jnp.float32),
             "accuracy": sums["accuracy"] + mean(jnp.mean(correct.astype(jnp.float32))),
             "grad_norm": sums["grad_norm"] + optax.tree.norm(grads).astype(jnp.float32),
