@@ -59,7 +59,7 @@ class TensorBoardWriter(Writer):
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         for name, value in scalars.items():
-            self._writer.add_scalar(name, _number(value), int(step))
+            self._writer.add_scalar(name, float(np.asarray(value)), int(step))  # NaN and inf are kept
 
     def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
         for name, values in arrays.items():
