@@ -45,11 +45,13 @@ def test_outputs_of_a_run(digits_run):
     assert saved["step"] == summary["step"] == 400
     assert set(saved["eval"]) >= {"accuracy", "loss"} and saved["wall_time_s"] > 0
     assert {"loss", "accuracy", "learning_rate", "grad_norm", "param_norm"} <= set(saved["train"])
+    assert {"grad_norm/Dense_0", "grad_norm/Dense_1", "grad_norm/head"} <= set(saved["train"])  # per layer
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     train_records = [r for r in records if "train/loss" in r]
     assert [r["step"] for r in train_records] == list(range(20, 401, 20))
     assert any("eval/test/accuracy" in r for r in records)
-    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and b"train/grads/Dense_0" in events[0].read_bytes()  # gradient histograms
     assert json.loads((workdir / "config.json").read_text())["dataset"] == "digits"
     assert (workdir / "checkpoints" / "400").is_dir()
 

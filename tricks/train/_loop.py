@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from tricks import optimizers as optimizers_lib
-from tricks.diagnostics import GRAD_NORM_PREFIX
+from tricks.diagnostics import GRAD_NORM_PREFIX, layer_values
 from tricks import schedules as schedules_lib
 from tricks.train import _workdir
 from tricks.train._checkpoint import Checkpoints
@@ -113,6 +113,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                         f"gradient clipping, or wrap the optimizer to skip non-finite updates"
                     )
                 writer.write(done, {f"train/{k}": v for k, v in train_metrics.items()})
+                if chief:
+                    grads = layer_values(strategy.metrics(sums)["grads"])
+                    writer.histograms(done, {f"train/grads/{k}": v for k, v in grads.items()})
                 sums = strategy.to_train(zero_sums(run.state.params))
             evaluating = done % run.eval_every == 0 or done == num_steps
             snapshot = done in snapshots

@@ -23,7 +23,8 @@ def zero_sums(params: Any = None) -> Sums:
     """
     from tricks.diagnostics import zero_layer_norms
 
-    return {
+    extra = {} if params is None else {"grads": jax.tree.map(jnp.zeros_like, params)}
+    return extra | {
         "layer_grad_norm": {} if params is None else zero_layer_norms(params),
         "loss": jnp.zeros((), jnp.float32),
         "accuracy": jnp.zeros((), jnp.float32),
@@ -90,6 +91,8 @@ def make_train_step(
                 (sums["first_nonfinite"] < 0) & ~finite, state.step, sums["first_nonfinite"]
             ),
         }
+        if "grads" in sums:  # the latest gradients, for histograms at log steps
+            new_sums["grads"] = grads
         return new_state, new_sums
 
     return train_step
