@@ -104,21 +104,26 @@ def step_fn(opt, loss):
 
 
 @functools.cache
-def minimize(name: str, problem: str) -> tuple[float, optax.OptState]:
-    """The final loss and optimizer state of a jitted run (cached: the Orbax test reuses it)."""
-    loss, start = PROBLEMS[problem]
+def minimize_both(name: str) -> dict[str, tuple[float, optax.OptState]]:
+    """Problem -> final loss and optimizer state, both runs in one jitted function (one
+    compilation; cached: the two convergence tests and the Orbax test share it)."""
     opt, steps = build(name), EXAMPLES[name].steps
-    step = step_fn(opt, loss)
 
-    @jit
-    def run(params):
-        (params, state), _ = jax.lax.scan(
-            lambda c, _: (step(*c), None), (params, opt.init(params)), length=steps
-        )
+    def run(loss, params):
+        step = step_fn(opt, loss)
+        init = (params, opt.init(params))
+        (params, state), _ = jax.lax.scan(lambda c, _: (step(*c), None), init, length=steps)
         return loss(params), state
 
-    value, state = run(start)
-    return float(value), state
+    results = jit(lambda starts: {k: run(PROBLEMS[k][0], p) for k, p in starts.items()})(
+        {k: start for k, (_, start) in PROBLEMS.items()}
+    )
+    return {k: (float(value), state) for k, (value, state) in results.items()}
+
+
+def minimize(name: str, problem: str) -> tuple[float, optax.OptState]:
+    """The final loss and optimizer state of `name`'s example run on `problem`."""
+    return minimize_both(name)[problem]
 
 
 def test_every_name_has_an_example():
