@@ -102,8 +102,8 @@ def sharded() -> Sharded:
     """`jax.jit` over a `Mesh` of all devices: batch split over ``data``, state replicated (default).
 
     Examples:
-        >>> sharded().batch_sharding.spec
-        PartitionSpec('data',)
+        >>> tuple(sharded().batch_sharding.spec)
+        ('data',)
     """
     return Sharded()
 
