@@ -38,7 +38,9 @@ def lookahead(
     weights live in the state, so the parameters the training loop holds are the fast
     weights between synchronizations and equal φ right after one (evaluate then, or
     read ``state.slow``). Unlike `optax.lookahead`, no special parameter container is
-    needed. ``update`` needs ``params``.
+    needed. ``update`` needs ``params``. Cost: the same memory traffic as
+    `optax.lookahead` without donation; with the state donated, XLA:CPU adds copies
+    (about 1.2x its step time with Adam on 10M parameters, `tricks bench optimizers`).
 
     Args:
         optimizer: the fast optimizer.
