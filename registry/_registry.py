@@ -46,7 +46,7 @@ class Description:
         if self.parameters:
             lines.append("Arguments:")
             for p in self.parameters:
-                extra = f"  (a {p.kind} spec is accepted)" if p.kind else ""
+                extra = f"  (a spec of kind {p.kind!r} is accepted)" if p.kind else ""
                 lines.append(f"  {p}{extra}")
             lines.append("")
         lines.append(self.doc or "(no docstring)")
@@ -178,7 +178,7 @@ class Registry:
         if name in entries:
             return entries[name]
         elsewhere = [k for k in self.kinds() if name in self._entries[k]]
-        hint = f"; {name!r} is a {' and a '.join(elsewhere)}, not a {kind}" if elsewhere else ""
+        hint = f"; {name!r} is of kind {' and '.join(map(repr, elsewhere))}, not {kind!r}" if elsewhere else ""
         raise RegistryError(
             f"unknown name{suggest(name, entries)}{hint}; valid names: {listing(entries)}",
             kind=kind,

@@ -47,7 +47,7 @@ def test_unknown_name_suggests_closest(reg):
 
 
 def test_name_of_another_kind_is_explained(reg):
-    with pytest.raises(RegistryError, match="'cosine' is a schedule, not a optimizer"):
+    with pytest.raises(RegistryError, match="'cosine' is of kind 'schedule', not 'optimizer'"):
         reg.build("optimizer", "cosine")
 
 
@@ -128,7 +128,7 @@ def test_names_kinds_get_describe(reg):
         "(learning_rate: float | Callable, momentum: float | Callable | None = None, nesterov: bool = False)"
     )
     assert description.parameters[0].kind == "schedule" and description.parameters[0].required
-    assert "a schedule spec is accepted" in str(description)
+    assert "a spec of kind 'schedule' is accepted" in str(description)
 
 
 def test_registries_are_independent(reg):
