@@ -16,7 +16,39 @@ Command:
   python -m experiments.snapshot_ensembles --datasets fashion_mnist --seeds 1 --budget 1500
   python -m experiments.snapshot_ensembles --smoke          (seconds: digits, 2 cycles, for tests)
 
-Result: see the tables at the end of this docstring (filled in from the runs).
+Result (2 shared CPU cores; test error %, mean ± std over seeds; NLL and ECE means):
+
+MNIST-1D, cnn1d, Adam 0.01, 6000 steps (5 cycles of 1200), 3 seeds, about 1 min per run:
+
+| arm | test error (%) | NLL | ECE | budget |
+|---|---|---|---|---|
+| single (cosine) | 7.00 ± 0.96 | 0.304 | 0.092 | 1x |
+| single (sgdr, last snapshot) | 5.90 ± 0.85 | 0.261 | 0.087 | 1x |
+| snapshot ensemble (5 cycle ends) | 5.63 ± 0.71 | 0.266 | 0.104 | 1x |
+| SWA of the snapshots | 6.43 ± 0.60 | 0.269 | 0.080 | 1x |
+| 5-seed ensemble (cosine) | 2.80 ± 0.10 | 0.248 | 0.153 | 5x |
+
+The direction of the paper holds (snapshot ensemble 5.63% vs single cosine 7.00%, paper
+5.32% vs 5.52%), but most of the gain is the sgdr schedule itself: its last snapshot
+alone is at 5.90%, and averaging the 5 snapshots adds 0.27 points. Independent seeds
+are far more diverse on MNIST-1D: the 5-seed ensemble halves the error, for 5x the
+cost. Ensembles are less confident than their members here (the loss has label
+smoothing 0.05, so members are already under-confident), which raises the ECE.
+
+Fashion-MNIST, cnn 32-64 + dense 128, AdamW 0.002 with 150 warmup steps, --budget 1500
+(3.5 epochs, 5 cycles of 270 steps, a shortened budget: about 10 min per run here), 1 seed:
+
+| arm | test error (%) | NLL | ECE | budget |
+|---|---|---|---|---|
+| single (cosine) | 9.51 | 0.294 | 0.045 | 1x |
+| single (sgdr, last snapshot) | 10.03 | 0.301 | 0.044 | 1x |
+| snapshot ensemble (5 cycle ends) | 10.73 | 0.330 | 0.056 | 1x |
+| SWA of the snapshots | 11.00 | 0.344 | 0.064 | 1x |
+| 5-seed ensemble (cosine) | 9.52 | 0.292 | 0.053 | 5x |
+
+Here the claim fails: with cycles shorter than an epoch the early snapshots are
+under-trained and pull the ensemble down (the paper's cycles are 40-60 epochs); the
+5 cosine seeds (single errors 9.28-10.35%, mean 9.79%) ensemble to 9.52%.
 """
 
 from __future__ import annotations
