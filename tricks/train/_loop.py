@@ -83,7 +83,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if restored is not None:
         start, state, meta = restored
         elapsed = float(meta.get("wall_time_s", 0.0))
-        batches.set_state(meta["data"])
+        if meta["data"].get("pipeline") == run.loader.fingerprint:
+            batches.set_state(meta["data"])
+        else:  # only reachable with force=True: the config changed the data pipeline
+            batches = run.loader.iterate(start)
+            if chief:
+                print(f"the data pipeline changed ({meta['data'].get('pipeline')} -> {run.loader.fingerprint}); "
+                      f"the new one starts at step {start}")
         if chief:
             print(f"resuming {workdir} from step {start}")
     strategy = run.strategy

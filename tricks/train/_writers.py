@@ -63,7 +63,10 @@ class TensorBoardWriter(Writer):
 
     def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
         for name, values in arrays.items():
-            self._writer.add_histogram(name, np.asarray(values, np.float32), int(step))
+            values = np.asarray(values, np.float32).ravel()
+            finite = values[np.isfinite(values)]  # NaN/inf have no bin; the scalars still show them
+            if finite.size:
+                self._writer.add_histogram(name, finite, int(step))
 
     def close(self) -> None:
         self._writer.close()
