@@ -55,7 +55,15 @@ EXPECTED = {
     "mnist1d": ("mnist1d", (40,), {"train": 3600, "validation": 400, "test": 1000}),
     "fashion_mnist": ("fashion", (28, 28, 1), {"train": 45, "validation": 15, "test": 20}),
     "tfds": ("catalogue_mnist", (28, 28, 1), {"train": 30, "validation": 10, "test": 12}),
+    "subset": ("digits_reversed", (8, 8, 1), {"train": 100, "validation": 144, "test": 360}),
 }
+
+
+@pytest.fixture
+def digits_reversed(digits):
+    """Every digit class in reverse order, 10 training examples each (a relabelled subset)."""
+    return registry.build("dataset", {"name": "subset", "dataset": digits, "classes": list(range(9, -1, -1)),
+                                      "train_per_class": 10})
 
 
 def test_every_registered_dataset_has_an_entry():

@@ -15,6 +15,8 @@ preparation is never taken for a finished one):
 - ``fashion_mnist``: the four IDX files of Debian's ``dataset-fashion-mnist``
   (``/usr/share/datasets/fashion-mnist``) or of ``source_dir``: 60000 / 10000, 28x28x1.
 - ``tfds(name=...)``: any TFDS catalogue dataset already prepared as array_record.
+- ``subset(dataset, classes=..., train_per_class=...)``: some classes of another dataset,
+  relabelled 0..k-1, optionally with few labelled examples per class (transfer experiments).
 
 Each gives a `Dataset`: ``name``, ``num_classes``, ``input_shape`` (one example),
 ``class_names``, ``split_sizes``, ``splits`` (the non-empty ones),
@@ -79,6 +81,7 @@ digits = _catalogue.digits
 mnist1d = _catalogue.mnist1d
 fashion_mnist = _catalogue.fashion_mnist
 tfds_catalogue = _catalogue.tfds_catalogue
+subset = _catalogue.subset
 
 __all__ = [
     "DEVICE_BYTES_LIMIT",
@@ -102,5 +105,6 @@ __all__ = [
     "make_loader",
     "mnist1d",
     "read_idx",
+    "subset",
     "tfds_catalogue",
 ]

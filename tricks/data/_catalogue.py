@@ -6,7 +6,8 @@ import contextlib
 import fcntl
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -251,3 +252,56 @@ def tfds_catalogue(
         validation_fraction=validation_fraction,
         validation_seed=validation_seed,
     )
+
+
+@registry.register("dataset", "subset")
+def subset(
+    dataset: Annotated[str | Dataset, registry.Kind("dataset")],
+    classes: Sequence[int | str] | None = None,
+    train_per_class: int = 0,
+    validation_per_class: int = 0,
+    seed: int = 0,
+) -> Dataset:
+    """Some classes of a dataset, relabelled 0..k-1, optionally with few labels per class.
+
+    For transfer experiments: pretrain on some classes, fine-tune on the others with a
+    few labelled examples each. The test split keeps every example of the kept classes.
+
+    Args:
+        dataset: the full dataset (a spec or a `Dataset`).
+        classes: kept classes by index or name, in their new order; None keeps all.
+        train_per_class: > 0: this many training examples per class, drawn with `seed`.
+        validation_per_class: > 0: the same for the validation split.
+        seed: which examples are drawn (the same on every machine).
+
+    Examples:
+        >>> import registry, tempfile, tricks
+        >>> ds = registry.build("dataset", {"name": "subset", "dataset": {"name": "digits",
+        ...     "data_dir": tempfile.mkdtemp()}, "classes": [7, "1"], "train_per_class": 5})
+        >>> ds.num_classes, ds.class_names, ds.split_sizes
+        (2, ('7', '1'), {'train': 10, 'validation': 26, 'test': 72})
+        >>> registry.build("dataset", {"name": "subset", "dataset": ds, "classes": ["9"]})
+        Traceback (most recent call last):
+        ...
+        registry._errors.RegistryError: dataset 'subset': argument 'classes': no class '9'; classes: '7', '1'
+    """
+    if isinstance(dataset, str):
+        dataset = registry.build("dataset", dataset)
+    indices = None
+    if classes is not None:
+        indices = []
+        for c in classes:
+            if isinstance(c, str):
+                if c not in dataset.class_names:
+                    names = ", ".join(repr(n) for n in dataset.class_names)
+                    raise registry.RegistryError(
+                        f"no class {c!r}{registry.suggest(c, dataset.class_names)}; classes: {names}",
+                        argument="classes",
+                    )
+                c = dataset.class_names.index(c)
+            indices.append(c)
+    try:
+        return dataset.subset(indices, train_per_class, validation_per_class, seed)
+    except ValueError as exc:
+        field = next((f for f in ("validation_per_class", "train_per_class") if f in str(exc)), "classes")
+        raise registry.RegistryError(str(exc), argument=field) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ class SplitSource:
 
     ``len(view)`` examples; ``view[i]`` is ``{"image": features, "label": int}`` with the
     features as stored (e.g. uint8 pixels); `read` fetches many at once as two arrays.
+    With `label_map`, a stored label ``c`` is reported as ``label_map[c]`` (a class subset).
 
     Examples:
         >>> import numpy as np
@@ -49,11 +51,26 @@ class SplitSource:
         *,
         feature_key: str,
         label_key: str,
+        label_map: np.ndarray | None = None,
     ):
         self._source = source
         self._indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self._feature_key = feature_key
         self._label_key = label_key
+        self._label_map = None if label_map is None else np.asarray(label_map, dtype=np.int32)
+
+    def view(self, positions: np.ndarray, label_map: np.ndarray | None = None) -> SplitSource:
+        """The examples at `positions` of this view, labels mapped by `label_map` (stored -> new)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        indices = positions if self._indices is None else self._indices[positions]
+        if self._label_map is not None and label_map is not None:
+            raise ValueError("a view of a relabelled view: relabel the original source once")
+        return SplitSource(self._source, indices, feature_key=self._feature_key, label_key=self._label_key,
+                           label_map=self._label_map if label_map is None else label_map)
+
+    def _label(self, record: Mapping[str, Any]) -> int:
+        label = int(record[self._label_key])
+        return label if self._label_map is None else int(self._label_map[label])
 
     def __len__(self) -> int:
         return len(self._source) if self._indices is None else len(self._indices)
@@ -73,12 +90,12 @@ class SplitSource:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self._source[self._source_index(int(index))]
-        return {"image": np.asarray(record[self._feature_key]), "label": int(record[self._label_key])}
+        return {"image": np.asarray(record[self._feature_key]), "label": self._label(record)}
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         records = self._records([self._source_index(int(i)) for i in indices])
         return [
-            {"image": np.asarray(r[self._feature_key]), "label": int(r[self._label_key])} for r in records
+            {"image": np.asarray(r[self._feature_key]), "label": self._label(r)} for r in records
         ]
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +103,8 @@ class SplitSource:
         records = self._records([self._source_index(int(i)) for i in np.asarray(indices).ravel()])
         features = np.stack([np.asarray(r[self._feature_key]) for r in records])
         labels = np.array([r[self._label_key] for r in records], dtype=np.int32)
+        if self._label_map is not None:
+            labels = self._label_map[labels]
         return features, labels
 
     def _chunks(self):
@@ -230,3 +249,88 @@ class Dataset:
     def nbytes(self, split: str) -> int:
         """Bytes the split's stored features take in memory (decides the loader's default path)."""
         return self.split_sizes[self._check(split)] * math.prod(self.input_shape) * self.dtype.itemsize
+
+    def subset(
+        self,
+        classes: Sequence[int] | None = None,
+        train_per_class: int = 0,
+        validation_per_class: int = 0,
+        seed: int = 0,
+    ) -> Dataset:
+        """This dataset restricted to some classes (relabelled 0..k-1), and few labels per class.
+
+        Args:
+            classes: the kept classes, in their new order (class ``classes[i]`` becomes
+                label ``i`` in every split); None keeps all, in order.
+            train_per_class: > 0: keep only this many training examples of each class,
+                drawn with `seed` (few-label training); 0: all of them.
+            validation_per_class: the same for the validation split.
+            seed: the draw of the kept examples (the same on every machine).
+
+        Returns:
+            A `Dataset` whose ``name`` records the restriction (so loaders and run
+            configs tell it apart); the test split keeps every example of the classes.
+
+        Raises:
+            ValueError: an unknown or repeated class, a negative count, or a class with
+                fewer examples than asked for (named, with its count).
+
+        Examples:
+            >>> import numpy as np
+            >>> rows = [{"x": np.full((1,), i, np.uint8), "label": i % 3} for i in range(30)]
+            >>> ds = Dataset("toy", {"train": rows, "test": rows}, feature_key="x",
+            ...              class_names=("a", "b", "c"), input_shape=(1,), dtype=np.uint8, scale=1.0)
+            >>> few = ds.subset(classes=[2, 0], train_per_class=3)
+            >>> few.name, few.class_names, few.split_sizes["train"], few.class_counts("train").tolist()
+            ('toy[classes=2,0;train_per_class=3;seed=0]', ('c', 'a'), 6, [3, 3])
+            >>> few.split_sizes["test"], sorted(set(few.labels("test").tolist()))
+            (20, [0, 1])
+            >>> ds.subset(classes=[0], train_per_class=11)
+            Traceback (most recent call last):
+            ...
+            ValueError: train_per_class=11, but class 0 ('a') has 10 examples in split 'train'
+        """
+        kept = list(range(self.num_classes)) if classes is None else [int(c) for c in classes]
+        bad = [c for c in kept if not 0 <= c < self.num_classes]
+        if bad or not kept or len(set(kept)) != len(kept):
+            raise ValueError(
+                f"classes must be distinct integers in [0, {self.num_classes}), got {list(classes or [])}"
+            )
+        for field, count in (("train_per_class", train_per_class), ("validation_per_class", validation_per_class)):
+            if count < 0:
+                raise ValueError(f"{field} must be >= 0, got {count}")
+        label_map = np.full(self.num_classes, -1, np.int32)
+        label_map[kept] = np.arange(len(kept), dtype=np.int32)
+        rng = np.random.default_rng(seed)
+        per_class = {"train": train_per_class, "validation": validation_per_class, "test": 0}
+        sources = {}
+        for split in SPLITS:
+            labels = self.labels(split)
+            positions = np.flatnonzero(np.isin(labels, kept))
+            if per_class[split]:
+                positions = np.sort(np.concatenate([
+                    self._draw(split, labels, c, per_class[split], rng) for c in kept
+                ]))
+            sources[split] = self._sources[split].view(positions, label_map)
+        parts = [f"classes={','.join(map(str, kept))}"] if classes is not None else []
+        parts += [f"{k}={v}" for k, v in (("train_per_class", train_per_class),
+                                           ("validation_per_class", validation_per_class)) if v]
+        parts += [f"seed={seed}"] if train_per_class or validation_per_class else []
+        derived = copy.copy(self)
+        derived.name = f"{self.name}[{';'.join(parts)}]" if parts else self.name
+        derived.class_names = tuple(self.class_names[c] for c in kept)
+        derived.num_classes = len(kept)
+        derived._sources = sources
+        derived.split_sizes = {split: len(sources[split]) for split in SPLITS}
+        derived._stored, derived._labels = {}, {}
+        return derived
+
+    def _draw(self, split: str, labels: np.ndarray, cls: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        members = np.flatnonzero(labels == cls)
+        if len(members) < count:
+            field = f"{split}_per_class"
+            raise ValueError(
+                f"{field}={count}, but class {cls} ({self.class_names[cls]!r}) has {len(members)} examples "
+                f"in split {split!r}"
+            )
+        return rng.permutation(members)[:count]

@@ -8,6 +8,7 @@ Examples:
 
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._parallel import Pmap, Sharded, pmap, sharded
+from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
@@ -21,6 +22,7 @@ __all__ = [
     "Checkpoints",
     "NonFiniteLossError",
     "Pmap",
+    "Pretrained",
     "Sharded",
     "Setup",
     "TrainState",
@@ -29,6 +31,7 @@ __all__ = [
     "default_config",
     "evaluate_workdir",
     "initialize_distributed",
+    "load_pretrained",
     "make_eval_step",
     "make_train_step",
     "pmap",

@@ -88,6 +88,10 @@ class Checkpoints:
         """Only the JSON meta of the checkpoint at `step`."""
         return self._manager.restore(int(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
+    def item_metadata(self, step: int) -> Any:
+        """The saved state's tree at `step`, with array metadata (shape, dtype) as leaves."""
+        return self._manager.item_metadata(int(step))["state"].tree
+
     def snapshots(self) -> list[int]:
         """The steps of the finished checkpoints saved as snapshots (``meta["snapshot"]``)."""
         return [step for step in self.steps() if self.meta(step).get("snapshot", False)]
@@ -98,7 +102,7 @@ class Checkpoints:
         Parameters and batch statistics are compared path by path; the rest of the state
         by its leaves' count and shapes.
         """
-        saved = self._manager.item_metadata(int(step))["state"].tree
+        saved = self.item_metadata(step)
         lines = []
         for part in ("params", "batch_stats"):
             have, want = _shapes(saved.get(part) or {}), _shapes(getattr(target, part, None) or {})

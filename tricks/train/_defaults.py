@@ -48,6 +48,8 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.keep = 3  # recent checkpoints kept (snapshots are kept regardless)
     cfg.snapshots = ""  # "cycle_ends": a snapshot at each cycle end of the rate (sgdr, cyclic)
     cfg.snapshot_every = 0  # > 0: a snapshot every N steps (snapshots are never deleted)
+    cfg.init_from = ""  # fine-tuning: "DIR" or "DIR:STEP", a run whose params and batch_stats start this one
+    cfg.init_fresh = []  # regexes of paths (e.g. "head") left freshly initialized under init_from
     cfg.class_balanced = False  # sample classes uniformly instead of examples
     cfg.progress = True  # console progress bar
     return cfg

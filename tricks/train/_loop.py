@@ -20,6 +20,7 @@ from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
+from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import param_norm, zero_sums
@@ -37,7 +38,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     """Trains as `config` says, evaluating, logging and checkpointing into `workdir`.
 
     A workdir that already holds checkpoints of the same config is resumed from the
-    newest one. After each evaluation the validation loss (else the first evaluated
+    newest one; otherwise, with ``init_from``, the parameters and batch statistics start
+    from another run's checkpoint (`load_pretrained`; ``init_fresh`` names paths, such as a
+    new head, that keep their fresh initialization). After each evaluation the validation loss (else the first evaluated
     split's) is fed to every `reduce_on_plateau` in the optimizer state
     (`tricks.schedules.feed_plateau`), so a plateau rule reacts to held-out loss. Writes ``metrics.jsonl``, TensorBoard events, ``checkpoints/`` and, at
     the end, ``summary.json``, which is also returned.
@@ -92,6 +95,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                       f"the new one starts at step {start}")
         if chief:
             print(f"resuming {workdir} from step {start}")
+    pretrained = meta.get("init_from") if restored is not None else None
+    if restored is None and config.init_from:
+        state, report = load_pretrained(state, run.components.optimizer, config.init_from, config.init_fresh)
+        state = jax.device_put(state, run.strategy.replicated)
+        pretrained = {"directory": report.directory, "step": report.step, "loaded": len(report.loaded),
+                      "fresh": list(report.fresh)}
+        if chief:
+            print(report)
     strategy = run.strategy
     has_plateau = bool(_plateau_scales(state.opt_state))
     state = strategy.to_train(state)
@@ -141,10 +152,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             if saving:
                 checkpoints.save(done, common, {"config": json.loads(config.to_json()), "code_version": version,
                                                 "wall_time_s": clock.elapsed(), "snapshot": snapshot,
-                                                "data": batches.get_state()})
+                                                "data": batches.get_state(), "init_from": pretrained})
     finally:
         writer.close()
         checkpoints.close()
+    if not results:  # resumed at its last step (a finished run): evaluate the final state
+        results = {split: evaluate(run.eval_step, strategy.from_train(state), loader_.eval_batches())
+                   for split, loader_ in run.eval_loaders.items()}
     summary = {
         "step": int(num_steps),
         "eval": results[list(results)[-1]] if results else {},
@@ -154,6 +168,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         "snapshots": snapshots,
         "code_version": version,
     }
+    if pretrained is not None:
+        summary["init_from"] = pretrained
     if chief:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

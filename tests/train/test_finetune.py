@@ -1,0 +1,124 @@
+"""Fine-tuning from another run's checkpoint: init_from, init_fresh, freezing, bad input."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from tricks import train
+from tricks.config import ConfigError
+
+FIRST = "subset(digits, classes=[0, 1, 2, 3, 4])"
+SECOND = "subset(digits, classes=[5, 6, 7, 8, 9], train_per_class=20)"
+
+
+def quick(**fields):
+    cfg = train.default_config()
+    cfg.model = "mlp(widths=(32,))"
+    cfg.num_steps, cfg.eval_every, cfg.log_every, cfg.progress = 6, 6, 3, False
+    cfg.eval_splits = ["test"]
+    cfg.batch_size = 50
+    for key, value in fields.items():
+        cfg[key] = value
+    return cfg
+
+
+def params_of(workdir):
+    ckpts = train.Checkpoints(workdir, read_only=True)
+    try:
+        step = ckpts.latest()
+        return {k: np.asarray(v) for k, v in _flat(ckpts.item_metadata(step)).items()}, step
+    finally:
+        ckpts.close()
+
+
+def _flat(tree):
+    from tricks.optimizers import path_name
+
+    return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def saved_params(workdir):
+    """The final parameters of a run, restored from its last checkpoint."""
+    run_cfg = train.complete(__import__("ml_collections").ConfigDict(
+        json.loads((workdir / "config.json").read_text())))
+    run = train.setup(run_cfg)
+    ckpts = train.Checkpoints(workdir, read_only=True)
+    try:
+        _, state, _ = ckpts.restore_latest_valid(run.state)
+    finally:
+        ckpts.close()
+    return {k: np.asarray(v) for k, v in _flat(state.params).items()}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pretrained")
+    train.train_and_evaluate(quick(dataset=FIRST, num_steps=20), workdir)
+    return workdir
+
+
+def test_frozen_body_keeps_pretrained_weights_and_new_head_trains(pretrained, tmp_path, capsys):
+    cfg = quick(dataset=SECOND, init_from=str(pretrained), init_fresh=["head"],
+                optimizer="freeze(adamw(learning_rate=0.01), patterns=['Dense_0'])")
+    summary = train.train_and_evaluate(cfg, tmp_path)
+    assert "init_from" in capsys.readouterr().out
+    assert summary["init_from"] == {"directory": str(pretrained), "step": 20, "loaded": 2,
+                                    "fresh": ["params/head/bias", "params/head/kernel"]}
+    before, after = saved_params(pretrained), saved_params(tmp_path)
+    np.testing.assert_array_equal(after["Dense_0/kernel"], before["Dense_0/kernel"])
+    np.testing.assert_array_equal(after["Dense_0/bias"], before["Dense_0/bias"])
+    assert not np.allclose(after["head/kernel"], before["head/kernel"])
+
+
+def test_discriminative_rates_move_the_body_less(pretrained, tmp_path):
+    cfg = quick(dataset=SECOND, init_from=f"{pretrained}:20", init_fresh=["head"],
+                optimizer="group_lr(sgd(learning_rate=0.1), multipliers={'Dense_0': 0.01})")
+    train.train_and_evaluate(cfg, tmp_path)
+    before, after = saved_params(pretrained), saved_params(tmp_path)
+    moved = np.abs(after["Dense_0/kernel"] - before["Dense_0/kernel"]).max()
+    assert 0 < moved < 0.01
+
+
+def test_a_resumed_fine_tuning_does_not_reload_the_pretrained_weights(pretrained, tmp_path):
+    cfg = quick(dataset=SECOND, init_from=str(pretrained), init_fresh=["head"])
+    first = train.train_and_evaluate(cfg, tmp_path)
+    again = train.train_and_evaluate(cfg, tmp_path)  # resumes at the last step: nothing left to do
+    assert again["init_from"] == first["init_from"]
+    assert again["eval"]["accuracy"] == pytest.approx(first["eval"]["accuracy"])
+
+
+def test_a_head_of_another_shape_is_reported_with_the_hint(tmp_path_factory, tmp_path):
+    ten = tmp_path_factory.mktemp("ten")
+    train.train_and_evaluate(quick(num_steps=3), ten)
+    with pytest.raises(ConfigError) as info:
+        train.train_and_evaluate(quick(dataset=SECOND, init_from=str(ten)), tmp_path)
+    text = str(info.value)
+    assert "params/head/kernel: checkpoint (32, 10), model (32, 5)" in text
+    assert "params/head/bias: checkpoint (10,), model (5,)" in text and "init_fresh" in text
+
+
+def test_another_model_is_reported_path_by_path(pretrained, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        train.train_and_evaluate(quick(dataset=SECOND, model="mlp(widths=(32, 16))", init_from=str(pretrained),
+                                       init_fresh=["head"]), tmp_path)
+    text = str(info.value)
+    assert "params/Dense_1/kernel: checkpoint absent, model (32, 16)" in text
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("{pre}:7", "no checkpoint at step 7"),
+    ("{tmp}/nowhere", "holds no checkpoints"),
+])
+def test_a_missing_checkpoint_is_a_clear_error(pretrained, tmp_path, source, expected):
+    source = source.format(pre=pretrained, tmp=tmp_path)
+    with pytest.raises(ConfigError, match=expected) as info:
+        train.train_and_evaluate(quick(dataset=SECOND, init_from=source, init_fresh=["head"]), tmp_path / "run")
+    if "step 7" in expected:
+        assert "steps: 20" in str(info.value)
+
+
+def test_an_init_fresh_pattern_that_matches_nothing_is_an_error(pretrained, tmp_path):
+    with pytest.raises(ConfigError, match="'haed' matches no path"):
+        train.train_and_evaluate(quick(dataset=SECOND, init_from=str(pretrained), init_fresh=["haed"]), tmp_path)

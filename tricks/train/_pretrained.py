@@ -1,0 +1,217 @@
+"""Fine-tuning: a run's initial weights from another run's checkpoint (``init_from``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from tricks.config import ConfigError
+from tricks.optimizers import path_name
+from tricks.train._checkpoint import Checkpoints
+from tricks.train._state import TrainState
+
+COLLECTIONS = ("params", "batch_stats")
+"""The parts of a train state that fine-tuning loads; the optimizer state, step and
+random key start afresh."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """What `load_pretrained` did, path by path (``collection/module/.../leaf``).
+
+    Attributes:
+        directory: the source run's workdir.
+        step: the checkpoint's step.
+        loaded: paths whose arrays came from the checkpoint.
+        fresh: paths left at their fresh initialization because `fresh` patterns matched.
+        unused: checkpoint paths the model does not have (e.g. a dropped layer).
+        source_config: the source run's config, as saved with its checkpoint.
+    """
+
+    directory: str
+    step: int
+    loaded: tuple[str, ...]
+    fresh: tuple[str, ...]
+    unused: tuple[str, ...]
+    source_config: dict
+
+    def __str__(self) -> str:
+        lines = [f"init_from {self.directory} step {self.step}: {len(self.loaded)} arrays loaded"]
+        if self.fresh:
+            lines.append(f"  freshly initialized (init_fresh): {', '.join(self.fresh)}")
+        if self.unused:
+            lines.append(f"  in the checkpoint, not in the model (ignored): {', '.join(self.unused)}")
+        return "\n".join(lines)
+
+
+def parse_source(text: str) -> tuple[pathlib.Path, int | None]:
+    """``"DIR"`` or ``"DIR:STEP"`` as (directory, step or None for the latest).
+
+    Examples:
+        >>> parse_source("runs/pre:1500")
+        (PosixPath('runs/pre'), 1500)
+        >>> parse_source("runs/pre")
+        (PosixPath('runs/pre'), None)
+    """
+    match = re.fullmatch(r"(.+):(\d+)", text)
+    if match:
+        return pathlib.Path(match.group(1)), int(match.group(2))
+    return pathlib.Path(text), None
+
+
+def load_pretrained(
+    state: TrainState,
+    optimizer: optax.GradientTransformation,
+    source: str,
+    fresh: Sequence[str] = (),
+) -> tuple[TrainState, Pretrained]:
+    """`state` with parameters and batch statistics taken from a checkpoint of another run.
+
+    Arrays are matched by path. Paths matching a regex of `fresh` (``re.search`` over
+    the path inside its collection, e.g. ``"head"`` or ``"Dense_1/kernel"``, the same
+    paths as the ``freeze`` and ``group_lr`` optimizer wrappers) keep the model's fresh
+    initialization: a new head for new classes. Every other path must be in the
+    checkpoint with the same shape. The optimizer state is initialized anew from the
+    loaded parameters; step and random key stay those of `state`.
+
+    Args:
+        state: the new run's freshly initialized state.
+        optimizer: the new run's optimizer (its state is re-initialized).
+        source: ``"DIR"`` (the latest checkpoint of the run in workdir DIR) or ``"DIR:STEP"``.
+        fresh: regexes of paths not to load.
+
+    Returns:
+        (the new state, a `Pretrained` report of what was loaded, left fresh and ignored).
+
+    Raises:
+        ConfigError: no checkpoint at `source` (listing the steps there), model paths
+            missing from the checkpoint or of another shape (each path with both shapes,
+            and the ``init_fresh`` hint), or a `fresh` regex that matches nothing.
+
+    Examples:
+        >>> import tempfile, jax.numpy as jnp, optax
+        >>> from tricks.train import Checkpoints, TrainState
+        >>> def make(classes):
+        ...     params = {"body": {"kernel": jnp.full((4, 8), float(classes))},
+        ...               "head": {"kernel": jnp.zeros((8, classes))}}
+        ...     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats={},
+        ...                       opt_state=optax.adam(1e-3).init(params), rng=jnp.zeros(2, jnp.uint32))
+        >>> workdir = tempfile.mkdtemp()
+        >>> ckpts = Checkpoints(workdir); ckpts.save(7, make(5), {"config": {}}); ckpts.close()
+        >>> state, report = load_pretrained(make(3), optax.adam(1e-3), workdir, fresh=["head"])
+        >>> float(state.params["body"]["kernel"][0, 0]), state.params["head"]["kernel"].shape
+        (5.0, (8, 3))
+        >>> print(report)  # doctest: +ELLIPSIS
+        init_from ... step 7: 1 arrays loaded
+          freshly initialized (init_fresh): params/head/kernel
+        >>> load_pretrained(make(3), optax.adam(1e-3), workdir)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: init_from ...: the checkpoint does not fit the model:
+          params/head/kernel: checkpoint (8, 5), model (8, 3)
+        to start these from a fresh initialization (e.g. a new head), set init_fresh, e.g. --config.init_fresh="['head']"
+    """
+    directory, step = parse_source(source)
+    ckpts = _open(directory, source)
+    try:
+        steps = ckpts.steps()
+        if step is None:
+            step = steps[-1] if steps else None
+        if step not in steps:
+            found = ", ".join(map(str, steps)) or "none"
+            raise ConfigError(f"init_from {source!r}: no checkpoint at step {step} in {directory}; steps: {found}")
+        saved = ckpts.item_metadata(step)
+        source_config = ckpts.meta(step).get("config", {})
+    finally:
+        ckpts.close()
+    patterns = [re.compile(p) for p in fresh]
+    model = {c: _flat(getattr(state, c)) for c in COLLECTIONS}
+    stored = {c: _flat(saved.get(c) or {}) for c in COLLECTIONS}
+    _check_patterns(patterns, model)
+    wanted, fresh_paths, problems = {c: {} for c in COLLECTIONS}, [], []
+    for c in COLLECTIONS:
+        for path, leaf in model[c].items():
+            have = stored[c].get(path)
+            if any(p.search(path) for p in patterns):
+                fresh_paths.append(f"{c}/{path}")
+            elif have is None or tuple(have.shape) != tuple(leaf.shape):
+                shape = "absent" if have is None else tuple(have.shape)
+                problems.append(f"{c}/{path}: checkpoint {shape}, model {tuple(leaf.shape)}")
+            else:
+                wanted[c][path] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+    if problems:
+        raise ConfigError(
+            f"init_from {source!r}: the checkpoint does not fit the model:\n  " + "\n  ".join(problems)
+            + "\nto start these from a fresh initialization (e.g. a new head), set init_fresh, "
+            "e.g. --config.init_fresh=\"['head']\""
+        )
+    arrays = _restore(directory / "checkpoints" / str(step) / "state", wanted)
+    collections = {c: _replace(getattr(state, c), arrays.get(c, {})) for c in COLLECTIONS}
+    params = collections["params"]
+    new_state = state.replace(params=params, batch_stats=collections["batch_stats"],
+                              opt_state=optimizer.init(params))
+    unused = [f"{c}/{p}" for c in COLLECTIONS for p in stored[c] if p not in model[c]]
+    loaded = [f"{c}/{p}" for c in COLLECTIONS for p in wanted[c]]
+    return new_state, Pretrained(str(directory), step, tuple(loaded), tuple(fresh_paths), tuple(unused),
+                                 source_config)
+
+
+def _open(directory: pathlib.Path, source: str) -> Checkpoints:
+    if not (directory / "checkpoints").is_dir():
+        raise ConfigError(
+            f"init_from {source!r}: {directory} holds no checkpoints (expected {directory}/checkpoints/<step>/, "
+            f"as `tricks train --workdir {directory}` writes)"
+        )
+    return Checkpoints(directory, read_only=True)
+
+
+def _flat(tree: Any) -> dict[str, Any]:
+    return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_patterns(patterns: list[re.Pattern], model: dict[str, dict[str, Any]]) -> None:
+    paths = [p for c in COLLECTIONS for p in model[c]]
+    for pattern in patterns:
+        if not any(pattern.search(p) for p in paths):
+            raise ConfigError(
+                f"init_fresh: regex {pattern.pattern!r} matches no path of the model; paths: {', '.join(paths)}"
+            )
+
+
+def _restore(directory: pathlib.Path, wanted: dict[str, dict[str, jax.ShapeDtypeStruct]]) -> dict[str, Any]:
+    """Only the `wanted` arrays of a saved state (numpy, on the host): a partial restore."""
+    target = {c: _nest(paths) for c, paths in wanted.items() if paths}
+    if not target:
+        return {}
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
+    with ocp.PyTreeCheckpointer() as checkpointer:
+        restored = checkpointer.restore(
+            directory, args=ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
+        )
+    return {c: _flat(tree) for c, tree in restored.items()}
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split("/")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree
+
+
+def _replace(tree: Any, arrays: dict[str, Any]) -> Any:
+    """`tree` with the leaves at the paths of `arrays` replaced (dtype kept)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: np.asarray(arrays[path_name(p)], x.dtype) if path_name(p) in arrays else x, tree
+    )
