@@ -122,3 +122,17 @@ def test_a_missing_checkpoint_is_a_clear_error(pretrained, tmp_path, source, exp
 def test_an_init_fresh_pattern_that_matches_nothing_is_an_error(pretrained, tmp_path):
     with pytest.raises(ConfigError, match="'haed' matches no path"):
         train.train_and_evaluate(quick(dataset=SECOND, init_from=str(pretrained), init_fresh=["haed"]), tmp_path)
+
+
+def test_finetune_experiment_smoke(tmp_path, capsys):
+    from experiments import finetune
+
+    rows = finetune.main(["--smoke", "--workdir", str(tmp_path)])
+    assert [(r["labels_per_class"], r["arm"]) for r in rows] == [
+        ("pretrained", "source classes"), (5, "scratch"), (5, "frozen body + new head"),
+        (5, "fine-tune all (one rate)"), (5, "discriminative rates")]
+    assert all(0 <= r["accuracy_mean"] <= 100 and r["seeds"] == 1 for r in rows)
+    assert "literature: Yosinski" in capsys.readouterr().out
+    frozen = json.loads((tmp_path / "smoke" / "seed0" / "k5_frozen_body_new_head" / "summary.json").read_text())
+    assert frozen["init_from"]["fresh"] == ["params/head/bias", "params/head/kernel"]
+    assert "init_from" not in json.loads((tmp_path / "smoke" / "seed0" / "k5_scratch" / "summary.json").read_text())
