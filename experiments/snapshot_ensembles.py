@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--datasets", nargs="+", choices=sorted(RECIPES), default=["mnist1d", "fashion_mnist"]
     )
     parser.add_argument("--seeds", type=int, default=3, help="repetitions (mean ± std)")
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument(
         "--budget", type=int, help="training steps of one run (default: the dataset's recipe)"
     )
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for dataset in args.datasets:
         budget = args.budget or RECIPES[dataset][-1]
         results = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             results.append(run_seed(dataset, seed, args.workdir, budget, args.members, args.smoke))
             print(
                 f"{dataset} seed {seed}: "
