@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pathlib
+import re
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ import tensorflow_datasets as tfds
 
 import registry
 from tricks.data._builders import BUILDERS, FASHION_MNIST_DIR
+from tricks.data._cache import CachedSource
 from tricks.data._dataset import Dataset
 from tricks.data._split import validation_size
 
@@ -33,8 +36,10 @@ def _sources(
     data_dir: str | None,
     download: bool,
     builder_kwargs: dict[str, Any],
-) -> tuple[Any, list[Any]]:
-    """(DatasetInfo, [train source, test source]) through `tfds.data_source`."""
+    feature_key: str,
+    label_key: str = "label",
+) -> tuple[Any, list[CachedSource]]:
+    """(DatasetInfo, [train source, test source]) through `tfds.data_source`, cached once decoded."""
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir, **builder_kwargs)
     except tfds.core.registered.DatasetNotFoundError:
@@ -56,7 +61,10 @@ def _sources(
         sources = tfds.data_source(
             tfds_name, split=list(splits), data_dir=data_dir, download=download, builder_kwargs=builder_kwargs
         )
-    return builder.info, sources
+    cache = pathlib.Path(os.fspath(builder.data_path)) / "arrays"
+    keys = {"feature_key": feature_key, "label_key": label_key}
+    names = [re.sub(r"[^\w.-]+", "_", f"{split}-{feature_key}-{label_key}") for split in splits]
+    return builder.info, [CachedSource(source, cache, name, **keys) for source, name in zip(sources, names)]
 
 
 @contextlib.contextmanager
@@ -79,7 +87,8 @@ def _ours(
     _check_fraction(validation_fraction, validation_seed)
     builder_cls = BUILDERS[name]
     _, (train, test) = _sources(
-        builder_cls.name, ("train", "test"), data_dir, True, {"file_format": "array_record", **builder_kwargs}
+        builder_cls.name, ("train", "test"), data_dir, True, {"file_format": "array_record", **builder_kwargs},
+        builder_cls.FEATURE_KEY,
     )
     validation_size(len(train), validation_fraction)
     return Dataset(
@@ -219,7 +228,7 @@ def tfds_catalogue(
     """
     _check_fraction(validation_fraction, validation_seed)
     info, (train, test) = _sources(
-        name, (train_split, test_split), data_dir, download, {"file_format": "array_record"}
+        name, (train_split, test_split), data_dir, download, {"file_format": "array_record"}, feature_key, label_key
     )
     features = info.features
     for key in (feature_key, label_key):

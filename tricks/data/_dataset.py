@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tricks.data._cache import CachedSource
 from tricks.data._split import carve_validation
 
 SPLITS = ("train", "validation", "test")
@@ -100,6 +101,12 @@ class SplitSource:
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Examples `indices` as (features stacked as stored, labels int32)."""
+        if isinstance(self._source, CachedSource):
+            features, labels = self._source.arrays()
+            rows = np.asarray(indices, dtype=np.int64).ravel()
+            rows = rows if self._indices is None else self._indices[rows]
+            labels = labels[rows]
+            return features[rows], labels if self._label_map is None else self._label_map[labels]
         records = self._records([self._source_index(int(i)) for i in np.asarray(indices).ravel()])
         features = np.stack([np.asarray(r[self._feature_key]) for r in records])
         labels = np.array([r[self._label_key] for r in records], dtype=np.int32)
@@ -108,6 +115,9 @@ class SplitSource:
         return features, labels
 
     def _chunks(self):
+        if isinstance(self._source, CachedSource):  # in memory already: one piece
+            yield self.read(np.arange(len(self)))
+            return
         for start in range(0, len(self), _READ_CHUNK):
             yield self.read(range(start, min(start + _READ_CHUNK, len(self))))
 
