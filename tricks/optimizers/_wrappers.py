@@ -325,7 +325,8 @@ def freeze(optimizer: Optimizer, patterns: list[str]) -> optax.GradientTransform
     Frozen parameters get zero updates, and the wrapped optimizer neither sees them nor
     keeps state for them (`optax.partition`). For fine-tuning: ``["backbone"]`` trains
     only the head. A regex that matches no parameter raises `registry.RegistryError` at
-    ``init``.
+    ``init``. Batch-norm statistics are not parameters: a frozen layer's running mean and
+    variance still follow the new data in training mode (as in PyTorch with ``train()``).
 
     Args:
         optimizer: the optimizer of the trainable parameters.
