@@ -130,7 +130,7 @@ def test_finetune_experiment_smoke(tmp_path, capsys):
     rows = finetune.main(["--smoke", "--workdir", str(tmp_path)])
     assert [(r["labels_per_class"], r["arm"]) for r in rows] == [
         ("pretrained", "source classes"), (5, "scratch"), (5, "frozen body + new head"),
-        (5, "fine-tune all (one rate)"), (5, "discriminative rates")]
+        (5, "frozen body + new head (rate x10)"), (5, "fine-tune all (one rate)"), (5, "discriminative rates")]
     assert all(0 <= r["accuracy_mean"] <= 100 and r["seeds"] == 1 for r in rows)
     assert "literature: Yosinski" in capsys.readouterr().out
     frozen = json.loads((tmp_path / "smoke" / "seed0" / "k5_frozen_body_new_head" / "summary.json").read_text())
