@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -127,6 +127,7 @@ class DeviceLoader(Loader):
             sharding=sharding,
         )
         self._fns = _jitted(sharding)
+        jitted = self._fns["balanced"] if class_balanced else self._fns["ordered"]
         if sharding is None:
             device = jax.local_devices()[0]
             self._put = lambda a: jax.device_put(a, device)
@@ -137,6 +138,8 @@ class DeviceLoader(Loader):
             start, size = 0, batch_size  # the global batch; each device computes its rows
         self._start = np.int32(start)
         self._layout_args = {"size": size, "scale": dataset.scale}
+        static = {"batch_size": batch_size} if class_balanced else {}
+        self._jitted_gather = functools.partial(jitted, **static, **self._layout_args)
         features, labels = dataset.stored_arrays(split)
         self._x, self._y = self._put(features), self._put(labels)
         self._seed = np.uint32(seed)  # a host scalar: the key is made inside each jitted function
@@ -162,24 +165,39 @@ class DeviceLoader(Loader):
     def batch(self, step: int) -> Batch:
         """The training batch of `step`: ``{"image": float32 (B, ...), "label": int32 (B,)}``."""
         self.layout.check_trainable(self.split)
+        return self._jitted_gather(*self.gather_args(step))
+
+    @functools.cached_property
+    def gather(self) -> Callable[..., Batch]:
+        """The pure function that `batch` jits: ``gather(*gather_args(step))`` is step's batch.
+
+        A training step can call it inside its own jitted function (one dispatch per step
+        instead of two); its output should then be constrained to `sharding`.
+
+        Examples:
+            >>> import numpy as np
+            >>> from tricks.data import Dataset
+            >>> rows = [{"x": np.full((1,), i, np.uint8), "label": i % 2} for i in range(10)]
+            >>> ds = Dataset("toy", {"train": rows, "test": rows}, feature_key="x", class_names="ab",
+            ...              input_shape=(1,), dtype=np.uint8, scale=1.0)
+            >>> loader = DeviceLoader(ds, "train", 4, seed=0)
+            >>> batch = jax.jit(loader.gather)(*loader.gather_args(3))
+            >>> bool((batch["image"] == loader.batch(3)["image"]).all())
+            True
+        """
         if self.class_balanced:
-            return self._fns["balanced"](
-                self._x,
-                self._y,
-                self._seed,
-                *self._table,
-                np.uint32(step % 2**32),
-                self._start,
-                batch_size=self.batch_size,
-                **self._layout_args,
-            )
+            return functools.partial(_balanced, batch_size=self.batch_size, **self._layout_args)
+        return functools.partial(_ordered, **self._layout_args)
+
+    def gather_args(self, step: int) -> tuple:
+        """The arrays `gather` takes for `step`: the split, the epoch order(s), offsets."""
+        if self.class_balanced:
+            return (self._x, self._y, self._seed, *self._table, np.uint32(step % 2**32), self._start)
         epoch, k0 = self.layout.start(step)
         perm_a = self._epoch_order(epoch)
         straddles = k0 + self.batch_size > self.num_examples
         perm_b = self._epoch_order(epoch + 1) if straddles else perm_a
-        return self._fns["ordered"](
-            self._x, self._y, perm_a, perm_b, np.int32(k0), self._start, **self._layout_args
-        )
+        return self._x, self._y, perm_a, perm_b, np.int32(k0), self._start
 
     def iterate(self, start_step: int = 0) -> StepIterator:
         return _DeviceIterator(self, start_step)
@@ -196,3 +214,9 @@ class _DeviceIterator(StepIterator):
         batch = self.loader.batch(self.step)
         self.step += 1
         return batch
+
+    def next_gather_args(self) -> tuple:
+        """`loader.gather_args` of the next step, moving past it as `next` would."""
+        args = self.loader.gather_args(self.step)
+        self.step += 1
+        return args

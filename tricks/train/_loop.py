@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from tricks import optimizers as optimizers_lib
@@ -106,7 +107,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     strategy = run.strategy
     has_plateau = bool(_plateau_scales(state.opt_state))
     state = strategy.to_train(state)
-    norm = jax.jit(param_norm)
     skips_nonfinite = _skips_nonfinite(state.opt_state)
 
     writer = MultiWriter([
@@ -116,13 +116,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     ] if chief else [])
     clock = Stopwatch(elapsed)
     version = _workdir.code_version()
-    sums, train_metrics, results = strategy.to_train(zero_sums(run.state.params)), {}, {}
+    fresh_sums = jax.jit(zero_sums, out_shardings=strategy.replicated)  # one call, not one per leaf
+    sums, train_metrics, results = strategy.to_train(fresh_sums(run.state.params)), {}, {}
+    advance = _stepper(run, batches)
+    log_every, checkpoint_every, snapshot_set = config.log_every, config.checkpoint_every, set(snapshots)
     try:
         for step in range(start, num_steps):
-            state, sums = run.train_step(state, next(batches), sums)
+            state, sums = advance(state, sums)
             done = step + 1
-            if done % config.log_every == 0 or done == num_steps:
-                train_metrics = _fetch_train_metrics(strategy.metrics(sums), strategy.from_train(state), norm)
+            if done % log_every == 0 or done == num_steps:
+                train_metrics = _fetch_train_metrics(strategy.metrics(sums), strategy.from_train(state))
                 bad = train_metrics.pop("first_nonfinite")
                 if bad >= 0 and not skips_nonfinite:
                     raise NonFiniteLossError(
@@ -133,10 +136,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 if chief:
                     grads = layer_values(strategy.metrics(sums)["grads"])
                     writer.histograms(done, {f"train/grads/{k}": v for k, v in grads.items()})
-                sums = strategy.to_train(zero_sums(run.state.params))
+                sums = strategy.to_train(fresh_sums(run.state.params))
             evaluating = done % run.eval_every == 0 or done == num_steps
-            snapshot = done in snapshots
-            saving = snapshot or done == num_steps or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0)
+            snapshot = done in snapshot_set
+            saving = snapshot or done == num_steps or (checkpoint_every > 0 and done % checkpoint_every == 0)
             if not (evaluating or saving):
                 continue
             common = strategy.from_train(state)
@@ -175,25 +178,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return summary
 
 
-def _fetch_train_metrics(sums, state, norm) -> dict[str, float]:
-    """Means over the log interval, plus the current hyperparameters and parameter norm."""
-    sums, hyper, pnorm = jax.device_get((sums, optimizers_lib.hyperparams(state.opt_state), norm(state.params)))
-    count = max(int(sums["count"]), 1)
-    metrics = {k: float(sums[k]) / count for k in ("loss", "accuracy", "grad_norm")}
-    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the loop adds "train/"
-    metrics.update({f"{prefix}{layer}": float(v) / count for layer, v in sums["layer_grad_norm"].items()})
-    metrics.update({k: float(np.asarray(v)) for k, v in hyper.items() if np.ndim(v) == 0})
-    metrics.update(_plateau_scales(state.opt_state))
-    metrics["param_norm"] = float(pnorm)
-    metrics["first_nonfinite"] = int(sums["first_nonfinite"])
+def _stepper(run, batches) -> Callable:
+    """``advance(state, sums) -> (state, sums)``: one training step on the next batch of `batches`.
+
+    With an on-device loader the batch is gathered inside the step's jitted call where
+    the strategy allows it (`TrainStep.fed_by`): one dispatch per step instead of two.
+    """
+    fed = run.train_step.fed_by(run.loader) if run.loader.on_device else None
+    if fed is None:
+        return lambda state, sums: run.train_step(state, next(batches), sums)
+    return lambda state, sums: fed(state, sums, *batches.next_gather_args())
+
+
+def _fetch_train_metrics(sums, state) -> dict[str, float]:
+    """Means over the log interval, plus the current hyperparameters and parameter norm.
+
+    Both are computed on the device by jitted functions (traced once per run), so a log
+    step costs two dispatches and one small transfer.
+    """
+    means, scalars = jax.device_get((_interval_means(sums), _state_scalars(state)))
+    metrics = {k: float(v) for k, v in (means | scalars).items()}
+    metrics["first_nonfinite"] = int(metrics["first_nonfinite"])
     return metrics
 
 
-def _plateau_scales(opt_state) -> dict[str, float]:
+@jax.jit
+def _interval_means(sums) -> dict[str, jax.Array]:
+    count = jnp.maximum(sums["count"], 1).astype(jnp.float32)
+    means = {k: sums[k] / count for k in ("loss", "accuracy", "grad_norm")}
+    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the loop adds "train/"
+    means.update({f"{prefix}{layer}": v / count for layer, v in sums["layer_grad_norm"].items()})
+    return means | {"first_nonfinite": sums["first_nonfinite"]}
+
+
+@jax.jit
+def _state_scalars(state) -> dict[str, jax.Array]:
+    hyper = {k: v for k, v in optimizers_lib.hyperparams(state.opt_state).items() if jnp.ndim(v) == 0}
+    return hyper | _plateau_scales(state.opt_state) | {"param_norm": param_norm(state.params)}
+
+
+def _plateau_scales(opt_state) -> dict[str, jax.Array]:
     """``plateau_scale`` (the factor reduce_on_plateau put on the rate), if the optimizer has one."""
     is_state = lambda node: isinstance(node, schedules_lib.ScaleByPlateauState)  # noqa: E731
     found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
-    return {"plateau_scale": float(found[0].plateau_state.scale)} if found else {}
+    return {"plateau_scale": found[0].plateau_state.scale} if found else {}
 
 
 def _skips_nonfinite(opt_state) -> bool:

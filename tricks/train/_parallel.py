@@ -48,9 +48,24 @@ class Sharded:
     def replicated(self) -> jax.sharding.NamedSharding:
         return jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
 
-    def compile_train(self, step: Callable) -> Callable:
+    def compile_train(self, step: Callable) -> TrainStep:
         """`step(state, batch, sums)` jitted, state and sums donated."""
-        return jax.jit(step, donate_argnums=(0, 2))
+        return TrainStep(step, jax.jit(step, donate_argnums=(0, 2)), self)
+
+    def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> Callable | None:
+        """``(state, sums, *gather_args) -> (state, sums)``: `step` on ``gather(*gather_args)``, one jit.
+
+        The batch is laid out by `sharding` (each device gathers its rows), as the
+        loader's own jitted gather gives it; state and sums are donated.
+        """
+
+        def fed(state, sums, *args):
+            batch = gather(*args)
+            if sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, sharding)
+            return step(state, batch, sums)
+
+        return jax.jit(fed, donate_argnums=(0, 1))
 
     def to_train(self, state: Any) -> Any:
         """The state laid out for `compile_train`'s step."""
@@ -71,7 +86,7 @@ class Pmap(Sharded):
 
     axis_name = "data"
 
-    def compile_train(self, step: Callable) -> Callable:
+    def compile_train(self, step: Callable) -> TrainStep:
         mapped = jax.pmap(step, axis_name=self.axis_name, donate_argnums=(0, 2))
         devices = jax.local_device_count()
 
@@ -79,7 +94,12 @@ class Pmap(Sharded):
             batch = jax.tree.map(lambda x: x.reshape(devices, x.shape[0] // devices, *x.shape[1:]), batch)
             return mapped(state, batch, sums)
 
-        return train_step
+        return TrainStep(step, train_step, self)
+
+    def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> None:
+        """None: batches stay calls of their own (inside `pmap` each device would need the
+        whole split passed in every call)."""
+        return None
 
     def to_train(self, state: Any) -> Any:
         devices = jax.local_devices()
@@ -95,6 +115,49 @@ class Pmap(Sharded):
 
     def metrics(self, sums: Any) -> Any:
         return jax.tree.map(lambda x: x[0], sums)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """A training step as a strategy compiled it: call it as ``(state, batch, sums)``.
+
+    Attributes:
+        step: the pure ``step(state, batch, sums) -> (state, sums)``.
+        compiled: what a call runs (the strategy's `jit` or `pmap` of `step`).
+        strategy: the strategy that compiled it.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> train_step = sharded().compile_train(lambda state, batch, sums: (state + batch, sums + 1))
+        >>> [int(x) for x in train_step(jnp.ones(()), jnp.ones(()), jnp.zeros(()))]
+        [2, 1]
+    """
+
+    step: Callable
+    compiled: Callable
+    strategy: Sharded
+
+    def __call__(self, state: Any, batch: Any, sums: Any) -> tuple[Any, Any]:
+        return self.compiled(state, batch, sums)
+
+    def fed_by(self, loader: Any) -> Callable | None:
+        """The step gathering its batch from on-device `loader` in the same call, or None.
+
+        Returns:
+            ``(state, sums, *loader.gather_args(step)) -> (state, sums)``, compiled by the
+            strategy (`Sharded.compile_fed`); None where the strategy cannot (`pmap`).
+
+        Examples:
+            >>> import jax.numpy as jnp
+            >>> class Loader:  # the batch of step k is data[k]
+            ...     sharding = None
+            ...     gather = staticmethod(lambda data, k: data[k])
+            >>> step = lambda state, batch, sums: (state + batch, sums + 1)
+            >>> fed = sharded().compile_train(step).fed_by(Loader())
+            >>> [float(v) for v in fed(jnp.zeros(()), jnp.zeros(()), jnp.arange(3.0), 2)]
+            [2.0, 1.0]
+        """
+        return self.strategy.compile_fed(self.step, loader.gather, loader.sharding)
 
 
 @registry.register("parallel", "sharded")

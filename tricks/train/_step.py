@@ -85,7 +85,7 @@ def make_train_step(
             "layer_grad_norm": {k: sums["layer_grad_norm"].get(k, 0.0) + v for k, v in layer_norms.items()},
             "loss": sums["loss"] + loss.astype(jnp.float32),
             "accuracy": sums["accuracy"] + mean(jnp.mean(correct.astype(jnp.float32))),
-            "grad_norm": sums["grad_norm"] + optax.tree.norm(grads).astype(jnp.float32),
+            "grad_norm": sums["grad_norm"] + jnp.sqrt(sum(jnp.square(v) for v in layer_norms.values())),
             "count": sums["count"] + 1,
             "first_nonfinite": jnp.where(
                 (sums["first_nonfinite"] < 0) & ~finite, state.step, sums["first_nonfinite"]

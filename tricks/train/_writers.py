@@ -50,12 +50,18 @@ class JsonlWriter(Writer):
 
 
 class TensorBoardWriter(Writer):
-    """TensorBoard event files in ``WORKDIR/tensorboard`` (tensorboardX; no TensorFlow)."""
+    """TensorBoard event files in ``WORKDIR/tensorboard`` (tensorboardX; no TensorFlow).
+
+    Histograms use TensorBoard's default buckets, counted by `histogram` (tensorboardX's
+    own ``add_histogram`` took 17-29 ms per log step for the default MLP's 85k gradients
+    on 2 CPU cores, about 1 ms per training step at ``log_every=20``).
+    """
 
     def __init__(self, workdir: str | pathlib.Path):
         from tensorboardX import SummaryWriter
 
-        self._writer = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+        self._writer = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), max_queue=1000)
+        self._edges = np.asarray(self._writer.default_bins, np.float64)
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         for name, value in scalars.items():
@@ -63,13 +69,51 @@ class TensorBoardWriter(Writer):
 
     def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
         for name, values in arrays.items():
-            values = np.asarray(values, np.float32).ravel()
-            finite = values[np.isfinite(values)]  # NaN/inf have no bin; the scalars still show them
-            if finite.size:
-                self._writer.add_histogram(name, finite, int(step))
+            found = histogram(values, self._edges)
+            if found is not None:
+                self._writer.add_histogram_raw(name, **found, global_step=int(step))
 
     def close(self) -> None:
         self._writer.close()
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> dict | None:
+    """The finite `values` counted into buckets [edges[i], edges[i+1]), as TensorBoard stores them.
+
+    The counts are `np.histogram`'s (the last bucket closed), found from one float32 sort;
+    only the span of non-empty buckets is kept, each bucket named by its upper limit, with
+    one empty bucket in front (what tensorboardX's ``add_histogram`` writes). NaN and inf
+    have no bucket and are left out (the scalars still show them).
+
+    Returns:
+        The keyword arguments of tensorboardX's ``add_histogram_raw`` (min, max, num, sum,
+        sum_squares, bucket_limits, bucket_counts), or None when no value is finite and
+        inside the edges.
+
+    Examples:
+        >>> found = histogram(np.array([0.5, 1.5, 1.5, np.nan]), np.array([0.0, 1.0, 2.0, 3.0]))
+        >>> found["bucket_limits"], found["bucket_counts"], found["num"]
+        ([0.0, 1.0, 2.0], [0, 1, 2], 3)
+    """
+    values = np.sort(np.asarray(values, np.float32).ravel())
+    values = values[np.isfinite(values)]
+    cum = np.concatenate([np.searchsorted(values, edges[:-1], "left"), np.searchsorted(values, edges[-1:], "right")])
+    counts = np.diff(cum)
+    if not values.size or not counts.any():
+        return None
+    nonempty = np.flatnonzero(counts)
+    first, last = int(nonempty[0]), int(nonempty[-1]) + 1
+    counts = np.concatenate([[0], counts[:last]]) if first == 0 else counts[first - 1 : last]
+    wide = values.astype(np.float64)
+    return {
+        "min": float(values[0]),
+        "max": float(values[-1]),
+        "num": int(values.size),
+        "sum": float(wide.sum()),
+        "sum_squares": float(np.square(wide).sum()),  # not np.dot: BLAS threads cost ms here
+        "bucket_limits": edges[first : last + 1].tolist(),
+        "bucket_counts": counts.tolist(),
+    }
 
 
 class ConsoleWriter(Writer):
