@@ -27,7 +27,24 @@ fine-tuned beat training from scratch, most of all with few labels; frozen featu
 some of that when the two tasks differ (Yosinski et al. 2014); discriminative rates help
 fine-tuning (Howard & Ruder 2018, ULMFiT).
 
-Result: see the table in README.md ("Results"), produced by the command above.
+Result (2 shared CPU cores; pretraining 600 steps of batch 128, about 2 min; each target
+run 300 steps of batch min(50, 5K), 20-25 s; test accuracy % on classes 5-9, mean ± std
+over 3 seeds; the pretrained bodies reach 91.29 ± 0.18% on classes 0-4):
+
+| labels/class | scratch | frozen body + new head | frozen, rate x10 | fine-tune all (one rate) | discriminative rates |
+|---|---|---|---|---|---|
+| 2 | 74.79 ± 7.05 | 61.01 ± 5.80 | 64.06 ± 10.18 | 76.40 ± 7.37 | 73.53 ± 6.16 |
+| 10 | 90.91 ± 0.83 | 76.99 ± 3.13 | 84.15 ± 3.70 | 91.62 ± 1.59 | 90.59 ± 1.46 |
+| 100 | 95.53 ± 0.16 | 79.97 ± 0.56 | 88.27 ± 1.57 | 95.49 ± 0.40 | 94.07 ± 0.61 |
+
+Fine-tuning everything at one rate is the best arm with few labels, but only just: +1.6
+points over scratch at 2 labels per class (per seed +1.0, +4.8, -0.9) and +0.7 at 10,
+within the seeds' spread, and nothing at 100. Tops, trousers, dresses and coats are far
+from sandals, sneakers, boots and bags, and Yosinski et al.'s "distant tasks" direction
+shows plainly: the frozen pretrained features are much worse than learning new ones
+(84% and 88% at 10 and 100 labels even with the probe's better rate, against 91% and
+95%), and discriminative rates, which keep the early layers near the source features,
+lose 1 to 3 points to one rate here instead of gaining, unlike ULMFiT's text transfer.
 """
 
 from __future__ import annotations
