@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
-from tests.optimizers.fast_compile import jit
 from tools.benchmarks import optimizers as bench
 
 CASES = bench.cases()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers and schedules)
-from tests.optimizers.fast_compile import jit
 from tricks.optimizers import hyperparams, inject, set_hyperparams
 
 PARAMS = {"kernel": jnp.ones((2, 2)), "bias": jnp.zeros(2)}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
-from tests.optimizers.fast_compile import jit
 from tricks.optimizers import ScaleByTorchLbfgsState, find_state
 
 KEY_X, KEY_W = jax.random.split(jax.random.key(0))

@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -18,7 +19,6 @@ import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
-from tests.optimizers.fast_compile import jit
 from tricks.optimizers import hyperparams
 
 

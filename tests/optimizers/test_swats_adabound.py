@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import pytest
@@ -11,7 +12,6 @@ import pytest
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
 from tests.optimizers import paper_algorithms
-from tests.optimizers.fast_compile import jit
 from tricks.optimizers import ScaleByAdaBoundState, ScaleBySwatsState, find_state
 
 RNG = np.random.default_rng(0)

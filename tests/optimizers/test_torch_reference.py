@@ -12,13 +12,13 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
-from tests.optimizers.fast_compile import jit
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 META = json.loads((FIXTURES / "optimizers_torch.json").read_text())

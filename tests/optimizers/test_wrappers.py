@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import jit
 import numpy as np
 import optax
 import pytest
 
 import registry
 import tricks
-from tests.optimizers.fast_compile import jit
 from tricks.optimizers import default_decay_mask, find_state, hyperparams
 
 PARAMS = {

@@ -144,10 +144,10 @@ def test_batch_size_not_divisible_by_devices_suggests_sizes(tmp_path):
         "cfg = train.default_config(); cfg.batch_size = 100; cfg.num_steps = 1; cfg.progress = False\n"
         f"train.train_and_evaluate(cfg, {str(tmp_path)!r})\n"
     )
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu",
-           "PATH": "/usr/bin:/bin"}
     import os
 
+    env = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip(),
+           "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
     env["TFDS_DATA_DIR"] = os.environ["TFDS_DATA_DIR"]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode != 0

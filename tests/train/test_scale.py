@@ -23,8 +23,9 @@ ROOT = pathlib.Path(__file__).parents[2]
 
 def _env(devices: int, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "TRICKS_"))}
-    env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(ROOT), **extra)
+    session = os.environ.get("XLA_FLAGS", "")  # the test session's compile options (conftest.py)
+    env.update(XLA_FLAGS=f"{session} --xla_force_host_platform_device_count={devices}".strip(),
+               JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), **extra)
     return env
 
 
