@@ -54,7 +54,9 @@ class TensorBoardWriter(Writer):
 
     Histograms use TensorBoard's default buckets, counted by `histogram` (tensorboardX's
     own ``add_histogram`` took 17-29 ms per log step for the default MLP's 85k gradients
-    on 2 CPU cores, about 1 ms per training step at ``log_every=20``).
+    on 2 CPU cores, about 1 ms per training step at ``log_every=20``). The ``crc32c``
+    dependency gives tensorboardX its record checksums in C: with its pure-Python
+    fallback, writing those three histograms took 10.5 ms, with it 2.7 ms.
     """
 
     def __init__(self, workdir: str | pathlib.Path):
