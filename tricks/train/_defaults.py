@@ -12,7 +12,7 @@ def default_config() -> ml_collections.ConfigDict:
     """Every standard field of a training run; together, the embedded default run.
 
     The default run is an MLP on scikit-learn's 8x8 digits (1437 train / 360 test):
-    about 98.5% test accuracy in about 15 s on 2 CPU cores (experiments/configs/digits.py).
+    about 98.5% test accuracy in 5 to 15 s on 2 CPU cores (experiments/configs/digits.py).
     Component fields (dataset, model, loss, optimizer, augment entries) are registry specs:
     a name, a call string or a mapping with ``name``.
 
