@@ -1,21 +1,9 @@
-"""Fixtures of the diagnostics tests: float64 on demand, a prepared digits dataset, a tiny trained run."""
+"""Fixtures of the diagnostics tests: a prepared digits dataset and a tiny trained run."""
 
-import jax
 import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the components)
-
-
-@pytest.fixture
-def x64():
-    """Enables float64 for one test and restores the previous setting afterwards."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
 
 
 @pytest.fixture(scope="session")

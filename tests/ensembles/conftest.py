@@ -4,29 +4,12 @@ import contextlib
 import io
 import json
 
-import jax
 import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shared_data_dir(tmp_path_factory):
-    import os
-
-    previous = os.environ.get("TFDS_DATA_DIR")
-    if previous is None:
-        os.environ["TFDS_DATA_DIR"] = str(tmp_path_factory.mktemp("tfds"))
-    yield os.environ["TFDS_DATA_DIR"]
-    if previous is None:
-        os.environ.pop("TFDS_DATA_DIR", None)
-
-
-@pytest.fixture
-def x64():
-    """Float64 inside one test only."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+def _data_dir(shared_data_dir):
+    return shared_data_dir
 
 
 SNAPSHOT_CONFIG = {

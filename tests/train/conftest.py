@@ -4,12 +4,5 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shared_data_dir(tmp_path_factory):
-    import os
-
-    previous = os.environ.get("TFDS_DATA_DIR")
-    if previous is None:
-        os.environ["TFDS_DATA_DIR"] = str(tmp_path_factory.mktemp("tfds"))
-    yield os.environ["TFDS_DATA_DIR"]
-    if previous is None:
-        os.environ.pop("TFDS_DATA_DIR", None)
+def _data_dir(shared_data_dir):
+    return shared_data_dir
