@@ -2,11 +2,12 @@
 
 import json
 
-import jax
+import ml_collections
 import numpy as np
 import pytest
 
 from tricks import train
+from tricks.optimizers import leaves_by_path
 from tricks.config import ConfigError
 
 FIRST = "subset(digits, classes=[0, 1, 2, 3, 4])"
@@ -24,32 +25,16 @@ def quick(**fields):
     return cfg
 
 
-def params_of(workdir):
-    ckpts = train.Checkpoints(workdir, read_only=True)
-    try:
-        step = ckpts.latest()
-        return {k: np.asarray(v) for k, v in _flat(ckpts.item_metadata(step)).items()}, step
-    finally:
-        ckpts.close()
-
-
-def _flat(tree):
-    from tricks.optimizers import path_name
-
-    return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
 def saved_params(workdir):
     """The final parameters of a run, restored from its last checkpoint."""
-    run_cfg = train.complete(__import__("ml_collections").ConfigDict(
-        json.loads((workdir / "config.json").read_text())))
+    run_cfg = train.complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
     run = train.setup(run_cfg)
     ckpts = train.Checkpoints(workdir, read_only=True)
     try:
         _, state, _ = ckpts.restore_latest_valid(run.state)
     finally:
         ckpts.close()
-    return {k: np.asarray(v) for k, v in _flat(state.params).items()}
+    return {k: np.asarray(v) for k, v in leaves_by_path(state.params).items()}
 
 
 @pytest.fixture(scope="module")

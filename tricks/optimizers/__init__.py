@@ -29,7 +29,7 @@ from tricks.optimizers._adaptive import adadelta, adagrad, rmsprop
 from tricks.optimizers._inject import InjectState, find_state, hyperparams, inject, set_hyperparams
 from tricks.optimizers._lbfgs import ScaleByTorchLbfgsState, lbfgs
 from tricks.optimizers._lookahead import LookaheadState, lookahead
-from tricks.optimizers._masks import default_decay_mask, parameter_paths, path_name
+from tricks.optimizers._masks import default_decay_mask, leaves_by_path, parameter_paths, path_name
 from tricks.optimizers._plateau import on_plateau
 from tricks.optimizers._sgd import momentum, nesterov, sgd, sgdw
 from tricks.optimizers._swats import ScaleBySwatsState, scale_by_swats, swats
@@ -78,6 +78,7 @@ __all__ = [
     "nadam",
     "nesterov",
     "on_plateau",
+    "leaves_by_path",
     "parameter_paths",
     "path_name",
     "rmsprop",

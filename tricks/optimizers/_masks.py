@@ -39,6 +39,16 @@ def path_name(key_path: Sequence[Any]) -> str:
     return "/".join(parts)
 
 
+def leaves_by_path(tree: Any) -> dict[str, Any]:
+    """Every leaf of `tree` by its `path_name`, in leaf order.
+
+    Examples:
+        >>> leaves_by_path({"Dense_0": {"kernel": 1, "bias": 2}})
+        {'Dense_0/bias': 2, 'Dense_0/kernel': 1}
+    """
+    return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 def parameter_paths(params: Any) -> list[str]:
     """The path of every leaf of `params`, in leaf order.
 

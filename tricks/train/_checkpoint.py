@@ -18,6 +18,8 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import AnyPreservationPolicy, CustomSteps, LatestN
 
+from tricks.optimizers import leaves_by_path
+
 
 class Checkpoints:
     """Saves and restores train states in a workdir.
@@ -167,9 +169,7 @@ class Checkpoints:
 
 
 def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): tuple(leaf.shape)
-            for path, leaf in flat}
+    return {path: tuple(leaf.shape) for path, leaf in leaves_by_path(tree).items()}
 
 
 def _shape_text(shape: tuple[int, ...] | None) -> str:

@@ -12,9 +12,10 @@ import jax
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
 from tricks.config import ConfigError
-from tricks.optimizers import path_name
+from tricks.optimizers import leaves_by_path, path_name
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._state import TrainState
 
@@ -133,8 +134,8 @@ def load_pretrained(
     finally:
         ckpts.close()
     patterns = [re.compile(p) for p in fresh]
-    model = {c: _flat(getattr(state, c)) for c in COLLECTIONS}
-    stored = {c: _flat(saved.get(c) or {}) for c in COLLECTIONS}
+    model = {c: leaves_by_path(getattr(state, c)) for c in COLLECTIONS}
+    stored = {c: leaves_by_path(saved.get(c) or {}) for c in COLLECTIONS}
     _check_patterns(patterns, model)
     wanted, fresh_paths, problems = {c: {} for c in COLLECTIONS}, [], []
     for c in COLLECTIONS:
@@ -173,10 +174,6 @@ def _open(directory: pathlib.Path, source: str) -> Checkpoints:
     return Checkpoints(directory, read_only=True)
 
 
-def _flat(tree: Any) -> dict[str, Any]:
-    return {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
 def _check_patterns(patterns: list[re.Pattern], model: dict[str, dict[str, Any]]) -> None:
     paths = [p for c in COLLECTIONS for p in model[c]]
     for pattern in patterns:
@@ -188,7 +185,7 @@ def _check_patterns(patterns: list[re.Pattern], model: dict[str, dict[str, Any]]
 
 def _restore(directory: pathlib.Path, wanted: dict[str, dict[str, jax.ShapeDtypeStruct]]) -> dict[str, Any]:
     """Only the `wanted` arrays of a saved state (numpy, on the host): a partial restore."""
-    target = {c: _nest(paths) for c, paths in wanted.items() if paths}
+    target = {c: traverse_util.unflatten_dict(paths, sep="/") for c, paths in wanted.items() if paths}
     if not target:
         return {}
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), target)
@@ -196,18 +193,7 @@ def _restore(directory: pathlib.Path, wanted: dict[str, dict[str, jax.ShapeDtype
         restored = checkpointer.restore(
             directory, args=ocp.args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)
         )
-    return {c: _flat(tree) for c, tree in restored.items()}
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split("/")
-        node = tree
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return tree
+    return {c: leaves_by_path(tree) for c, tree in restored.items()}
 
 
 def _replace(tree: Any, arrays: dict[str, Any]) -> Any:
