@@ -16,7 +16,12 @@ from registry._spec import Spec, from_mapping, is_spec_mapping, parse
 
 @dataclasses.dataclass(frozen=True)
 class Parameter:
-    """One argument of a registered factory, as `describe` reports it."""
+    """One argument of a registered factory, as `describe` reports it.
+
+    Examples:
+        >>> str(Parameter("gamma", "float", 0.1, required=False, kind=None))
+        'gamma: float = 0.1'
+    """
 
     name: str
     type: str
@@ -31,7 +36,23 @@ class Parameter:
 
 @dataclasses.dataclass(frozen=True)
 class Description:
-    """What `describe` says about a component: signature, defaults and docstring."""
+    """What `describe` says about a component: signature, defaults and docstring.
+
+    Examples:
+        >>> reg = Registry()
+        >>> @reg.register("schedule")
+        ... def constant(value: float = 1.0):
+        ...     "The same value at every step."
+        ...     return lambda step: value
+        >>> print(reg.describe("schedule", "constant"))
+        schedule constant(value: float = 1.0)
+          defined in registry._registry
+        <BLANKLINE>
+        Arguments:
+          value: float = 1.0
+        <BLANKLINE>
+        The same value at every step.
+    """
 
     kind: str
     name: str
@@ -101,6 +122,19 @@ class Registry:
 
         Raises:
             RegistryError: the name is taken in that kind, or kind/name is not an identifier.
+
+        Examples:
+            >>> reg = Registry()
+            >>> @reg.register("schedule", "flat")
+            ... def constant(value: float):
+            ...     "The same value at every step."
+            ...     return lambda step: value
+            >>> reg.names("schedule")
+            ['flat']
+            >>> reg.register("schedule", "flat")(lambda value: value)
+            Traceback (most recent call last):
+            ...
+            registry._errors.RegistryError: schedule 'flat': already registered by registry._registry.constant; choose another name
         """
         if not isinstance(kind, str) or not kind.isidentifier():
             raise RegistryError(f"a kind must be an identifier, got {kind!r}")
@@ -125,19 +159,58 @@ class Registry:
         return decorator
 
     def get(self, kind: str, name: str) -> Callable[..., Any]:
-        """The factory registered as `name` in `kind`."""
+        """The factory registered as `name` in `kind`.
+
+        Examples:
+            >>> reg = Registry()
+            >>> _ = reg.register("loss")(abs)
+            >>> reg.get("loss", "abs")(-2)
+            2
+            >>> reg.get("loss", "ab")
+            Traceback (most recent call last):
+            ...
+            registry._errors.RegistryError: loss 'ab': unknown name (did you mean 'abs'?); valid names: abs
+        """
         return self._entry(kind, name).factory
 
     def kinds(self) -> list[str]:
-        """The sorted kinds that have at least one component."""
+        """The sorted kinds that have at least one component.
+
+        Examples:
+            >>> reg = Registry()
+            >>> _ = reg.register("schedule")(abs), reg.register("loss")(min)
+            >>> reg.kinds()
+            ['loss', 'schedule']
+        """
         return sorted(k for k, entries in self._entries.items() if entries)
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
-        """Sorted names in `kind` matching the fnmatch `pattern`."""
+        """Sorted names in `kind` matching the fnmatch `pattern`.
+
+        Examples:
+            >>> reg = Registry()
+            >>> for name in ["adam", "adamw", "nadam", "sgd"]:
+            ...     _ = reg.register("optimizer", name)(lambda: None)
+            >>> reg.names("optimizer", "*adam*"), reg.names("optimizer", "adam?")
+            (['adam', 'adamw', 'nadam'], ['adamw'])
+        """
         return sorted(n for n in self._kind(kind) if fnmatch.fnmatchcase(n, pattern))
 
     def describe(self, kind: str, name: str) -> Description:
-        """The signature, defaults and docstring of a component."""
+        """The signature, defaults and docstring of a component.
+
+        Examples:
+            >>> reg = Registry()
+            >>> @reg.register("schedule")
+            ... def step(init_value: float, step_size: int, gamma: float = 0.1):
+            ...     "Multiplies by `gamma` every `step_size` steps."
+            ...     return lambda t: init_value * gamma ** (t // step_size)
+            >>> d = reg.describe("schedule", "step")
+            >>> d.signature
+            '(init_value: float, step_size: int, gamma: float = 0.1)'
+            >>> d.summary
+            'Multiplies by `gamma` every `step_size` steps.'
+        """
         entry = self._entry(kind, name)
         hints = entry.hints
         params = []
@@ -200,9 +273,33 @@ class Registry:
 
         Raises:
             RegistryError: unknown name, bad argument name, missing or mistyped argument,
-                or an invalid value reported by the factory.
+                an invalid value reported by the factory, or specs nested too deeply.
+
+        Examples:
+            >>> from typing import Annotated, Callable
+            >>> from registry import Kind
+            >>> reg = Registry()
+            >>> @reg.register("schedule")
+            ... def constant(value: float):
+            ...     "The same value at every step."
+            ...     return lambda step: value
+            >>> @reg.register("optimizer")
+            ... def sgd(learning_rate: Annotated[float | Callable, Kind("schedule")]):
+            ...     "Plain SGD (here: just its rate)."
+            ...     return learning_rate
+            >>> reg.build("optimizer", "sgd(learning_rate=0.1)")
+            0.1
+            >>> reg.build("optimizer", {"name": "sgd", "learning_rate": "constant(0.5)"})(7)
+            0.5
+            >>> reg.build("optimizer", "sgd(learning_rate='fast')")
+            Traceback (most recent call last):
+            ...
+            registry._errors.RegistryError: optimizer 'sgd': argument 'learning_rate': schedule 'fast': unknown name; valid names: constant
         """
-        return self._build(kind, self._as_spec(spec))
+        try:
+            return self._build(kind, self._as_spec(spec))
+        except RecursionError:
+            raise RegistryError("the spec is nested too deeply to build", kind=kind) from None
 
     def _as_spec(self, spec: Any) -> Spec:
         if isinstance(spec, Spec):

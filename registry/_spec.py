@@ -105,7 +105,7 @@ def parse(text: str) -> Spec:
         tree = ast.parse(stripped, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         detail = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
-        raise RegistryError(f"invalid spec {text!r}: not a name or call ({detail})") from None
+        raise RegistryError(f"invalid spec {_quoted(text)}: not a name or call ({detail})") from None
     try:
         node = tree.body
         if isinstance(node, ast.Name):
@@ -114,9 +114,22 @@ def parse(text: str) -> Spec:
             return _call(node)
         raise _refuse(node, "the spec must be a name or a call name(...)")
     except _Refused as refused:
-        raise RegistryError(f"invalid spec {text!r}: {refused.reason}") from None
+        raise RegistryError(f"invalid spec {_quoted(text)}: {refused.reason}") from None
     except RecursionError:
-        raise RegistryError(f"invalid spec {text!r}: nested too deeply") from None
+        raise RegistryError(f"invalid spec {_quoted(text)}: nested too deeply") from None
+
+
+def _quoted(text: str, limit: int = 120) -> str:
+    """`text` quoted for a message, its middle elided past `limit` characters.
+
+    Examples:
+        >>> _quoted("adam"), _quoted("a" * 10 + "b" * 10, limit=11)
+        ("'adam'", "'aaaa … bbbb'")
+    """
+    if len(text) <= limit:
+        return repr(text)
+    half = (limit - 3) // 2
+    return repr(f"{text[:half]} … {text[-half:]}")
 
 
 def from_mapping(mapping: Mapping) -> Spec:

@@ -58,3 +58,12 @@ def make_registry() -> registry.Registry:
 @pytest.fixture
 def reg() -> registry.Registry:
     return make_registry()
+
+
+@pytest.fixture(autouse=True)
+def default_registry_untouched():
+    """Registry tests work on their own instances: the shared default must not change."""
+    before = {kind: dict(entries) for kind, entries in registry.default._entries.items()}
+    yield
+    after = {kind: dict(entries) for kind, entries in registry.default._entries.items()}
+    assert after == before, "a registry test changed registry.default"

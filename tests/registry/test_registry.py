@@ -172,6 +172,18 @@ def test_unsafe_or_malformed_specs_are_refused(reg, text, fragment, tmp_path):
     assert not pathlib.Path("/tmp/pwned").exists()
 
 
+def test_deeply_nested_specs_are_a_registry_error(reg):
+    spec = 0.1
+    for _ in range(5000):
+        spec = {"name": "warmup", "schedule": spec, "warmup_steps": 1}
+    with pytest.raises(RegistryError, match="schedule': the spec is nested too deeply"):
+        reg.build("schedule", spec)
+    text = "warmup(" * 1000 + "0.1" + ", 1)" * 1000
+    with pytest.raises(RegistryError, match="nested") as info:
+        reg.build("schedule", text)
+    assert len(str(info.value)) < 300  # the spec is quoted with its middle elided
+
+
 @pytest.mark.parametrize(
     "spec, fragment",
     [
