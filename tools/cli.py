@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if extra and "config" not in vars(args):  # only commands that load a config take overrides
+        parser.error(f"{args.command}: unrecognized argument {extra[0]!r} (this command takes no config)")
     args.overrides = _overrides(parser, args.command, extra)
     logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax's routine notices are not for users
     from tricks.config import ConfigError

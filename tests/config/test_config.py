@@ -39,6 +39,11 @@ def test_python_config_with_argument(py_config):
     assert config.load(f"{py_config}:smoke").num_steps == 10
 
 
+def test_an_argument_that_changes_nothing_is_refused(py_config):
+    with pytest.raises(ConfigError, match=r"':smok' changed nothing: get_config\('smok'\) gives the same"):
+        config.load(f"{py_config}:smok")
+
+
 def test_yaml_and_json(tmp_path):
     (tmp_path / "a.yaml").write_text("batch_size: 32\noptimizer:\n  name: adam\n  learning_rate: 0.001\n")
     (tmp_path / "a.json").write_text(json.dumps({"batch_size": 32, "optimizer": "adam"}))

@@ -3,7 +3,8 @@
 Examples:
   tricks list                   every component of every kind
   tricks list optimizer         the optimizers
-  tricks list schedule 'cos*'   schedules whose name matches a pattern
+  tricks list optimizer adam    optimizers whose name contains 'adam' (adam, adamw, nadam)
+  tricks list schedule 'cos*'   schedules whose name matches an fnmatch pattern
 """
 
 from __future__ import annotations
@@ -16,23 +17,41 @@ import registry
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", nargs="?", help="a kind (optimizer, schedule, ...); all kinds if omitted")
-    parser.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on names (default: *)")
+    parser.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="a word the names contain, or an fnmatch pattern such as 'cos*' (default: every name)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import tricks  # noqa: F401  (registers the built-in components)
 
     kinds = [args.kind] if args.kind else registry.kinds()
+    pattern = as_pattern(args.pattern)
     rows = [
         (kind, name, (d := registry.describe(kind, name)).signature, d.summary)
         for kind in kinds
-        for name in registry.names(kind, args.pattern)
+        for name in registry.names(kind, pattern)
     ]
     if not rows:
-        print(f"no components match {args.pattern!r}")
+        every = [name for kind in kinds for name in registry.names(kind)]
+        where = f" in kind {args.kind!r}" if args.kind else ""
+        print(f"no components match {args.pattern!r}{where}{registry.suggest(args.pattern, every)}")
         return 1
     print(format_table(("kind", "name", "signature", "summary"), rows))
     return 0
+
+
+def as_pattern(text: str) -> str:
+    """An fnmatch pattern: `text` itself if it has wildcards, else any name containing it.
+
+    Examples:
+        >>> as_pattern("adam"), as_pattern("cos*")
+        ('*adam*', 'cos*')
+    """
+    return text if any(c in text for c in "*?[") else f"*{text}*"
 
 
 def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -14,7 +14,14 @@ import yaml
 
 
 class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message says why and what is valid."""
+    """A config file or override that cannot be used; the message says why and what is valid.
+
+    Examples:
+        >>> load_file("no/such/config.py")
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: config file 'no/such/config.py' does not exist
+    """
 
 
 def split_arg(path_arg: str) -> tuple[pathlib.Path, str | None]:
@@ -33,10 +40,24 @@ def split_arg(path_arg: str) -> tuple[pathlib.Path, str | None]:
 
 
 def load_file(path_arg: str) -> ml_collections.ConfigDict:
-    """Reads ``FILE[:arg]``: a ``.py`` file's ``get_config(arg)``, or a YAML/JSON mapping.
+    r"""Reads ``FILE[:arg]``: a ``.py`` file's ``get_config(arg)``, or a YAML/JSON mapping.
 
     Raises:
-        ConfigError: the file is missing, of an unknown type, or does not give a mapping.
+        ConfigError: the file is missing, of an unknown type, or does not give a mapping;
+            or ``arg`` changes nothing in the config (a misspelt ``:smoke``).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "run.py").write_text(
+        ...     "import ml_collections\n"
+        ...     "def get_config(arg=None):\n"
+        ...     "    return ml_collections.ConfigDict({'num_steps': 4 if arg == 'smoke' else 1000})\n")
+        >>> load_file(str(folder / "run.py")).num_steps, load_file(f"{folder / 'run.py'}:smoke").num_steps
+        (1000, 4)
+        >>> _ = (folder / "run.yaml").write_text("optimizer: adamw(learning_rate=0.001)\nbatch_size: 64\n")
+        >>> load_file(str(folder / "run.yaml")).optimizer
+        'adamw(learning_rate=0.001)'
     """
     path, arg = split_arg(path_arg)
     if not path.is_file():
@@ -78,7 +99,17 @@ def _from_python(path: pathlib.Path, arg: str | None) -> ml_collections.ConfigDi
     takes_arg = bool(inspect.signature(get_config).parameters)
     if arg is not None and not takes_arg:
         raise ConfigError(f"{path}: get_config() takes no argument, but ':{arg}' was given")
-    config = get_config(arg) if takes_arg else get_config()
+    config = _checked(path, get_config(arg) if takes_arg else get_config())
+    if arg is not None and config.to_dict() == _checked(path, get_config()).to_dict():
+        # An argument that changes nothing is a typo (':smok'), which would silently run the full job.
+        raise ConfigError(
+            f"{path}: ':{arg}' changed nothing: get_config({arg!r}) gives the same config as "
+            "get_config(); check the argument's spelling"
+        )
+    return config
+
+
+def _checked(path: pathlib.Path, config) -> ml_collections.ConfigDict:
     if isinstance(config, dict):
         config = ml_collections.ConfigDict(config)
     if not isinstance(config, ml_collections.ConfigDict):
