@@ -12,7 +12,8 @@ from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
-from tricks.train._loop import NonFiniteLossError, train_and_evaluate
+from tricks.train._logstep import NonFiniteLossError
+from tricks.train._loop import train_and_evaluate
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
 from tricks.train._snapshots import snapshot_steps

@@ -9,29 +9,22 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import optax
 
-from tricks import optimizers as optimizers_lib
-from tricks.diagnostics import GRAD_NORM_PREFIX, layer_values
 from tricks import schedules as schedules_lib
 from tricks.train import _workdir
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
+from tricks.train._logstep import MetricsLog, plateau_scales, skips_nonfinite
 from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
-from tricks.train._step import param_norm, zero_sums
+from tricks.train._step import zero_sums
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step."""
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
@@ -105,9 +98,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         if chief:
             print(report)
     strategy = run.strategy
-    has_plateau = bool(_plateau_scales(state.opt_state))
+    has_plateau = bool(plateau_scales(state.opt_state))
     state = strategy.to_train(state)
-    skips_nonfinite = _skips_nonfinite(state.opt_state)
 
     writer = MultiWriter([
         ConsoleWriter(num_steps, start, enabled=config.progress),
@@ -117,7 +109,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     clock = Stopwatch(elapsed)
     version = _workdir.code_version()
     fresh_sums = jax.jit(zero_sums, out_shardings=strategy.replicated)  # one call, not one per leaf
-    sums, train_metrics, results = strategy.to_train(fresh_sums(run.state.params)), {}, {}
+    sums, results = strategy.to_train(fresh_sums(run.state.params)), {}
+    metrics_log = MetricsLog(writer, strategy, histograms=chief, skips_nonfinite=skips_nonfinite(state.opt_state))
     advance = _stepper(run, batches)
     log_every, checkpoint_every, snapshot_set = config.log_every, config.checkpoint_every, set(snapshots)
     try:
@@ -125,23 +118,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             state, sums = advance(state, sums)
             done = step + 1
             if done % log_every == 0 or done == num_steps:
-                train_metrics = _fetch_train_metrics(strategy.metrics(sums), strategy.from_train(state))
-                bad = train_metrics.pop("first_nonfinite")
-                if bad >= 0 and not skips_nonfinite:
-                    raise NonFiniteLossError(
-                        f"the training loss became non-finite at step {bad}; lower the learning rate, add "
-                        f"gradient clipping, or wrap the optimizer to skip non-finite updates"
-                    )
-                writer.write(done, {f"train/{k}": v for k, v in train_metrics.items()})
-                if chief:
-                    grads = layer_values(strategy.metrics(sums)["grads"])
-                    writer.histograms(done, {f"train/grads/{k}": v for k, v in grads.items()})
+                metrics_log.start(done, sums, state)
                 sums = strategy.to_train(fresh_sums(run.state.params))
+            else:
+                metrics_log.poll()
             evaluating = done % run.eval_every == 0 or done == num_steps
             snapshot = done in snapshot_set
             saving = snapshot or done == num_steps or (checkpoint_every > 0 and done % checkpoint_every == 0)
             if not (evaluating or saving):
                 continue
+            metrics_log.finish()  # a non-finite loss stops the run before anything is saved
             common = strategy.from_train(state)
             if evaluating:
                 results = {split: evaluate(run.eval_step, common, loader_.eval_batches())
@@ -166,7 +152,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         "step": int(num_steps),
         "eval": results[list(results)[-1]] if results else {},
         "splits": results,
-        "train": train_metrics,
+        "train": metrics_log.latest,
         "wall_time_s": clock.elapsed(),
         "snapshots": snapshots,
         "code_version": version,
@@ -188,43 +174,3 @@ def _stepper(run, batches) -> Callable:
     if fed is None:
         return lambda state, sums: run.train_step(state, next(batches), sums)
     return lambda state, sums: fed(state, sums, *batches.next_gather_args())
-
-
-def _fetch_train_metrics(sums, state) -> dict[str, float]:
-    """Means over the log interval, plus the current hyperparameters and parameter norm.
-
-    Both are computed on the device by jitted functions (traced once per run), so a log
-    step costs two dispatches and one small transfer.
-    """
-    means, scalars = jax.device_get((_interval_means(sums), _state_scalars(state)))
-    metrics = {k: float(v) for k, v in (means | scalars).items()}
-    metrics["first_nonfinite"] = int(metrics["first_nonfinite"])
-    return metrics
-
-
-@jax.jit
-def _interval_means(sums) -> dict[str, jax.Array]:
-    count = jnp.maximum(sums["count"], 1).astype(jnp.float32)
-    means = {k: sums[k] / count for k in ("loss", "accuracy", "grad_norm")}
-    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the loop adds "train/"
-    means.update({f"{prefix}{layer}": v / count for layer, v in sums["layer_grad_norm"].items()})
-    return means | {"first_nonfinite": sums["first_nonfinite"]}
-
-
-@jax.jit
-def _state_scalars(state) -> dict[str, jax.Array]:
-    hyper = {k: v for k, v in optimizers_lib.hyperparams(state.opt_state).items() if jnp.ndim(v) == 0}
-    return hyper | _plateau_scales(state.opt_state) | {"param_norm": param_norm(state.params)}
-
-
-def _plateau_scales(opt_state) -> dict[str, jax.Array]:
-    """``plateau_scale`` (the factor reduce_on_plateau put on the rate), if the optimizer has one."""
-    is_state = lambda node: isinstance(node, schedules_lib.ScaleByPlateauState)  # noqa: E731
-    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
-    return {"plateau_scale": found[0].plateau_state.scale} if found else {}
-
-
-def _skips_nonfinite(opt_state) -> bool:
-    """Whether the optimizer skips non-finite updates (`skip_nonfinite` / `optax.apply_if_finite`)."""
-    is_state = lambda node: isinstance(node, optax.ApplyIfFiniteState)  # noqa: E731
-    return any(is_state(n) for n in jax.tree.leaves(opt_state, is_leaf=is_state))

@@ -1,0 +1,131 @@
+"""Log steps that do not stall training: metrics computed on the device, written later.
+
+A log step dispatches one jitted call that reduces the interval's metric sums to means
+and reads the hyperparameters and parameter norm from the state. Fetching its result at
+once would wait for every queued training step and leave the device idle while the
+host writes; instead the loop goes on dispatching steps and the values are fetched and
+written when ready (`MetricsLog.poll`), or at the latest before the next log step, an
+evaluation or a checkpoint (`MetricsLog.finish`). A non-finite loss is therefore
+reported a few steps late, but always before anything is saved, with the step at
+which it happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from tricks import optimizers as optimizers_lib
+from tricks import schedules as schedules_lib
+from tricks.diagnostics import GRAD_NORM_PREFIX, layer_values
+from tricks.train._step import param_norm
+from tricks.train._writers import Writer
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+class MetricsLog:
+    """The training metrics of log steps, fetched without waiting for the device.
+
+    Args:
+        writer: where the metrics go (``train/...`` scalars, ``train/grads/...`` histograms).
+        strategy: the data-parallel strategy (`metrics`, `from_train`).
+        histograms: whether to write gradient histograms (the chief process only).
+        skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
+            non-finite loss raises `NonFiniteLossError`.
+
+    Attributes:
+        latest: the metrics of the newest log step written (``{}`` before the first).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from tricks.train._parallel import sharded
+        >>> from tricks.train._state import TrainState
+        >>> from tricks.train._step import zero_sums
+        >>> params = {"Dense_0": {"kernel": jnp.ones((2, 2))}}
+        >>> state = TrainState(step=jnp.int32(2), params=params, batch_stats={},
+        ...                    opt_state=optax.sgd(0.1).init(params), rng=jax.random.PRNGKey(0))
+        >>> sums = zero_sums(params) | {"loss": jnp.float32(3.0), "count": jnp.int32(2)}
+        >>> log = MetricsLog(Writer(), sharded(), histograms=False, skips_nonfinite=False)
+        >>> log.start(2, sums, state)  # dispatched; fetched later
+        >>> log.finish()
+        >>> log.latest["loss"], log.latest["param_norm"]
+        (1.5, 2.0)
+    """
+
+    def __init__(self, writer: Writer, strategy: Any, *, histograms: bool, skips_nonfinite: bool):
+        self._writer, self._strategy = writer, strategy
+        self._histograms, self._skips_nonfinite = histograms, skips_nonfinite
+        self._pending: tuple[int, dict[str, Any]] | None = None
+        self.latest: dict[str, float] = {}
+
+    def start(self, step: int, sums: Any, state: Any) -> None:
+        """Dispatches the log of `step` from the interval's `sums` and the train-layout `state`.
+
+        The arrays are read by a call dispatched now, so later steps may donate them.
+        A log step still pending is finished first.
+        """
+        self.finish()
+        self._pending = (step, _log_values(self._strategy.metrics(sums), self._strategy.from_train(state)))
+
+    def poll(self) -> None:
+        """Finishes the pending log step if its values are computed; never waits."""
+        if self._pending is not None and self._pending[1]["param_norm"].is_ready():
+            self.finish()
+
+    def finish(self) -> None:
+        """Waits for the pending log step's values and writes them.
+
+        Raises:
+            NonFiniteLossError: the loss was non-finite in the logged interval (with the
+                first such step), unless the optimizer skips non-finite updates.
+        """
+        if self._pending is None:
+            return
+        step, values = self._pending
+        self._pending = None
+        grads = values.pop("grads")
+        metrics = {k: float(v) for k, v in jax.device_get(values).items()}
+        bad = int(metrics.pop("first_nonfinite"))
+        if bad >= 0 and not self._skips_nonfinite:
+            raise NonFiniteLossError(
+                f"the training loss became non-finite at step {bad}; lower the learning rate, add "
+                f"gradient clipping, or wrap the optimizer to skip non-finite updates"
+            )
+        self.latest = metrics
+        self._writer.write(step, {f"train/{k}": v for k, v in metrics.items()})
+        if self._histograms:
+            self._writer.histograms(step, {f"train/grads/{k}": v for k, v in layer_values(grads).items()})
+
+
+@jax.jit
+def _log_values(sums, state) -> dict[str, Any]:
+    """Interval means, current hyperparameters, parameter norm and the latest gradients: one call."""
+    count = jnp.maximum(sums["count"], 1).astype(jnp.float32)
+    means = {k: sums[k] / count for k in ("loss", "accuracy", "grad_norm")}
+    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the writer adds "train/"
+    means.update({f"{prefix}{layer}": v / count for layer, v in sums["layer_grad_norm"].items()})
+    hyper = {k: v for k, v in optimizers_lib.hyperparams(state.opt_state).items() if jnp.ndim(v) == 0}
+    return means | hyper | plateau_scales(state.opt_state) | {
+        "param_norm": param_norm(state.params),
+        "first_nonfinite": sums["first_nonfinite"],
+        "grads": sums["grads"],
+    }
+
+
+def plateau_scales(opt_state) -> dict[str, jax.Array]:
+    """``plateau_scale`` (the factor reduce_on_plateau put on the rate), if the optimizer has one."""
+    is_state = lambda node: isinstance(node, schedules_lib.ScaleByPlateauState)  # noqa: E731
+    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
+    return {"plateau_scale": found[0].plateau_state.scale} if found else {}
+
+
+def skips_nonfinite(opt_state) -> bool:
+    """Whether the optimizer skips non-finite updates (`skip_nonfinite` / `optax.apply_if_finite`)."""
+    is_state = lambda node: isinstance(node, optax.ApplyIfFiniteState)  # noqa: E731
+    return any(is_state(n) for n in jax.tree.leaves(opt_state, is_leaf=is_state))
