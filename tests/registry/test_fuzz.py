@@ -83,7 +83,7 @@ def _check(spec) -> None:
     assert not os.path.exists("/tmp/tricks_fuzz_pwned")
 
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
