@@ -33,6 +33,9 @@ the optimizer state::
     optimizer = optax.chain(optax.adam(1e-3), scale_by_plateau(reduce_on_plateau(patience=5)))
     opt_state = feed_plateau(opt_state, val_loss)
 
+In a config, ``cfg.optimizer = "on_plateau(adam(learning_rate=1e-3), reduce_on_plateau(patience=5))"``
+does the chaining, and the training loop feeds the validation loss after each evaluation.
+
 Examples:
     >>> import registry, tricks
     >>> s = registry.build("schedule", "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)")

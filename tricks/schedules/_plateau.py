@@ -17,6 +17,10 @@ training loop feeds the validation loss to every plateau in its optimizer state 
 
 The current scale is ``plateau_state.scale`` in the `ScaleByPlateauState` found in the
 optimizer state, so it is logged and checkpointed with the rest of the state.
+
+In a config, the registered optimizer ``on_plateau(<optimizer>, reduce_on_plateau(...))``
+does the chaining, and the training loop (`tricks.train.train_and_evaluate`) calls
+`feed_plateau` with the validation loss after every evaluation (see `reduce_on_plateau`).
 """
 
 from __future__ import annotations
@@ -147,10 +151,22 @@ def reduce_on_plateau(
     torch ``ReduceLROnPlateau`` acting on a scale of the rate rather than on the rate:
     the scale starts at 1, and the rate is the base rate times the scale. Stateful, so it
     returns a `Plateau` (``init()`` and a jittable ``update(state, metric)``) rather than a
-    step function; use it through `scale_by_plateau` and feed it with `feed_plateau` (see
-    the module docstring). torch's ``min_lr`` is ``min_scale * base rate``; torch compares
-    `eps` with the change of the rate, here with the change of the scale (the same for a
-    base rate of 1).
+    step function. torch's ``min_lr`` is ``min_scale * base rate``; torch compares `eps`
+    with the change of the rate, here with the change of the scale (the same for a base
+    rate of 1).
+
+    In a config, wrap the optimizer with the registered ``on_plateau`` optimizer (any
+    optimizer, its rate a number or a schedule)::
+
+        cfg.optimizer = "on_plateau(sgd(learning_rate=0.1), reduce_on_plateau(factor=0.5, patience=3))"
+
+    The training loop (`tricks.train.train_and_evaluate`) then feeds the rule after every
+    evaluation (every ``eval_every`` steps): it passes the ``validation`` split's loss, or
+    the first evaluated split's when there is no validation split, to
+    ``feed_plateau(opt_state, loss)``. So `patience` and `cooldown` count evaluations, not
+    steps, and the scale is logged as ``plateau_scale``. In a loop of your own, chain
+    `scale_by_plateau` after the optimizer and call `feed_plateau` yourself (module
+    docstring).
 
     Args:
         factor: the multiplier at each reduction, in (0, 1).
@@ -168,6 +184,19 @@ def reduce_on_plateau(
         >>> state = plateau.update(plateau.update(plateau.init(), 1.0), 2.0)
         >>> float(state.scale)
         0.5
+
+        What the training loop does, by hand: two validation losses, the second no better.
+
+        >>> import registry, tricks
+        >>> opt = registry.build(
+        ...     "optimizer", "on_plateau(sgd(learning_rate=0.1), reduce_on_plateau(factor=0.5, patience=0))"
+        ... )
+        >>> params = {"w": jnp.ones(2)}
+        >>> opt_state = opt.init(params)
+        >>> for val_loss in [0.7, 0.8]:  # after each evaluation
+        ...     opt_state = feed_plateau(opt_state, val_loss)
+        >>> opt.update({"w": jnp.ones(2)}, opt_state, params)[0]["w"]  # rate 0.1 * 0.5
+        Array([-0.05, -0.05], dtype=float32)
     """
     return Plateau(factor, patience, threshold, threshold_mode, mode, cooldown, min_scale, eps)
 
