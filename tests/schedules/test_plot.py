@@ -1,8 +1,12 @@
 """`tricks plot schedule` writes a PNG of a schedule (and a momentum schedule)."""
 
+import numpy as np
 import pytest
 
+import registry
+import tricks  # noqa: F401  (registers the schedules)
 from tools import cli, plots
+from tools.plots.schedule import draw
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -68,3 +72,21 @@ def test_plot_refuses_what_it_cannot_draw(argv, message, tmp_path, capsys):
     assert cli.main([*argv, "-o", str(out)] if len(argv) > 2 else argv) == 2
     assert message in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_the_figure_draws_the_rate_and_the_momentum_against_the_step():
+    rate = registry.build("schedule", "one_cycle(max_lr=0.4, total_steps=100)")
+    momentum = registry.build("schedule", "one_cycle_momentum(total_steps=100)")
+    figure = draw(rate, 120, momentum=momentum, title="one cycle")
+    left, right = figure.axes
+    assert (left.get_xlabel(), left.get_ylabel(), right.get_ylabel()) == ("step", "learning rate", "momentum")
+    (rate_line,) = [line for line in left.get_lines() if line.get_label() == "learning rate"]
+    (momentum_line,) = right.get_lines()
+    steps = np.arange(120)
+    for line, schedule in [(rate_line, rate), (momentum_line, momentum)]:
+        np.testing.assert_array_equal(line.get_xdata(), steps)
+        np.testing.assert_allclose(line.get_ydata(), schedule(steps), rtol=1e-6)
+    cycle_ends = [line.get_xdata()[0] for line in left.get_lines() if line.get_linestyle() == ":"]
+    assert cycle_ends == [100]
+    labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert labels == ["learning rate", "cycle end", "momentum"]

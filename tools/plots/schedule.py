@@ -97,7 +97,8 @@ def draw(
         right = axis.twinx()
         lines += right.plot(x, _values(momentum, steps), color="tab:orange", label="momentum")
         right.set_ylabel("momentum")
-    axis.legend(lines, [line.get_label() for line in lines], loc="best")
+    # Below the axes: inside, "best" still covers a curve when two of them fill the box.
+    figure.legend(lines, [line.get_label() for line in lines], loc="outside lower center", ncols=len(lines))
     axis.set_title("\n".join(textwrap.wrap(title, 100)), fontsize=10)
     return figure
 
