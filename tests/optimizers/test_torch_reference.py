@@ -43,6 +43,9 @@ CASES = {
     "rmsprop_momentum": [
         "rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, momentum=0.9)"
     ],
+    "rmsprop_centered_momentum": [
+        "rmsprop(learning_rate=0.01, decay=0.99, eps=1e-8, eps_in_sqrt=False, centered=True, momentum=0.9)"
+    ],
     "adadelta": ["adadelta(learning_rate=1.0, rho=0.9, eps=1e-6)"],
     "adam": ["adam(learning_rate=0.01)"],
     "adam_l2": ["adam(learning_rate=0.01, weight_decay=0.01)"],
