@@ -61,6 +61,17 @@ def test_accumulate_makes_one_update_of_the_mean_every_k():
     assert int(find_state(state, tricks.optimizers.InjectState).count) == 1
 
 
+@pytest.mark.parametrize("use_grad_mean, factor", [(True, 1 / 3), (False, 1.0)])
+def test_accumulate_averages_or_sums(use_grad_mean, factor):
+    """With plain SGD (unlike Adam, not scale-invariant) the mean and the sum differ."""
+    opt = build(f"accumulate(sgd(learning_rate=0.1), every_k=3, use_grad_mean={use_grad_mean})")
+    state, update = opt.init(PARAMS), jit(opt.update)
+    for t in range(3):
+        updates, state = update(grads(t), state, PARAMS)
+    total = jax.tree.map(lambda *g: sum(g), *[grads(t) for t in range(3)])
+    assert_same(updates, jax.tree.map(lambda g: -0.1 * factor * g, total), rtol=1e-5)
+
+
 def test_skip_nonfinite_skips_and_counts():
     opt = build("skip_nonfinite(adam(learning_rate=0.1))")
     state, update = opt.init(PARAMS), jit(opt.update)
