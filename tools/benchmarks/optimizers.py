@@ -81,8 +81,21 @@ class Case:
     repeats: int | None = None
 
 
-def _torch(name: str, groups: bool = False, clip: float | None = None, **kwargs):
-    """A torch step factory: ``torch.optim.<name>(..., foreach=True, **kwargs)``."""
+def _torch(
+    name: str,
+    groups: bool = False,
+    clip: float | None = None,
+    clip_value: float | None = None,
+    first_layer: float | None = None,
+    **kwargs,
+):
+    """A torch step factory: ``torch.optim.<name>(..., foreach=True, **kwargs)``.
+
+    ``groups``: weight decay on the kernels only; ``clip`` / ``clip_value``: the gradients
+    clipped first, by global norm / by value (torch's ``foreach`` clipping);
+    ``first_layer``: the learning-rate factor of layer_0 (a parameter group), 0 leaving
+    it out of the optimizer (frozen).
+    """
 
     def make(kernels, biases):
         import torch
@@ -91,6 +104,11 @@ def _torch(name: str, groups: bool = False, clip: float | None = None, **kwargs)
         if groups:  # weight decay on the kernels only, like our default mask
             decay = options.pop("weight_decay")
             params = [{"params": kernels, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}]
+        elif first_layer is not None:  # layer_0 sorts first
+            first, rest = [kernels[0], biases[0]], kernels[1:] + biases[1:]
+            params = [{"params": rest}]
+            if first_layer > 0:
+                params.append({"params": first, "lr": options["lr"] * first_layer})
         else:
             params = kernels + biases
         opt = getattr(torch.optim, name)(params, foreach=True, **options)
@@ -98,6 +116,8 @@ def _torch(name: str, groups: bool = False, clip: float | None = None, **kwargs)
         def step():
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(kernels + biases, clip, foreach=True)
+            if clip_value is not None:
+                torch.nn.utils.clip_grad_value_(kernels + biases, clip_value, foreach=True)
             opt.step()
 
         return step
@@ -213,6 +233,7 @@ def _cases() -> dict[str, Case]:
             "clip_by_value(adam(), max_delta=1.0)",
             lambda: optax.chain(optax.clip(1.0), optax.adam(LR)),
             "chain(clip, adam)",
+            _torch("Adam", clip_value=1.0, lr=LR),
         ),
         "accumulate": Case(
             "accumulate(adam(), every_k=4)",
@@ -235,6 +256,7 @@ def _cases() -> dict[str, Case]:
             "group_lr(adam(), multipliers={'layer_0': 0.1})",
             lambda: optax.chain(optax.adam(LR), _scale_first_layer(0.1)),
             "chain(adam, scale layer_0)",
+            _torch("Adam", first_layer=0.1, lr=LR),
         ),
         "freeze": Case(
             "freeze(adam(), patterns=['layer_0'])",
@@ -243,11 +265,13 @@ def _cases() -> dict[str, Case]:
                 lambda p: jax.tree.map(lambda f: "frozen" if f else "train", _first_layer(p)),
             ),
             "optax.partition(adam, set_to_zero)",
+            _torch("Adam", first_layer=0.0, lr=LR),
         ),
         "on_plateau": Case(
             "on_plateau(adam(), reduce_on_plateau())",
             lambda: optax.chain(optax.adam(LR), scale_by_plateau(reduce_on_plateau())),
             "chain(adam, scale_by_plateau)",
+            adam,  # torch's ReduceLROnPlateau acts between steps, not in them
         ),
         "lookahead": Case(
             "lookahead(adam(), sync_period=5, slow_step_size=0.5)",

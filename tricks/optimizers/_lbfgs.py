@@ -151,7 +151,10 @@ def lbfgs(
         updates, opt_state = opt.update(grad, opt_state, params, value=value, grad=grad, value_fn=loss)
 
     With ``linesearch="none"`` it is an ordinary ``update(grads, state, params)`` with a
-    fixed step α.
+    fixed step α. That is how the training loop (``tricks train``) calls any optimizer,
+    so there only ``lbfgs(linesearch="none")`` runs (the zoom search raises a TypeError
+    naming the missing ``value``, ``grad`` and ``value_fn``), and only with a dataset
+    that fits in one full batch.
 
     Conventions: Optax's by default (first step scaled by min(1, 1/‖g‖₂), every pair
     stored). ``convention="torch"`` follows ``torch.optim.LBFGS``: first step scaled by
