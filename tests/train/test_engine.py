@@ -127,6 +127,16 @@ def test_skipping_non_finite_updates_lets_the_run_go_on(tmp_path):
     assert train.train_and_evaluate(cfg, tmp_path)["step"] == 20
 
 
+def test_lbfgs_trains_with_its_line_search(tmp_path):
+    # the step hands the optimizer the batch's objective (value, grad, value_fn): lbfgs's zoom search needs it
+    cfg = quick(optimizer="lbfgs()", batch_size=1024, num_steps=20, log_every=5, eval_every=20)
+    summary = train.train_and_evaluate(cfg, tmp_path)
+    losses = [json.loads(line)["train/loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+              if "train/loss" in line]
+    assert losses == sorted(losses, reverse=True) and losses[-1] < 0.5 * losses[0], losses
+    assert summary["eval"]["accuracy"] > 0.9
+
+
 def test_reduce_on_plateau_is_fed_the_validation_loss(tmp_path):
     spec = "on_plateau(sgd(learning_rate=0.05), reduce_on_plateau(factor=0.5, patience=0, threshold=10.0, threshold_mode='abs'))"
     summary = train.train_and_evaluate(quick(optimizer=spec, num_steps=9, eval_every=3), tmp_path)

@@ -150,11 +150,10 @@ def lbfgs(
         value, grad = value_and_grad(params, state=opt_state)  # reuses the line search's evaluation
         updates, opt_state = opt.update(grad, opt_state, params, value=value, grad=grad, value_fn=loss)
 
-    With ``linesearch="none"`` it is an ordinary ``update(grads, state, params)`` with a
-    fixed step α. That is how the training loop (``tricks train``) calls any optimizer,
-    so there only ``lbfgs(linesearch="none")`` runs (the zoom search raises a TypeError
-    naming the missing ``value``, ``grad`` and ``value_fn``), and only with a dataset
-    that fits in one full batch.
+    The training loop (``tricks train``) passes these for the current batch, so a config
+    can say ``optimizer: lbfgs()``; give it a batch that holds the whole training set (or
+    a large fixed one), as above. With ``linesearch="none"`` it is an ordinary
+    ``update(grads, state, params)`` with a fixed step α.
 
     Conventions: Optax's by default (first step scaled by min(1, 1/‖g‖₂), every pair
     stored). ``convention="torch"`` follows ``torch.optim.LBFGS``: first step scaled by

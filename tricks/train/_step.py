@@ -44,11 +44,16 @@ def make_train_step(
 ) -> Callable[[TrainState, Batch, Sums], tuple[TrainState, Sums]]:
     """One optimization step: augment on the device, loss, gradients, update, metrics.
 
-    The returned function is pure; the caller jits it (donating state and sums). Its
+    The optimizer also receives the batch's objective as Optax's extra arguments
+    (``value``, ``grad``, ``value_fn``), which line-search methods such as `lbfgs` use
+    (full-batch training) and others ignore. The returned function is pure; the caller
+    jits it (donating state and sums). Its
     randomness is ``fold_in(state.rng, state.step)``, so step k always draws the same
     numbers whatever happened before (exact resume). Under `jax.pmap`, `axis_name`
     names the mapped axis: gradients, loss and metrics are averaged over it.
     """
+
+    optimizer = optax.with_extra_args_support(optimizer)
 
     def mean(x):
         return x if axis_name is None else jax.lax.pmean(x, axis_name)
@@ -69,7 +74,10 @@ def make_train_step(
 
         (loss, (logits, updates)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         loss, grads = mean(loss), mean(grads)
-        changes, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        changes, opt_state = optimizer.update(  # the objective too, for line searches (lbfgs)
+            grads, state.opt_state, state.params, value=loss, grad=grads,
+            value_fn=lambda params: mean(objective(params)[0]),
+        )
         new_state = state.replace(
             step=state.step + 1,
             params=optax.apply_updates(state.params, changes),
