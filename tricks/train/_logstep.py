@@ -8,6 +8,10 @@ written when ready (`MetricsLog.poll`), or at the latest before the next log ste
 evaluation or a checkpoint (`MetricsLog.finish`). A non-finite loss is therefore
 reported a few steps late, but always before anything is saved, with the step at
 which it happened.
+
+With several processes the log step still waits for its values: there, with jax 0.10.2's
+CPU collectives (gloo), the log call overlapping the next training steps deadlocked
+both processes inside a training step (`tests/train/test_scale.py`).
 """
 
 from __future__ import annotations
@@ -68,10 +72,13 @@ class MetricsLog:
         """Dispatches the log of `step` from the interval's `sums` and the train-layout `state`.
 
         The arrays are read by a call dispatched now, so later steps may donate them.
-        A log step still pending is finished first.
+        A log step still pending is finished first; with several processes, this one
+        too (it is written before `start` returns).
         """
         self.finish()
         self._pending = (step, _log_values(self._strategy.metrics(sums), self._strategy.from_train(state)))
+        if jax.process_count() > 1:  # see the module's docstring
+            self.finish()
 
     def poll(self) -> None:
         """Finishes the pending log step if its values are computed; never waits."""
