@@ -49,6 +49,8 @@ def test_outputs_of_a_run(digits_run):
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     train_records = [r for r in records if "train/loss" in r]
     assert [r["step"] for r in train_records] == list(range(20, 401, 20))
+    times = [r["wall_time_s"] for r in records]
+    assert times == sorted(times) and 0 < times[-1] <= saved["wall_time_s"]
     assert any("eval/test/accuracy" in r for r in records)
     events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
     assert events and b"train/grads/Dense_0" in events[0].read_bytes()  # gradient histograms

@@ -101,12 +101,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     has_plateau = bool(plateau_scales(state.opt_state))
     state = strategy.to_train(state)
 
+    clock = Stopwatch(elapsed)
     writer = MultiWriter([
         ConsoleWriter(num_steps, start, enabled=config.progress),
-        JsonlWriter(workdir),
+        JsonlWriter(workdir, clock.elapsed),
         TensorBoardWriter(workdir),
     ] if chief else [])
-    clock = Stopwatch(elapsed)
     version = _workdir.code_version()
     fresh_sums = jax.jit(zero_sums, out_shardings=strategy.replicated)  # one call, not one per leaf
     sums, results = strategy.to_train(fresh_sums(run.state.params)), {}

@@ -6,7 +6,7 @@ import json
 import math
 import pathlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,21 +27,28 @@ class Writer:
 class JsonlWriter(Writer):
     """Appends one JSON object per write to ``WORKDIR/metrics.jsonl``.
 
+    Args:
+        workdir: the run's folder.
+        clock: if given, each record gets ``wall_time_s``, the run's wall time when it
+            was written (the training loop passes its `Stopwatch`).
+
     Examples:
         >>> import tempfile, pathlib
         >>> workdir = pathlib.Path(tempfile.mkdtemp())
-        >>> writer = JsonlWriter(workdir)
+        >>> writer = JsonlWriter(workdir, clock=lambda: 1.25)
         >>> writer.write(10, {"train/loss": np.float32(0.5)})
         >>> writer.close()
         >>> (workdir / "metrics.jsonl").read_text().strip()
-        '{"step": 10, "train/loss": 0.5}'
+        '{"step": 10, "wall_time_s": 1.25, "train/loss": 0.5}'
     """
 
-    def __init__(self, workdir: str | pathlib.Path):
+    def __init__(self, workdir: str | pathlib.Path, clock: Callable[[], float] | None = None):
         self._file = open(pathlib.Path(workdir) / "metrics.jsonl", "a", encoding="utf-8")
+        self._clock = clock
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
-        record = {"step": int(step), **{k: _number(v) for k, v in scalars.items()}}
+        record = {"step": int(step)} | ({"wall_time_s": round(self._clock(), 6)} if self._clock else {})
+        record |= {k: _number(v) for k, v in scalars.items()}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 

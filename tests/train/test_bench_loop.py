@@ -1,0 +1,16 @@
+"""`tricks bench loop` runs and reports the loop against the bare step (timings are not asserted)."""
+
+import re
+
+from tools.cli import main
+
+
+def test_bench_loop_prints_both_times_and_the_overhead(capsys):
+    code = main(["bench", "loop", "--repeats", "1", "--steps", "40", "--config.log_every=30",
+                 "--config.model=mlp(widths=(16,))", "--config.progress=false"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for row in ("bare jitted step", "training loop"):
+        assert re.search(rf"{row}\s+\d+\.\d+\s+\d+\.\d+\s+ms", out), out
+    assert re.search(r"overhead\s+[+-]\d+\.\d\s+[+-]\d+\.\d\s+%", out) and "per repeat: " in out, out
+
