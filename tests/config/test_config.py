@@ -44,6 +44,14 @@ def test_an_argument_that_changes_nothing_is_refused(py_config):
         config.load(f"{py_config}:smok")
 
 
+def test_a_required_argument_is_passed_as_given(tmp_path):
+    path = tmp_path / "sized.py"
+    path.write_text("import ml_collections\n"
+                    "def get_config(arg):\n"
+                    "    return ml_collections.ConfigDict({'width': int(arg)})\n")
+    assert config.load(f"{path}:64").width == 64
+
+
 def test_yaml_and_json(tmp_path):
     (tmp_path / "a.yaml").write_text("batch_size: 32\noptimizer:\n  name: adam\n  learning_rate: 0.001\n")
     (tmp_path / "a.json").write_text(json.dumps({"batch_size": 32, "optimizer": "adam"}))

@@ -96,11 +96,13 @@ def _from_python(path: pathlib.Path, arg: str | None) -> ml_collections.ConfigDi
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise ConfigError(f"{path}: a Python config must define get_config(arg=None)")
-    takes_arg = bool(inspect.signature(get_config).parameters)
+    parameters = list(inspect.signature(get_config).parameters.values())
+    takes_arg = bool(parameters)
     if arg is not None and not takes_arg:
         raise ConfigError(f"{path}: get_config() takes no argument, but ':{arg}' was given")
     config = _checked(path, get_config(arg) if takes_arg else get_config())
-    if arg is not None and config.to_dict() == _checked(path, get_config()).to_dict():
+    has_default = takes_arg and parameters[0].default is not inspect.Parameter.empty
+    if arg is not None and has_default and config.to_dict() == _checked(path, get_config()).to_dict():
         # An argument that changes nothing is a typo (':smok'), which would silently run the full job.
         raise ConfigError(
             f"{path}: ':{arg}' changed nothing: get_config({arg!r}) gives the same config as "
