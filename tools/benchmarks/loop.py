@@ -29,6 +29,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import tempfile
 import time
@@ -51,8 +52,6 @@ def loop_time(cfg, steps: int) -> float:
     step after the warm-up and the last one, so setup, compilation and the final
     evaluation are left out.
     """
-    import json
-
     from tricks import train
 
     warm = -(-200 // cfg.log_every) * cfg.log_every  # a log step; the first ones are not the steady state

@@ -44,13 +44,13 @@ def make_train_step(
 ) -> Callable[[TrainState, Batch, Sums], tuple[TrainState, Sums]]:
     """One optimization step: augment on the device, loss, gradients, update, metrics.
 
-    The optimizer also receives the batch's objective as Optax's extra arguments
-    (``value``, ``grad``, ``value_fn``), which line-search methods such as `lbfgs` use
-    (full-batch training) and others ignore. The returned function is pure; the caller
-    jits it (donating state and sums). Its
+    The returned function is pure; the caller jits it (donating state and sums). Its
     randomness is ``fold_in(state.rng, state.step)``, so step k always draws the same
     numbers whatever happened before (exact resume). Under `jax.pmap`, `axis_name`
-    names the mapped axis: gradients, loss and metrics are averaged over it.
+    names the mapped axis: gradients, loss and metrics are averaged over it. The
+    optimizer also receives the batch's objective as Optax's extra arguments (``value``,
+    ``grad``, ``value_fn``), which line-search methods such as `lbfgs` use (full-batch
+    training) and others ignore.
     """
 
     optimizer = optax.with_extra_args_support(optimizer)
