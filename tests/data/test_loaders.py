@@ -88,6 +88,57 @@ def test_without_drop_remainder_batches_run_across_epochs(toy, path):
     assert stream[:n] != stream[n : 2 * n]
 
 
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"drop_remainder": False},
+    {"drop_remainder": False, "shuffle": False},
+    {"drop_remainder": False, "process_index": 1, "process_count": 2},
+    {"process_index": 1, "process_count": 2},
+])
+@pytest.mark.parametrize("batch_size", [8, 22])
+def test_a_window_of_steps_gathers_each_steps_batch(toy, kwargs, batch_size):
+    """One set of window arrays serves every step of the window (the training loop runs
+    several steps per call with them); checked against the documented order, computed here."""
+    device = loader_of(toy, "device", batch_size=batch_size, seed=2, **kwargs)
+
+    def order(epoch):  # DeviceLoader's documented epoch order
+        if not device.shuffle:
+            return np.arange(50)
+        return np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.key(2), epoch), 50))
+
+    def expected(step):
+        epoch, first_row = device.layout.start(step)
+        positions = first_row + np.arange(*device.rows)
+        return [int(order(epoch + p // 50)[p % 50]) for p in positions]
+
+    gather = jax.jit(device.gather)
+    for first, count in [(0, 1), (3, 17), (41, 25), (2, 2)]:
+        args = device.window_args(first, count)
+        assert args[2].shape == (device.epochs_spanned(count), 50)  # the stacked epoch orders
+        for step in range(first, first + count):
+            assert ids(gather(np.int32(step), *args)) == expected(step), (first, count, step)
+
+
+def test_epochs_spanned_is_tight(toy):
+    """`epochs_spanned` is the most epochs a window touches: never fewer, and reached."""
+    for batch_size, drop_remainder in [(8, True), (8, False), (22, False), (50, False)]:
+        loader = loader_of(toy, "device", batch_size=batch_size, drop_remainder=drop_remainder)
+        for count in (1, 2, 7, 30):
+            touched = []
+            for first in range(60):
+                epoch_of = [loader.layout.start(s)[0] for s in range(first, first + count)]
+                last = loader.layout.start(first + count - 1)
+                ends_in = (last[1] + batch_size - 1) // 50 + last[0]  # epoch of the last row
+                touched.append(max(max(epoch_of), ends_in) - epoch_of[0] + 1)
+            assert max(touched) == loader.epochs_spanned(count), (batch_size, drop_remainder, count)
+
+
+def test_class_balanced_windows(toy):
+    loader = loader_of(toy, "device", batch_size=8, seed=5, class_balanced=True)
+    gather, args = jax.jit(loader.gather), loader.window_args(4, 10)
+    assert [ids(gather(np.int32(s), *args)) for s in range(4, 14)] == [ids(loader.batch(s)) for s in range(4, 14)]
+
+
 def test_unshuffled_order(toy, path):
     loader = loader_of(toy, path, batch_size=10, shuffle=False)
     assert [i for s in range(5) for i in ids(loader.batch(s))] == list(range(50))

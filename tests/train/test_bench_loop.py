@@ -10,7 +10,9 @@ def test_bench_loop_prints_both_times_and_the_overhead(capsys):
                  "--config.model=mlp(widths=(16,))", "--config.progress=false"])
     out = capsys.readouterr().out
     assert code == 0, out
-    for row in ("bare jitted step", "training loop"):
+    assert "30 steps per call" in out, out  # up to the log step
+    for row in ("bare jitted step", "bare, 30 steps per call", "training loop"):
         assert re.search(rf"{row}\s+\d+\.\d+\s+\d+\.\d+\s+ms", out), out
-    assert re.search(r"overhead\s+[+-]\d+\.\d\s+[+-]\d+\.\d\s+%", out) and "per repeat: " in out, out
+    for row in ("bare jitted step", "bare, 30 per call"):
+        assert re.search(rf"overhead vs {row}\s+[+-]\d+\.\d\s+[+-]\d+\.\d\s+%\s+per repeat: ", out), out
 

@@ -41,7 +41,7 @@ def sums_of(losses, first_nonfinite=-1):
 
 def test_a_log_step_is_written_when_finished_or_when_the_next_one_starts():
     writer = Recorder()
-    log = MetricsLog(writer, train.sharded(), histograms=True, skips_nonfinite=False)
+    log = MetricsLog(writer, train.sharded(), histogram_every=10, skips_nonfinite=False)
     log.start(10, sums_of([1.0, 3.0]), state_at(10))
     assert writer.scalars == [] and log.latest == {}  # dispatched only
     log.start(20, sums_of([0.5]), state_at(20, learning_rate=0.05))
@@ -58,9 +58,19 @@ def test_a_log_step_is_written_when_finished_or_when_the_next_one_starts():
     assert log.latest["loss"] == 0.5
 
 
+def test_histograms_at_the_first_log_step_and_then_past_each_multiple():
+    writer = Recorder()
+    log = MetricsLog(writer, train.sharded(), histogram_every=25, skips_nonfinite=False)
+    for step in range(10, 90, 10):
+        log.start(step, sums_of([1.0]), state_at(step))
+    log.finish()
+    assert [step for step, _ in writer.histogram_names] == [10, 30, 50, 80]
+    assert len(writer.scalars) == 8
+
+
 def test_poll_writes_a_computed_log_step_without_waiting_for_the_next():
     writer = Recorder()
-    log = MetricsLog(writer, train.sharded(), histograms=False, skips_nonfinite=False)
+    log = MetricsLog(writer, train.sharded(), histogram_every=0, skips_nonfinite=False)
     log.start(5, sums_of([2.0]), state_at(5))
     for _ in range(1000):  # the values are computed asynchronously; poll until they are
         log.poll()
@@ -71,12 +81,12 @@ def test_poll_writes_a_computed_log_step_without_waiting_for_the_next():
 
 
 def test_non_finite_loss_is_raised_with_its_step_unless_skipped():
-    log = MetricsLog(Recorder(), train.sharded(), histograms=False, skips_nonfinite=False)
+    log = MetricsLog(Recorder(), train.sharded(), histogram_every=0, skips_nonfinite=False)
     log.start(10, sums_of([np.nan], first_nonfinite=7), state_at(10))
     with pytest.raises(train.NonFiniteLossError, match="non-finite at step 7"):
         log.finish()
     writer = Recorder()
-    tolerant = MetricsLog(writer, train.sharded(), histograms=False, skips_nonfinite=True)
+    tolerant = MetricsLog(writer, train.sharded(), histogram_every=0, skips_nonfinite=True)
     tolerant.start(10, sums_of([np.nan], first_nonfinite=7), state_at(10))
     tolerant.finish()
     assert np.isnan(writer.scalars[0][1]["train/loss"])
@@ -93,3 +103,13 @@ def test_a_run_whose_loss_diverges_saves_no_checkpoint_after_it(tmp_path):
     bad = int(re.search(r"step (\d+)", str(info.value)).group(1))
     saved = [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")]
     assert bad < 10 and saved == [], (saved, bad)
+
+
+def test_the_sums_may_be_donated_once_the_log_step_is_dispatched():
+    writer = Recorder()
+    log = MetricsLog(writer, train.sharded(), histogram_every=10, skips_nonfinite=False)
+    sums = sums_of([2.0, 4.0])
+    log.start(10, sums, state_at(10))
+    jax.jit(lambda s: jax.tree.map(lambda x: x * 0, s), donate_argnums=0)(sums)  # as the next step does
+    log.finish()
+    assert writer.scalars[0][1]["train/loss"] == 3.0 and writer.histogram_names == [(10, ["train/grads/Dense_0"])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 from collections.abc import Callable, Iterator
 
 import jax
@@ -14,23 +15,31 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tricks.data._base import BALANCED_STREAM, Batch, Loader, StepIterator
 from tricks.data._dataset import Dataset, to_float
 
-_CACHED_EPOCHS = 3
-_LAYOUT = ("size", "scale")  # static; the compiled gathers are shared by loaders alike
+_STACKS_CACHED = 2  # stacked epoch orders kept (by first epoch); a window needs one
+_LAYOUT = ("size", "scale", "start")  # static; the compiled gathers are shared by loaders alike
+_ORDER = ("batch_size", "num_examples", "steps_per_epoch", "drop_remainder")
 
 
 def _gather(x, y, idx, scale):
     return {"image": to_float(x[idx], scale), "label": y[idx]}
 
 
-def _ordered(x, y, perm_a, perm_b, k0, start, *, size, scale):
-    n = x.shape[0]
-    k = k0 + start + jnp.arange(size, dtype=jnp.int32)
-    wrap = k >= n  # rows past the end of this epoch come from the next one
-    k = jnp.where(wrap, k - n, k)
-    return _gather(x, y, jnp.where(wrap, perm_b[k], perm_a[k]), scale)
+def _ordered(step, x, y, orders, anchor, *, size, scale, start, batch_size, num_examples, steps_per_epoch,
+             drop_remainder):
+    """The batch of `step` (traced) from the orders of consecutive epochs e0, e0 + 1, ... stacked.
+
+    `anchor` is ``(s, p)``: step s's first row is at position p counted from the start of
+    epoch e0 (so the arithmetic stays in int32 however long the run).
+    """
+    rows = start + jnp.arange(size, dtype=jnp.int32)
+    if drop_remainder:  # a batch never leaves its epoch
+        epoch = step // steps_per_epoch - anchor[0] // steps_per_epoch
+        return _gather(x, y, orders[epoch, (step % steps_per_epoch) * batch_size + rows], scale)
+    position = anchor[1] + (step - anchor[0]) * batch_size + rows  # rows past an epoch's end: the next one
+    return _gather(x, y, orders[position // num_examples, position % num_examples], scale)
 
 
-def _balanced(x, y, seed, order, starts, counts, present, step, start, *, batch_size, size, scale):
+def _balanced(step, x, y, seed, order, starts, counts, present, *, batch_size, size, scale, start):
     key = jax.random.fold_in(jax.random.key(seed), BALANCED_STREAM)
     k_class, k_example = jax.random.split(jax.random.fold_in(key, step))
     classes = present[jax.random.randint(k_class, (batch_size,), 0, present.shape[0])]
@@ -38,7 +47,7 @@ def _balanced(x, y, seed, order, starts, counts, present, step, start, *, batch_
     return _gather(x, y, jax.lax.dynamic_slice_in_dim(order[starts[classes] + within], start, size), scale)
 
 
-def _evaluation(x, y, first, start, *, size, scale):
+def _evaluation(x, y, first, *, size, scale, start):
     n = x.shape[0]
     pos = first + start + jnp.arange(size, dtype=jnp.int32)
     return {**_gather(x, y, jnp.minimum(pos, n - 1), scale), "mask": pos < n}
@@ -46,6 +55,10 @@ def _evaluation(x, y, first, start, *, size, scale):
 
 def _permutation(seed, epoch, *, n):
     return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n).astype(jnp.int32)
+
+
+def _stack(*orders):
+    return jnp.stack(orders)
 
 
 @functools.cache
@@ -58,10 +71,11 @@ def _jitted(sharding: NamedSharding | None) -> dict:
         evaluation = {**batch, "mask": sharding}
         replicated = NamedSharding(sharding.mesh, PartitionSpec())
     return {
-        "ordered": jax.jit(_ordered, static_argnames=_LAYOUT, out_shardings=batch),
+        "ordered": jax.jit(_ordered, static_argnames=_LAYOUT + _ORDER, out_shardings=batch),
         "balanced": jax.jit(_balanced, static_argnames=("batch_size", *_LAYOUT), out_shardings=batch),
         "evaluation": jax.jit(_evaluation, static_argnames=_LAYOUT, out_shardings=evaluation),
         "permutation": jax.jit(_permutation, static_argnames=("n",), out_shardings=replicated),
+        "stack": jax.jit(_stack, out_shardings=replicated),
     }
 
 
@@ -127,7 +141,6 @@ class DeviceLoader(Loader):
             sharding=sharding,
         )
         self._fns = _jitted(sharding)
-        jitted = self._fns["balanced"] if class_balanced else self._fns["ordered"]
         if sharding is None:
             device = jax.local_devices()[0]
             self._put = lambda a: jax.device_put(a, device)
@@ -136,43 +149,61 @@ class DeviceLoader(Loader):
             replicated = NamedSharding(sharding.mesh, PartitionSpec())
             self._put = lambda a: jax.make_array_from_callback(a.shape, replicated, lambda i: a[i])
             start, size = 0, batch_size  # the global batch; each device computes its rows
-        self._start = np.int32(start)
-        self._layout_args = {"size": size, "scale": dataset.scale}
-        static = {"batch_size": batch_size} if class_balanced else {}
-        self._jitted_gather = functools.partial(jitted, **static, **self._layout_args)
+        self._layout_args = {"size": size, "scale": dataset.scale, "start": start}
+        if class_balanced:
+            self._static = {"batch_size": batch_size, **self._layout_args}
+        else:
+            layout = self.layout
+            self._static = {**self._layout_args, "batch_size": batch_size, "num_examples": layout.num_examples,
+                            "steps_per_epoch": layout.steps_per_epoch, "drop_remainder": layout.drop_remainder}
+        jitted = self._fns["balanced" if class_balanced else "ordered"]
+        self._jitted_gather = functools.partial(jitted, **self._static)
         features, labels = dataset.stored_arrays(split)
         self._x, self._y = self._put(features), self._put(labels)
-        self._seed = np.uint32(seed)  # a host scalar: the key is made inside each jitted function
-        self._identity = self._put(np.arange(self.num_examples, dtype=np.int32))
+        self._seed = np.uint32(seed)  # the key is made inside each jitted function
         self._perms: collections.OrderedDict[int, jax.Array] = collections.OrderedDict()
+        self._stacks: collections.OrderedDict[tuple[int, int], tuple[jax.Array, jax.Array]] = collections.OrderedDict()
         if class_balanced:
             table = self._classes
             self._table = tuple(
-                self._put(a) for a in (table.order, table.starts, table.counts, table.present)
+                self._put(a) for a in (self._seed, table.order, table.starts, table.counts, table.present)
             )
 
-    def _epoch_order(self, epoch: int) -> jax.Array:
+    def _epoch_order(self, epoch: int, keep: int) -> jax.Array:
         if not self.shuffle:
             return self._identity
         if epoch not in self._perms:
             self._perms[epoch] = self._fns["permutation"](
                 self._seed, np.uint32(epoch % 2**32), n=self.num_examples
             )
-            while len(self._perms) > _CACHED_EPOCHS:
+            while len(self._perms) > keep:
                 self._perms.popitem(last=False)
         return self._perms[epoch]
+
+    @functools.cached_property
+    def _identity(self) -> jax.Array:
+        return self._put(np.arange(self.num_examples, dtype=np.int32))
+
+    def epochs_spanned(self, steps: int) -> int:
+        """How many consecutive epochs the rows of `steps` consecutive steps can touch, at most."""
+        n, b, spe = self.num_examples, self.batch_size, self.steps_per_epoch
+        if self.drop_remainder:
+            return (spe + steps - 2) // spe + 1
+        return (n - math.gcd(n, b) + steps * b - 1) // n + 1  # a step's first row: a multiple of the gcd
 
     def batch(self, step: int) -> Batch:
         """The training batch of `step`: ``{"image": float32 (B, ...), "label": int32 (B,)}``."""
         self.layout.check_trainable(self.split)
-        return self._jitted_gather(*self.gather_args(step))
+        return self._jitted_gather(np.int32(step), *self.window_args(step, 1))
 
     @functools.cached_property
     def gather(self) -> Callable[..., Batch]:
-        """The pure function that `batch` jits: ``gather(*gather_args(step))`` is step's batch.
+        """The pure function that `batch` jits: ``gather(step, *window_args(first, count))``.
 
-        A training step can call it inside its own jitted function (one dispatch per step
-        instead of two); its output should then be constrained to `sharding`.
+        It gives the batch of any `step` in ``[first, first + count)`` from the same
+        arrays, `step` being a traced int32 scalar, so a jitted training loop can run
+        `count` steps in one call (`tricks.train.TrainStep.fed_by`); its output should
+        then be constrained to `sharding`.
 
         Examples:
             >>> import numpy as np
@@ -181,32 +212,39 @@ class DeviceLoader(Loader):
             >>> ds = Dataset("toy", {"train": rows, "test": rows}, feature_key="x", class_names="ab",
             ...              input_shape=(1,), dtype=np.uint8, scale=1.0)
             >>> loader = DeviceLoader(ds, "train", 4, seed=0)
-            >>> batch = jax.jit(loader.gather)(*loader.gather_args(3))
-            >>> bool((batch["image"] == loader.batch(3)["image"]).all())
+            >>> args = loader.window_args(2, count=5)  # steps 2 to 6: epochs 1 to 3 of 2 steps each
+            >>> batch = jax.jit(loader.gather)(np.int32(5), *args)
+            >>> bool((batch["image"] == loader.batch(5)["image"]).all())
             True
         """
-        if self.class_balanced:
-            return functools.partial(_balanced, batch_size=self.batch_size, **self._layout_args)
-        return functools.partial(_ordered, **self._layout_args)
+        fn = _balanced if self.class_balanced else _ordered
+        return functools.partial(fn, **self._static)
 
-    def gather_args(self, step: int) -> tuple:
-        """The arrays `gather` takes for `step`: the split, the epoch order(s), offsets."""
+    def window_args(self, first: int, count: int) -> tuple:
+        """The arrays `gather` takes for the steps ``[first, first + count)``: the split, then
+        the stacked orders of the epochs they touch (``epochs_spanned(count)`` of them,
+        always that many, so a jitted loop compiles once) and where `first` lies in them.
+        Class-balanced batches need only the split and the class table.
+        """
         if self.class_balanced:
-            return (self._x, self._y, self._seed, *self._table, np.uint32(step % 2**32), self._start)
-        epoch, k0 = self.layout.start(step)
-        perm_a = self._epoch_order(epoch)
-        straddles = k0 + self.batch_size > self.num_examples
-        perm_b = self._epoch_order(epoch + 1) if straddles else perm_a
-        return self._x, self._y, perm_a, perm_b, np.int32(k0), self._start
+            return (self._x, self._y, *self._table)
+        epoch, position = self.layout.start(first)
+        span = self.epochs_spanned(count)
+        if (epoch, span) not in self._stacks:
+            epochs = range(epoch, epoch + span) if self.shuffle else [0] * span
+            orders = self._fns["stack"](*(self._epoch_order(e, keep=span + 1) for e in epochs))
+            self._stacks[epoch, span] = orders, self._put(np.array([first, position], np.int32))
+            while len(self._stacks) > _STACKS_CACHED:
+                self._stacks.popitem(last=False)
+        orders, anchor = self._stacks[epoch, span]
+        return self._x, self._y, orders, anchor
 
     def iterate(self, start_step: int = 0) -> StepIterator:
         return _DeviceIterator(self, start_step)
 
     def eval_batches(self) -> Iterator[Batch]:
         for k in range(self.num_eval_batches):
-            yield self._fns["evaluation"](
-                self._x, self._y, np.int32(k * self.batch_size), self._start, **self._layout_args
-            )
+            yield self._fns["evaluation"](self._x, self._y, np.int32(k * self.batch_size), **self._layout_args)
 
 
 class _DeviceIterator(StepIterator):
@@ -215,8 +253,8 @@ class _DeviceIterator(StepIterator):
         self.step += 1
         return batch
 
-    def next_gather_args(self) -> tuple:
-        """`loader.gather_args` of the next step, moving past it as `next` would."""
-        args = self.loader.gather_args(self.step)
-        self.step += 1
+    def next_window(self, steps: int, window: int) -> tuple:
+        """`loader.window_args` for the next `window` steps, moving past `steps` <= `window` of them."""
+        args = self.loader.window_args(self.step, window)
+        self.step += steps
         return args

@@ -37,6 +37,8 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.num_epochs = 40  # 40 epochs of digits = 400 steps
     cfg.eval_every = 100  # steps between evaluations; 0: once per epoch
     cfg.log_every = 20
+    cfg.histogram_every = 100  # steps between TensorBoard gradient histograms (at log steps); 0: none
+    cfg.steps_per_call = 0  # steps one jitted call runs (on-device data); 0: up to 100, stopping at log steps
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
     cfg.seed = 0
     cfg.parallel = "sharded"  # a parallel spec: sharded (jit over a mesh) or pmap
@@ -59,7 +61,8 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` with every missing standard field set to its default.
 
     Raises:
-        ConfigError: a top-level field that is not a standard one (with suggestions).
+        ConfigError: a top-level field that is not a standard one (with suggestions), or
+            a step count or interval that is not a whole number in its range.
 
     Examples:
         >>> complete(ml_collections.ConfigDict({"batch_size": 64})).log_every
@@ -71,7 +74,16 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """
     merged = default_config().to_dict()
     _merge(merged, config.to_dict(), "")
+    for key, least in _COUNTS.items():
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"config field '{key}' must be a whole number >= {least}, got {value!r}")
     return ml_collections.ConfigDict(merged, type_safe=False)
+
+
+_COUNTS = {"batch_size": 1, "eval_batch_size": 1, "num_steps": 0, "num_epochs": 0, "eval_every": 0, "log_every": 1,
+           "histogram_every": 0, "steps_per_call": 0, "checkpoint_every": 0, "keep": 0, "snapshot_every": 0}
+"""The integer fields and their least valid values."""
 
 
 def _merge(defaults: dict, given: dict, where: str) -> None:

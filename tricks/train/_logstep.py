@@ -16,6 +16,7 @@ both processes inside a training step (`tests/train/test_scale.py`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -39,7 +40,11 @@ class MetricsLog:
     Args:
         writer: where the metrics go (``train/...`` scalars, ``train/grads/...`` histograms).
         strategy: the data-parallel strategy (`metrics`, `from_train`).
-        histograms: whether to write gradient histograms (the chief process only).
+        histogram_every: gradient histograms at the first log step, then at the first
+            log step at or past each multiple of this many steps (0: none; the chief
+            process only). Each costs
+            about 2.5 ms of host time for the default MLP's 85k gradients, taken from
+            the training computation on a CPU.
         skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
             non-finite loss raises `NonFiniteLossError`.
 
@@ -55,16 +60,18 @@ class MetricsLog:
         >>> state = TrainState(step=jnp.int32(2), params=params, batch_stats={},
         ...                    opt_state=optax.sgd(0.1).init(params), rng=jax.random.PRNGKey(0))
         >>> sums = zero_sums(params) | {"loss": jnp.float32(3.0), "count": jnp.int32(2)}
-        >>> log = MetricsLog(Writer(), sharded(), histograms=False, skips_nonfinite=False)
+        >>> log = MetricsLog(Writer(), sharded(), histogram_every=0, skips_nonfinite=False)
         >>> log.start(2, sums, state)  # dispatched; fetched later
         >>> log.finish()
         >>> log.latest["loss"], log.latest["param_norm"]
         (1.5, 2.0)
     """
 
-    def __init__(self, writer: Writer, strategy: Any, *, histograms: bool, skips_nonfinite: bool):
+    def __init__(self, writer: Writer, strategy: Any, *, histogram_every: int, skips_nonfinite: bool):
         self._writer, self._strategy = writer, strategy
-        self._histograms, self._skips_nonfinite = histograms, skips_nonfinite
+        self._histogram_every, self._skips_nonfinite = histogram_every, skips_nonfinite
+        self._last_histogram: int | None = None
+        self._names: dict[Any, list[str]] = {}
         self._pending: tuple[int, dict[str, Any]] | None = None
         self.latest: dict[str, float] = {}
 
@@ -76,13 +83,21 @@ class MetricsLog:
         too (it is written before `start` returns).
         """
         self.finish()
-        self._pending = (step, _log_values(self._strategy.metrics(sums), self._strategy.from_train(state)))
+        every = self._histogram_every
+        histogram = bool(every) and (self._last_histogram is None or step // every > self._last_histogram // every)
+        if histogram:
+            self._last_histogram = step
+        sums, state = self._strategy.metrics(sums), self._strategy.from_train(state)
+        key = jax.tree.structure((sums, state))
+        if key not in self._names:  # the names of the packed values, traced once
+            self._names[key] = sorted(jax.eval_shape(_log_scalars, sums, state))
+        self._pending = (step, self._names[key], _log_values(sums, state, histogram))
         if jax.process_count() > 1:  # see the module's docstring
             self.finish()
 
     def poll(self) -> None:
         """Finishes the pending log step if its values are computed; never waits."""
-        if self._pending is not None and self._pending[1]["param_norm"].is_ready():
+        if self._pending is not None and self._pending[2][0].is_ready():
             self.finish()
 
     def finish(self) -> None:
@@ -94,11 +109,10 @@ class MetricsLog:
         """
         if self._pending is None:
             return
-        step, values = self._pending
+        step, names, (packed, first_nonfinite, grads) = self._pending
         self._pending = None
-        grads = values.pop("grads")
-        metrics = {k: float(v) for k, v in jax.device_get(values).items()}
-        bad = int(metrics.pop("first_nonfinite"))
+        packed, bad = jax.device_get((packed, first_nonfinite))
+        metrics = dict(zip(names, packed.tolist()))
         if bad >= 0 and not self._skips_nonfinite:
             raise NonFiniteLossError(
                 f"the training loss became non-finite at step {bad}; lower the learning rate, add "
@@ -106,23 +120,28 @@ class MetricsLog:
             )
         self.latest = metrics
         self._writer.write(step, {f"train/{k}": v for k, v in metrics.items()})
-        if self._histograms:
+        if grads is not None:
             self._writer.histograms(step, {f"train/grads/{k}": v for k, v in layer_values(grads).items()})
 
 
-@jax.jit
-def _log_values(sums, state) -> dict[str, Any]:
-    """Interval means, current hyperparameters, parameter norm and the latest gradients: one call."""
+def _log_scalars(sums, state) -> dict[str, jax.Array]:
+    """Interval means, current hyperparameters and the parameter norm, by name."""
     count = jnp.maximum(sums["count"], 1).astype(jnp.float32)
     means = {k: sums[k] / count for k in ("loss", "accuracy", "grad_norm")}
     prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the writer adds "train/"
     means.update({f"{prefix}{layer}": v / count for layer, v in sums["layer_grad_norm"].items()})
     hyper = {k: v for k, v in optimizers_lib.hyperparams(state.opt_state).items() if jnp.ndim(v) == 0}
-    return means | hyper | plateau_scales(state.opt_state) | {
-        "param_norm": param_norm(state.params),
-        "first_nonfinite": sums["first_nonfinite"],
-        "grads": sums["grads"],
-    }
+    return means | hyper | plateau_scales(state.opt_state) | {"param_norm": param_norm(state.params)}
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _log_values(sums, state, with_grads: bool) -> tuple[jax.Array, jax.Array, Any]:
+    """`_log_scalars` packed in name order into one float32 vector (one transfer), the first
+    non-finite step, and a copy of the latest gradients if `with_grads` (else None)."""
+    scalars = _log_scalars(sums, state)
+    packed = jnp.stack([jnp.asarray(scalars[k], jnp.float32) for k in sorted(scalars)])
+    grads = jax.tree.map(jnp.copy, sums["grads"]) if with_grads else None  # a copy: `sums` may be donated
+    return packed, sums["first_nonfinite"], grads
 
 
 def plateau_scales(opt_state) -> dict[str, jax.Array]:

@@ -53,17 +53,23 @@ class Sharded:
         return TrainStep(step, jax.jit(step, donate_argnums=(0, 2)), self)
 
     def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> Callable | None:
-        """``(state, sums, *gather_args) -> (state, sums)``: `step` on ``gather(*gather_args)``, one jit.
+        """``(state, sums, count, *window_args) -> (state, sums)``: `count` steps in one call.
 
-        The batch is laid out by `sharding` (each device gathers its rows), as the
-        loader's own jitted gather gives it; state and sums are donated.
+        Each step gathers its own batch, ``gather(state.step, *window_args)``, laid out by
+        `sharding` (each device gathers its rows) as the loader's own jitted gather gives
+        it. `count` is traced (a `fori_loop` bound), so any count compiles once; state and
+        sums are donated.
         """
 
-        def fed(state, sums, *args):
-            batch = gather(*args)
-            if sharding is not None:
-                batch = jax.lax.with_sharding_constraint(batch, sharding)
-            return step(state, batch, sums)
+        def fed(state, sums, count, *args):
+            def one(_, carry):
+                state, sums = carry
+                batch = gather(state.step, *args)
+                if sharding is not None:
+                    batch = jax.lax.with_sharding_constraint(batch, sharding)
+                return step(state, batch, sums)
+
+            return jax.lax.fori_loop(0, count, one, (state, sums))
 
         return jax.jit(fed, donate_argnums=(0, 1))
 
@@ -97,8 +103,8 @@ class Pmap(Sharded):
         return TrainStep(step, train_step, self)
 
     def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> None:
-        """None: batches stay calls of their own (inside `pmap` each device would need the
-        whole split passed in every call)."""
+        """None: one call per step, batches gathered by calls of their own (inside `pmap`
+        each device would need the whole split passed in every call)."""
         return None
 
     def to_train(self, state: Any) -> Any:
@@ -141,21 +147,29 @@ class TrainStep:
         return self.compiled(state, batch, sums)
 
     def fed_by(self, loader: Any) -> Callable | None:
-        """The step gathering its batch from on-device `loader` in the same call, or None.
+        """Several steps in one call, each gathering its batch from on-device `loader`; or None.
 
         Returns:
-            ``(state, sums, *loader.gather_args(step)) -> (state, sums)``, compiled by the
-            strategy (`Sharded.compile_fed`); None where the strategy cannot (`pmap`).
+            ``(state, sums, count, *loader.window_args(state.step, window)) -> (state, sums)``
+            for any ``count <= window``, compiled by the strategy (`Sharded.compile_fed`);
+            None where the strategy cannot (`pmap`).
 
         Examples:
             >>> import jax.numpy as jnp
             >>> class Loader:  # the batch of step k is data[k]
             ...     sharding = None
-            ...     gather = staticmethod(lambda data, k: data[k])
-            >>> step = lambda state, batch, sums: (state + batch, sums + 1)
+            ...     gather = staticmethod(lambda k, data: data[k])
+            >>> step = lambda state, batch, sums: (state.replace(step=state.step + 1, total=state.total + batch),
+            ...                                    sums + 1)
+            >>> import flax
+            >>> @flax.struct.dataclass
+            ... class State:
+            ...     step: jax.Array
+            ...     total: jax.Array
             >>> fed = sharded().compile_train(step).fed_by(Loader())
-            >>> [float(v) for v in fed(jnp.zeros(()), jnp.zeros(()), jnp.arange(3.0), 2)]
-            [2.0, 1.0]
+            >>> state, sums = fed(State(jnp.int32(1), jnp.float32(0)), jnp.int32(0), 3, jnp.arange(10.0))
+            >>> float(state.total), int(state.step), int(sums)  # steps 1, 2 and 3
+            (6.0, 4, 3)
         """
         return self.strategy.compile_fed(self.step, loader.gather, loader.sharding)
 

@@ -1,0 +1,84 @@
+"""Several training steps per jitted call: the same run, the same records, fewer calls."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tricks import train
+from tricks.config import ConfigError
+from tricks.train import _loop
+
+
+def run_with(tmp_path, steps_per_call, **fields):
+    cfg = train.default_config()
+    cfg.num_steps, cfg.log_every, cfg.eval_every, cfg.checkpoint_every = 32, 10, 15, 7
+    cfg.progress, cfg.eval_splits, cfg.steps_per_call = False, ["validation"], steps_per_call
+    cfg.snapshot_every, cfg.keep = 12, 100
+    for key, value in fields.items():
+        cfg[key] = value
+    workdir = tmp_path / f"calls{steps_per_call}"
+    summary = train.train_and_evaluate(cfg, workdir)
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    for record in records:
+        record.pop("wall_time_s")
+    checkpoints = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    return summary, records, checkpoints
+
+
+def assert_same_records(a, b):
+    assert [sorted(r) for r in a] == [sorted(r) for r in b]
+    for x, y in zip(a, b):
+        assert x["step"] == y["step"]
+        np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=2e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("fields", [{}, {"dataset": "digits(validation_fraction=0.1)", "batch_size": 100,
+                                         "class_balanced": True}])
+def test_steps_per_call_changes_nothing_but_the_calls(tmp_path, fields):
+    """Stops at log steps (10), evaluations (15), checkpoints (7) and snapshots (12) fall
+    inside would-be windows; every one of them happens at its step whatever the window."""
+    one, records_one, saved_one = run_with(tmp_path, 1, **fields)
+    for steps_per_call in (4, 0):
+        many, records, saved = run_with(tmp_path, steps_per_call, **fields)
+        assert saved == saved_one == sorted({7, 12, 14, 21, 24, 28, 32})
+        assert_same_records(records, records_one)
+        assert many["splits"]["validation"]["accuracy"] == pytest.approx(one["splits"]["validation"]["accuracy"])
+    assert [r["step"] for r in records_one if "train/loss" in r] == [10, 20, 30, 32]
+    assert [r["step"] for r in records_one if "eval/validation/accuracy" in r] == [15, 30, 32]
+
+
+def test_calls_stop_at_every_event(monkeypatch, tmp_path):
+    counts = []
+    original = _loop._stepper
+
+    def counting(run, batches, steps_per_call):
+        advance, window = original(run, batches, steps_per_call)
+
+        def recorded(state, sums, count):
+            counts.append(count)
+            return advance(state, sums, count)
+
+        return recorded, window
+
+    monkeypatch.setattr(_loop, "_stepper", counting)
+    run_with(tmp_path, 0)
+    assert counts == [7, 3, 2, 2, 1, 5, 1, 3, 4, 2, 2]  # stops: 7 10 12 14 15 20 21 24 28 30 32
+    counts.clear()
+    run_with(tmp_path, 3, log_every=8, eval_every=0, checkpoint_every=0, snapshot_every=0)
+    # at most 3 per call; log steps 8, 16, 24, 32 and an evaluation each epoch (10 steps)
+    assert counts == [3, 3, 2, 2, 3, 3, 3, 1, 3, 1, 3, 3, 2]
+
+
+def test_stops():
+    stops = _loop._Stops((10, 15, 0), [12, 40], 50)
+    assert [stops.after(s) for s in (0, 10, 12, 14, 29, 30, 39, 45)] == [10, 12, 15, 15, 30, 40, 40, 50]
+
+
+@pytest.mark.parametrize("field, value", [("steps_per_call", -1), ("log_every", 0), ("batch_size", 0),
+                                          ("num_steps", 2.5), ("eval_every", "often"), ("log_every", True)])
+def test_bad_counts_are_config_errors(field, value):
+    cfg = train.default_config()
+    cfg[field] = value
+    with pytest.raises(ConfigError, match=f"'{field}' must be a whole number"):
+        train.complete(cfg)

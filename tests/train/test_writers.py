@@ -1,0 +1,53 @@
+"""TensorBoard events read back from the file: scalars and histograms at their steps."""
+
+import math
+import struct
+
+import numpy as np
+
+from tricks.train._writers import TENSORBOARD_BUCKETS, TensorBoardWriter
+
+
+def read_events(folder):
+    """Every event of the event files in `folder` (TFRecord framing, read by hand)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    events = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack_from("<Q", data, offset)
+            events.append(Event.FromString(data[offset + 12 : offset + 12 + length]))
+            offset += 12 + length + 4
+    return [e for e in events if e.HasField("summary")]
+
+
+def test_scalars_of_a_step_are_one_event_and_read_back(tmp_path):
+    writer = TensorBoardWriter(tmp_path)
+    writer.write(10, {"train/loss": 0.5, "train/accuracy": np.float32(0.75), "train/lr": float("nan")})
+    writer.write(20, {"train/loss": 0.25})
+    writer.write(30, {})
+    writer.close()
+    events = read_events(tmp_path / "tensorboard")
+    assert [e.step for e in events] == [10, 20]
+    first = {v.tag: v.simple_value for v in events[0].summary.value}
+    assert first["train/loss"] == 0.5 and first["train/accuracy"] == 0.75 and math.isnan(first["train/lr"])
+    assert {v.tag: v.simple_value for v in events[1].summary.value} == {"train/loss": 0.25}
+
+
+def test_histograms_read_back_with_tensorboards_buckets(tmp_path):
+    values = np.array([-0.5, 0.001, 0.001, 2.0, np.nan])
+    writer = TensorBoardWriter(tmp_path)
+    writer.histograms(7, {"train/grads/a": values, "train/grads/b": np.array([np.inf])})
+    writer.close()
+    (event,) = read_events(tmp_path / "tensorboard")
+    (value,) = event.summary.value  # b has no finite value: no histogram
+    histo = value.histo
+    assert event.step == 7 and value.tag == "train/grads/a"
+    assert (histo.min, histo.max, histo.num) == (-0.5, 2.0, 4)
+    assert sum(histo.bucket) == 4 and np.isclose(histo.sum, 1.502) and np.isclose(histo.sum_squares, 4.250002)
+    # each value lies in the bucket named by the first limit above it
+    limits = np.array(histo.bucket_limit)
+    for v in values[:4]:
+        assert histo.bucket[int(np.searchsorted(limits, v, side="right"))] > 0
+    assert set(limits) <= set(TENSORBOARD_BUCKETS)
