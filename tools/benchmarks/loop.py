@@ -116,13 +116,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tricks import config as config_lib
     from tricks import train
-    from tricks.train._loop import AUTO_STEPS_PER_CALL
+    from tricks.train._loop import _stepper
 
     cfg = train.complete(config_lib.load(args.config, getattr(args, "overrides", [])))
     run_ = train.setup(cfg)
-    per_call = 1
-    if run_.loader.on_device and run_.train_step.fed_by(run_.loader) is not None:  # as `train_and_evaluate`
-        per_call = min(cfg.steps_per_call or AUTO_STEPS_PER_CALL, cfg.log_every)
+    _, window = _stepper(run_, run_.loader.iterate(0), cfg.steps_per_call)  # as `train_and_evaluate` runs
+    per_call = min(window, cfg.log_every)  # calls stop at log steps
     loops, bares, batched = [], [], []
     for _ in range(args.repeats):  # each repeat times all, back to back: the machine's pace moves
         bares.append(bare_time(cfg, args.steps))

@@ -42,9 +42,8 @@ class MetricsLog:
         strategy: the data-parallel strategy (`metrics`, `from_train`).
         histogram_every: gradient histograms at the first log step, then at the first
             log step at or past each multiple of this many steps (0: none; the chief
-            process only). Each costs
-            about 2.5 ms of host time for the default MLP's 85k gradients, taken from
-            the training computation on a CPU.
+            process only). Each costs about 2.5 ms of host time for the default MLP's
+            85k gradients, taken from the training computation on a CPU.
         skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
             non-finite loss raises `NonFiniteLossError`.
 
