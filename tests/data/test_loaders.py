@@ -14,6 +14,7 @@ import pytest
 
 from tests.data.conftest import toy_dataset
 from tricks.data import DeviceLoader, GrainLoader, make_loader
+from tricks.data._device import REUSE_EPOCHS
 
 PATHS = {"device": True, "grain": False}
 
@@ -114,9 +115,19 @@ def test_a_window_of_steps_gathers_each_steps_batch(toy, kwargs, batch_size):
     gather = jax.jit(device.gather)
     for first, count in [(0, 1), (3, 17), (41, 25), (2, 2)]:
         args = device.window_args(first, count)
-        assert args[2].shape == (device.epochs_spanned(count), 50)  # the stacked epoch orders
+        assert args[2].shape == (device.epochs_spanned(count) + REUSE_EPOCHS, 50)  # the stacked epoch orders
         for step in range(first, first + count):
             assert ids(gather(np.int32(step), *args)) == expected(step), (first, count, step)
+    batches, stacks = device.iterate(3), []  # consecutive windows, as the training loop asks
+    for first in range(3, 200, 5):
+        args = batches.next_window(5, 5)
+        stacks += [] if stacks and args[2] is stacks[-1] else [args[2]]
+        for step in range(first, first + 5):
+            assert ids(gather(np.int32(step), *args)) == expected(step), (first, step)
+    built = []  # a stack is reused by every window that starts in one of its first REUSE_EPOCHS + 1 epochs
+    for epoch in (device.layout.start(first)[0] for first in range(3, 200, 5)):
+        built += [] if built and epoch <= built[-1] + REUSE_EPOCHS else [epoch]
+    assert len(stacks) == len(built) < 200 // 5 // 2, (len(stacks), built)
 
 
 def test_epochs_spanned_is_tight(toy):

@@ -19,11 +19,11 @@ from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
-from tricks.train._logstep import MetricsLog, plateau_scales, skips_nonfinite
+from tricks.train._logstep import MetricsLog, log_report, plateau_scales, skips_nonfinite
 from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
-from tricks.train._step import zero_sums
+from tricks.train._step import reset_sums, zero_sums
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     sums, results = strategy.to_train(fresh_sums(run.state.params)), {}
     metrics_log = MetricsLog(writer, strategy, histogram_every=config.histogram_every if chief else 0,
                              skips_nonfinite=skips_nonfinite(state.opt_state))
-    advance, window = _stepper(run, batches, config.steps_per_call)
+    advance, window = _stepper(run, batches, config)
     log_every, checkpoint_every = config.log_every, config.checkpoint_every
     stops = _Stops((log_every, run.eval_every, checkpoint_every), snapshots, num_steps)
     step = start
     try:
         while step < num_steps:
             count = min(window, stops.after(step) - step)
-            state, sums = advance(state, sums, count)
             step = done = step + count
-            if done % log_every == 0 or done == num_steps:
-                metrics_log.start(done, sums, state)
-                sums = strategy.to_train(fresh_sums(run.state.params))
+            log_now = done % log_every == 0 or done == num_steps
+            state, sums, report = advance(state, sums, count, log_now)
+            if log_now:
+                metrics_log.start(done, sums, state, report)
+                if report is None:  # the call did not reset the sums
+                    sums = strategy.to_train(fresh_sums(run.state.params))
             else:
                 metrics_log.poll()
             evaluating = done % run.eval_every == 0 or done == num_steps
@@ -170,39 +172,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return summary
 
 
-def _stepper(run, batches, steps_per_call: int) -> tuple[Callable, int]:
-    """``(advance, window)``: ``advance(state, sums, count)`` runs `count` <= `window` steps.
+def _stepper(run, batches, config: ml_collections.ConfigDict) -> tuple[Callable, int]:
+    """``(advance, window)``: ``advance(state, sums, count, log) -> (state, sums, report)``
+    runs `count` <= `window` steps; `log` says the last one is a log step.
 
     With an on-device loader, where the strategy allows it (`TrainStep.fed_by`), the
     steps run inside one jitted call, each gathering its batch on the device:
-    ``steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`), and never past a
-    log step, evaluation or checkpoint (the loop stops there). Otherwise one call per step.
+    ``config.steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`), and never
+    past a log step, evaluation or checkpoint (the loop stops there), so never more than
+    ``config.log_every``. The call also computes the
+    log step's `log_report` and resets the sums. Otherwise one call per step, and
+    ``report`` is None (the log step is computed and the sums reset by calls of their own).
     """
-    fed = run.train_step.fed_by(run.loader) if run.loader.on_device else None
+    fed = run.train_step.fed_by(run.loader, _finish) if run.loader.on_device else None
     if fed is None:
-        def advance(state, sums, count):
+        def advance(state, sums, count, log):
             for _ in range(count):
                 state, sums = run.train_step(state, next(batches), sums)
-            return state, sums
+            return state, sums, None
 
         return advance, 1
-    window = steps_per_call if steps_per_call > 0 else AUTO_STEPS_PER_CALL
-    counts: dict[int, jax.Array] = {}  # device scalars, so a call transfers nothing from the host
+    window = min(config.steps_per_call or AUTO_STEPS_PER_CALL, config.log_every)
+    scalars: dict[Any, jax.Array] = {}  # device scalars, so a call transfers nothing from the host
 
-    def advance_fed(state, sums, count):
-        if count not in counts:
-            counts[count] = jax.device_put(np.int32(count), run.strategy.replicated)
-        return fed(state, sums, counts[count], *batches.next_window(count, window))
+    def put(value):
+        key = (type(value), value)
+        if key not in scalars:
+            scalars[key] = jax.device_put(np.asarray(value, np.bool_ if isinstance(value, bool) else np.int32),
+                                          run.strategy.replicated)
+        return scalars[key]
+
+    def advance_fed(state, sums, count, log):
+        return fed(state, sums, put(count), put(log), *batches.next_window(count, window))
 
     return advance_fed, window
+
+
+def _finish(state, sums, log):
+    """The end of a call of several steps: the sums reset if it ends at a log step, and the
+    log report of the interval so far (used only at log steps)."""
+    return reset_sums(sums, log), log_report(sums, state)
 
 
 AUTO_STEPS_PER_CALL = 100
 """Steps one call runs at most by default (``steps_per_call=0``); log steps, evaluations and
 checkpoints stop a call earlier. Each call costs a dispatch (about 2 us per state leaf on
-CPU) and a few small host transfers; on digits (20 steps per call, up to the log step)
-the whole loop went from +12-21% to about +5% against a bare jitted step called once per
-step (`tools/benchmarks/loop.py`)."""
+CPU, several times that on a busy 2-core machine) and the log step's host work; on digits
+(20 steps per call, up to the log step) the loop went from +12-21% to within a few
+percent of a bare jitted step called once per step (`tools/benchmarks/loop.py`)."""
 
 
 class _Stops:

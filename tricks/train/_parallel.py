@@ -52,16 +52,17 @@ class Sharded:
         """`step(state, batch, sums)` jitted, state and sums donated."""
         return TrainStep(step, jax.jit(step, donate_argnums=(0, 2)), self)
 
-    def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> Callable | None:
-        """``(state, sums, count, *window_args) -> (state, sums)``: `count` steps in one call.
+    def compile_fed(self, step: Callable, gather: Callable, sharding: Any, finish: Callable) -> Callable | None:
+        """``(state, sums, count, flag, *window_args) -> (state, sums, out)``: `count` steps in one call.
 
         Each step gathers its own batch, ``gather(state.step, *window_args)``, laid out by
         `sharding` (each device gathers its rows) as the loader's own jitted gather gives
-        it. `count` is traced (a `fori_loop` bound), so any count compiles once; state and
-        sums are donated.
+        it. After the last step, ``finish(state, sums, flag) -> (sums, out)`` closes the
+        call (the loop: the log report, and the sums reset at a log step). `count` and
+        `flag` are traced, so any call compiles once; state and sums are donated.
         """
 
-        def fed(state, sums, count, *args):
+        def fed(state, sums, count, flag, *args):
             def one(_, carry):
                 state, sums = carry
                 batch = gather(state.step, *args)
@@ -69,7 +70,8 @@ class Sharded:
                     batch = jax.lax.with_sharding_constraint(batch, sharding)
                 return step(state, batch, sums)
 
-            return jax.lax.fori_loop(0, count, one, (state, sums))
+            state, sums = jax.lax.fori_loop(0, count, one, (state, sums))
+            return state, *finish(state, sums, flag)
 
         return jax.jit(fed, donate_argnums=(0, 1))
 
@@ -102,7 +104,7 @@ class Pmap(Sharded):
 
         return TrainStep(step, train_step, self)
 
-    def compile_fed(self, step: Callable, gather: Callable, sharding: Any) -> None:
+    def compile_fed(self, step: Callable, gather: Callable, sharding: Any, finish: Callable) -> None:
         """None: one call per step, batches gathered by calls of their own (inside `pmap`
         each device would need the whole split passed in every call)."""
         return None
@@ -146,13 +148,18 @@ class TrainStep:
     def __call__(self, state: Any, batch: Any, sums: Any) -> tuple[Any, Any]:
         return self.compiled(state, batch, sums)
 
-    def fed_by(self, loader: Any) -> Callable | None:
+    def fed_by(self, loader: Any, finish: Callable) -> Callable | None:
         """Several steps in one call, each gathering its batch from on-device `loader`; or None.
 
+        Args:
+            loader: an on-device loader (`tricks.data.DeviceLoader`).
+            finish: ``finish(state, sums, flag) -> (sums, out)``, run on the device after
+                the call's last step; `flag` is the call's traced boolean argument.
+
         Returns:
-            ``(state, sums, count, *loader.window_args(state.step, window)) -> (state, sums)``
-            for any ``count <= window``, compiled by the strategy (`Sharded.compile_fed`);
-            None where the strategy cannot (`pmap`).
+            ``(state, sums, count, flag, *loader.window_args(state.step, window)) ->
+            (state, sums, out)`` for any ``count <= window``, compiled by the strategy
+            (`Sharded.compile_fed`); None where the strategy cannot (`pmap`).
 
         Examples:
             >>> import jax.numpy as jnp
@@ -161,17 +168,18 @@ class TrainStep:
             ...     gather = staticmethod(lambda k, data: data[k])
             >>> step = lambda state, batch, sums: (state.replace(step=state.step + 1, total=state.total + batch),
             ...                                    sums + 1)
+            >>> finish = lambda state, sums, reset: (jnp.where(reset, 0, sums), sums)  # the count so far
             >>> import flax
             >>> @flax.struct.dataclass
             ... class State:
             ...     step: jax.Array
             ...     total: jax.Array
-            >>> fed = sharded().compile_train(step).fed_by(Loader())
-            >>> state, sums = fed(State(jnp.int32(1), jnp.float32(0)), jnp.int32(0), 3, jnp.arange(10.0))
-            >>> float(state.total), int(state.step), int(sums)  # steps 1, 2 and 3
-            (6.0, 4, 3)
+            >>> fed = sharded().compile_train(step).fed_by(Loader(), finish)
+            >>> state, sums, counted = fed(State(jnp.int32(1), jnp.float32(0)), jnp.int32(0), 3, True, jnp.arange(10.0))
+            >>> float(state.total), int(state.step), int(counted), int(sums)  # steps 1, 2 and 3
+            (6.0, 4, 3, 0)
         """
-        return self.strategy.compile_fed(self.step, loader.gather, loader.sharding)
+        return self.strategy.compile_fed(self.step, loader.gather, loader.sharding, finish)
 
 
 @registry.register("parallel", "sharded")

@@ -84,7 +84,7 @@ class TensorBoardWriter(Writer):
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
 
-        values = [Summary.Value(tag=name, simple_value=float(np.asarray(value))) for name, value in scalars.items()]
+        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in scalars.items()]
         if values:  # NaN and inf are kept
             self._writer.add_summary(Summary(value=values), int(step))
 
@@ -161,9 +161,11 @@ class ConsoleWriter(Writer):
 
         self._bar = tqdm(total=total_steps, initial=start_step, disable=not enabled, unit="step",
                          dynamic_ncols=True, smoothing=0.1)
-        self._step = start_step
+        self._step, self._enabled = start_step, enabled
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        if not self._enabled and not any(k.startswith("eval/") for k in scalars):
+            return  # no bar to update (0.36 ms a log step otherwise); evaluations are still printed
         self._bar.update(max(int(step) - self._step, 0))
         self._step = int(step)
         shown = {k.split("/", 1)[1]: v for k, v in scalars.items() if k.startswith("train/") and k.count("/") == 1}
@@ -208,10 +210,10 @@ class Stopwatch:
 
 
 def _text(value) -> str:
-    number = float(np.asarray(value))
+    number = float(value)
     return f"{number:.4g}" if math.isfinite(number) else str(number)
 
 
 def _number(value) -> float | None:
-    value = float(np.asarray(value))
+    value = float(value)
     return value if math.isfinite(value) else None
