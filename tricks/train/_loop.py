@@ -180,9 +180,9 @@ def _stepper(run, batches, config: ml_collections.ConfigDict) -> tuple[Callable,
     steps run inside one jitted call, each gathering its batch on the device:
     ``config.steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`), and never
     past a log step, evaluation or checkpoint (the loop stops there), so never more than
-    ``config.log_every``. The call also computes the
-    log step's `log_report` and resets the sums. Otherwise one call per step, and
-    ``report`` is None (the log step is computed and the sums reset by calls of their own).
+    ``config.log_every``. The call also computes the log step's `log_report` and resets
+    the sums. Otherwise one call per step, and ``report`` is None (the log values are
+    computed and the sums reset by calls of their own).
     """
     fed = run.train_step.fed_by(run.loader, _finish) if run.loader.on_device else None
     if fed is None:
