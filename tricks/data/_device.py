@@ -93,8 +93,8 @@ class DeviceLoader(Loader):
     ``jax.random.permutation(fold_in(key(seed), e), n)`` (computed by `permutation`, the
     same array a few times faster), on device once per epoch (a few are cached;
     recomputing it every step cost 29 ms for n=54000 on CPU against 0.14 ms for the
-    gather), and the batch of step s is a slice of it (see
-    `Layout`), so it depends on (seed, step) only. Class-balanced batches draw a class
+    gather), and the batch of step s is a slice of it (see `Layout`), so it depends on
+    (seed, step) only. Class-balanced batches draw a class
     uniformly (among those present), then an example of it uniformly, from
     ``fold_in(fold_in(key(seed), BALANCED_STREAM), step)``.
 
