@@ -8,11 +8,11 @@ from tricks import train
 
 
 def test_bench_loop_prints_both_times_and_the_overhead(capsys):
-    code = main(["bench", "loop", "--steps", "240", "--segment", "2", "--config.log_every=30",
+    code = main(["bench", "loop", "--steps", "240", "--segment", "2", "--config.steps_per_call=30", "--config.log_every=30",
                  "--config.model=mlp(widths=(16,))", "--config.progress=false"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "30 steps per call" in out and "3 samples of 2 calls" in out, out  # calls up to the log step; samples from step 200
+    assert "30 steps per call" in out and "3 samples of 2 calls" in out, out  # samples from step 200
     for row in ("bare jitted step", "bare, 30 steps per call", "training loop"):
         assert re.search(rf"{row}\s+\d+\.\d+\s+\d+\.\d+\s+ms", out), out
     for row in ("bare jitted step", "bare, 30 steps per call"):
@@ -21,7 +21,7 @@ def test_bench_loop_prints_both_times_and_the_overhead(capsys):
 
 def test_samples_are_taken_between_whole_calls_and_the_run_is_unchanged():
     cfg = train.default_config()
-    cfg.model, cfg.log_every = "mlp(widths=(16,))", 10
+    cfg.model, cfg.steps_per_call = "mlp(widths=(16,))", 10
     samples, per_call = loop.measure(train.complete(cfg), steps=100, segment=3, warm=40)
     assert per_call == 10
     # pauses every 3 calls (30 steps): at steps 30, 60, ..., 120; samples of segments starting at >= 40

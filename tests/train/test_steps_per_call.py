@@ -9,7 +9,10 @@ import pytest
 from tricks import train
 from tricks.config import ConfigError
 from tricks.train import _loop
+from tricks.train import _calls
+from tricks.train._calls import Pace, Stops
 from tricks.train._parallel import TrainStep
+from tricks.train._writers import TensorBoardWriter
 
 
 def run_with(tmp_path, steps_per_call, **fields):
@@ -44,7 +47,7 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
     The reference runs each step as a call of its own, with the log values and the reset
     of the sums as calls of their own too (the path of `pmap` and Grain)."""
     with monkeypatch.context() as patch:
-        patch.setattr(TrainStep, "fed_by", lambda self, loader, finish: None)
+        patch.setattr(TrainStep, "fed_by", lambda self, loader, finish, step=None: None)
         one, records_one, saved_one = run_with(tmp_path, 1, **fields)
     for steps_per_call in (1, 4, 0):
         many, records, saved = run_with(tmp_path, steps_per_call, **fields)
@@ -69,16 +72,48 @@ def test_calls_stop_at_every_event(monkeypatch, tmp_path):
         return recorded, window
 
     monkeypatch.setattr(_loop, "_stepper", counting)
+    monkeypatch.setattr(_loop, "MAX_CALL_SECONDS", 1e9)  # calls not cut by the pace (timing)
     run_with(tmp_path, 0)
-    assert counts == [7, 3, 2, 2, 1, 5, 1, 3, 4, 2, 2]  # stops: 7 10 12 14 15 20 21 24 28 30 32
+    # stops: checkpoints 7 14 21 28, snapshots 12 24, evaluations 15 30, the end 32, and the
+    # histogram at the first log step (10); the log step 20 is passed inside a call
+    assert counts == [7, 3, 2, 2, 1, 6, 3, 4, 2, 2]
     counts.clear()
     run_with(tmp_path, 3, log_every=8, eval_every=0, checkpoint_every=0, snapshot_every=0)
-    # at most 3 per call; log steps 8, 16, 24, 32 and an evaluation each epoch (10 steps)
-    assert counts == [3, 3, 2, 2, 3, 3, 3, 1, 3, 1, 3, 3, 2]
+    # at most 3 per call; an evaluation each epoch (10 steps), the histogram at the first log step (8)
+    assert counts == [3, 3, 2, 2, 3, 3, 3, 1, 3, 3, 3, 1, 2]
+    counts.clear()
+    histograms = []
+    monkeypatch.setattr(TensorBoardWriter, "histograms", lambda self, step, arrays: histograms.append(step))
+    run_with(tmp_path, 0, log_every=4, histogram_every=10, eval_every=0, checkpoint_every=0, snapshot_every=0)
+    # histograms at the first log step, then at the first log step at or past each multiple of 10:
+    # 4, 12, 20, 32; with the evaluations (10, 20, 30), the end, and the log step 8 (the pace is
+    # known from the third call on), these are the calls' ends
+    assert histograms == [4, 12, 20, 32]
+    assert counts == [4, 4, 2, 2, 8, 10, 2]
+
+
+def test_pace_lets_a_call_pass_log_steps_for_as_long_as_it_is_allowed(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(_calls.time, "perf_counter", lambda: clock[0])
+    pace = Pace(0.5, log_every=20, adaptive=True)
+    assert pace.until(0) == 20  # not measured yet: to the next log step
+    for step in range(0, 100, 20):  # calls of 20 steps, 10 ms a step
+        pace.called(20)
+        clock[0] += 0.2
+    assert pace.until(100) == 150  # 0.5 s of 10 ms steps
+    for _ in range(5):  # now 100 ms a step: a call stops at the next log step
+        pace.called(20)
+        clock[0] += 2.0
+    assert pace.until(105) == 120
+    fixed = Pace(0.5, log_every=20, adaptive=False)  # several processes
+    for _ in range(3):
+        fixed.called(20)
+        clock[0] += 0.01
+    assert fixed.until(100) == 120
 
 
 def test_stops():
-    stops = _loop._Stops((10, 15, 0), [12, 40], 50)
+    stops = Stops((10, 15, 0), [12, 40], 50)
     assert [stops.after(s) for s in (0, 10, 12, 14, 29, 30, 39, 45)] == [10, 12, 15, 15, 30, 40, 40, 50]
 
 

@@ -43,11 +43,14 @@ class MetricsLog:
         writer: where the metrics go (``train/...`` scalars, ``train/grads/...`` histograms).
         strategy: the data-parallel strategy (`metrics`, `from_train`).
         histogram_every: gradient histograms at the first log step, then at the first
-            log step at or past each multiple of this many steps (0: none; the chief
-            process only). Each costs about 2.5 ms of host time for the default MLP's
-            85k gradients, taken from the training computation on a CPU.
+            log step at or past each multiple of this many steps (0: none). Each costs
+            about 2.5 ms of host time for the default MLP's 85k gradients, taken from the
+            training computation on a CPU.
         skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
             non-finite loss raises `NonFiniteLossError`.
+        histograms: whether this process fetches and writes the histograms (the chief
+            does); every process keeps the same schedule (`next_histogram`), so their
+            training calls stop at the same steps.
 
     Attributes:
         latest: the metrics of the newest log step written (``{}`` before the first).
@@ -62,34 +65,52 @@ class MetricsLog:
         ...                    opt_state=optax.sgd(0.1).init(params), rng=jax.random.PRNGKey(0))
         >>> sums = zero_sums(params) | {"loss": jnp.float32(3.0), "count": jnp.int32(2)}
         >>> log = MetricsLog(Writer(), sharded(), histogram_every=0, skips_nonfinite=False)
-        >>> log.start(2, sums, state)  # dispatched; fetched later
+        >>> log.start([2], sums, state)  # dispatched; fetched later
         >>> log.finish()
         >>> log.latest["loss"], log.latest["param_norm"]
         (1.5, 2.0)
     """
 
-    def __init__(self, writer: Writer, strategy: Any, *, histogram_every: int, skips_nonfinite: bool):
-        self._writer, self._strategy = writer, strategy
+    def __init__(self, writer: Writer, strategy: Any, *, histogram_every: int, skips_nonfinite: bool,
+                 histograms: bool = True):
+        self._writer, self._strategy, self._histograms = writer, strategy, histograms
         self._histogram_every, self._skips_nonfinite = histogram_every, skips_nonfinite
         self._last_histogram: int | None = None
         self._names: dict[Any, list[str]] = {}
-        self._pending: tuple[int, dict[str, Any]] | None = None
+        self._pending: tuple[list[int], list[str], tuple] | None = None
         self.latest: dict[str, float] = {}
 
-    def start(self, step: int, sums: Any, state: Any, report: tuple[jax.Array, jax.Array] | None = None) -> None:
-        """Dispatches the log of `step` from the interval's `sums` and the train-layout `state`.
+    def next_histogram(self, step: int, log_every: int) -> int | float:
+        """The first log step after `step` (a multiple of `log_every`) at which a histogram is
+        due (`inf`: none). A training call that passes several log steps stops there, as
+        only its last step's gradients are kept."""
+        every = self._histogram_every
+        if not every:
+            return float("inf")
+        first = (step // log_every + 1) * log_every
+        if self._last_histogram is None:
+            return first
+        due = (self._last_histogram // every + 1) * every
+        return max(first, -(-due // log_every) * log_every)
 
-        The arrays are read by a call dispatched now, so later steps may donate them.
-        A `report` (`log_report`) computed on the device by the training call itself
-        is taken as it is: then `sums` only give the latest gradients for histograms.
-        A log step still pending is finished first; with several processes, this one
-        too (it is written before `start` returns).
+    def start(self, steps: list[int], sums: Any, state: Any,
+              report: tuple[jax.Array, jax.Array] | None = None) -> None:
+        """Dispatches the logs of `steps` from the interval's `sums` and the train-layout `state`.
+
+        Without a `report`, `steps` is one step, whose values a call dispatched now
+        computes from `sums` and `state` (so later steps may donate them). A `report`
+        holds the values of each of `steps`, a row each (`log_report`'s, stacked),
+        computed on the device by the training call that passed them; then `sums` only
+        give the latest gradients, for a histogram at the last of `steps`. A log still
+        pending is finished first; with several processes, this one too (it is written
+        before `start` returns).
         """
         self.finish()
-        every = self._histogram_every
+        step, every = steps[-1], self._histogram_every
         histogram = bool(every) and (self._last_histogram is None or step // every > self._last_histogram // every)
         if histogram:
             self._last_histogram = step
+        histogram = histogram and self._histograms
         sums, state = self._strategy.metrics(sums), self._strategy.from_train(state)
         key = jax.tree.structure((sums, state))
         if key not in self._names:  # the names of the packed values, traced once
@@ -98,7 +119,7 @@ class MetricsLog:
             values = _log_values(sums, state, histogram)
         else:
             values = (*report, _copy(sums["grads"]) if histogram else None)
-        self._pending = (step, self._names[key], values)
+        self._pending = (list(steps), self._names[key], values)
         if jax.process_count() > 1:  # see the module's docstring
             self.finish()
 
@@ -116,19 +137,20 @@ class MetricsLog:
         """
         if self._pending is None:
             return
-        step, names, (packed, first_nonfinite, grads) = self._pending
+        steps, names, (packed, first_nonfinite, grads) = self._pending
         self._pending = None
-        bad = int(np.asarray(first_nonfinite))  # np.asarray, not jax.device_get: 14 us against 106 us an array
-        metrics = dict(zip(names, np.asarray(packed).tolist()))
-        if bad >= 0 and not self._skips_nonfinite:
+        # np.asarray, not jax.device_get: 14 us against 106 us an array
+        bad = np.atleast_1d(np.asarray(first_nonfinite))[: len(steps)]
+        if (bad >= 0).any() and not self._skips_nonfinite:
             raise NonFiniteLossError(
-                f"the training loss became non-finite at step {bad}; lower the learning rate, add "
-                f"gradient clipping, or wrap the optimizer to skip non-finite updates"
+                f"the training loss became non-finite at step {int(bad[bad >= 0][0])}; lower the learning "
+                f"rate, add gradient clipping, or wrap the optimizer to skip non-finite updates"
             )
-        self.latest = metrics
-        self._writer.write(step, {f"train/{k}": v for k, v in metrics.items()})
+        for step, row in zip(steps, np.atleast_2d(np.asarray(packed)).tolist()):
+            self.latest = dict(zip(names, row))
+            self._writer.write(step, {f"train/{k}": v for k, v in self.latest.items()})
         if grads is not None:
-            self._writer.histograms(step, {f"train/grads/{k}": v for k, v in layer_values(grads).items()})
+            self._writer.histograms(steps[-1], {f"train/grads/{k}": v for k, v in layer_values(grads).items()})
 
 
 def _log_scalars(sums, state) -> dict[str, jax.Array]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+import functools
 import json
 import logging
 import pathlib
@@ -10,11 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from tricks import schedules as schedules_lib
 from tricks.train import _workdir
+from tricks.train._calls import MAX_CALL_SECONDS, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
@@ -112,20 +114,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     version = _workdir.code_version()
     fresh_sums = jax.jit(zero_sums, out_shardings=strategy.replicated)  # one call, not one per leaf
     sums, results = strategy.to_train(fresh_sums(run.state.params)), {}
-    metrics_log = MetricsLog(writer, strategy, histogram_every=config.histogram_every if chief else 0,
-                             skips_nonfinite=skips_nonfinite(state.opt_state))
+    metrics_log = MetricsLog(writer, strategy, histogram_every=config.histogram_every,
+                             skips_nonfinite=skips_nonfinite(state.opt_state), histograms=chief)
     advance, window = _stepper(run, batches, config)
     log_every, checkpoint_every = config.log_every, config.checkpoint_every
-    stops = _Stops((log_every, run.eval_every, checkpoint_every), snapshots, num_steps)
+    stops = Stops((run.eval_every, checkpoint_every), snapshots, num_steps)
+    pace = Pace(MAX_CALL_SECONDS, log_every, adaptive=jax.process_count() == 1)
     step = start
     try:
-        while step < num_steps:
-            count = min(window, stops.after(step) - step)
-            step = done = step + count
-            log_now = done % log_every == 0 or done == num_steps
-            state, sums, report = advance(state, sums, count, log_now)
-            if log_now:
-                metrics_log.start(done, sums, state, report)
+        while step < num_steps:  # a call stops where the host must act, and where a histogram is due
+            count = min(step + window, stops.after(step), metrics_log.next_histogram(step, log_every),
+                        pace.until(step)) - step
+            pace.called(count)
+            first, step = step, step + count
+            done = step
+            logged = list(range((first // log_every + 1) * log_every, done + 1, log_every))
+            last_log = done == num_steps and done % log_every != 0  # the end is always logged
+            state, sums, report = advance(state, sums, count, last_log)
+            if logged or last_log:
+                metrics_log.start(logged + [done] * last_log, sums, state, report)
                 if report is None:  # the call did not reset the sums
                     sums = strategy.to_train(fresh_sums(run.state.params))
             else:
@@ -173,26 +180,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 
 
 def _stepper(run, batches, config: ml_collections.ConfigDict) -> tuple[Callable, int]:
-    """``(advance, window)``: ``advance(state, sums, count, log) -> (state, sums, report)``
-    runs `count` <= `window` steps; `log` says the last one is a log step.
+    """``(advance, window)``: ``advance(state, sums, count, last_log) -> (state, sums, report)``
+    runs `count` <= `window` steps; `last_log` says the last one is a log step that is
+    not a multiple of ``log_every`` (the end of the run).
 
     With an on-device loader, where the strategy allows it (`TrainStep.fed_by`), the
     steps run inside one jitted call, each gathering its batch on the device:
     ``config.steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`), and never
-    past a log step, evaluation or checkpoint (the loop stops there), so never more than
-    ``config.log_every``. The call also computes the log step's `log_report` and resets
-    the sums. Otherwise one call per step, and ``report`` is None (the log values are
-    computed and the sums reset by calls of their own).
+    past an evaluation, checkpoint or histogram (the loop stops there). The call also
+    records the `log_report` of every log step it passes and resets the sums there; its
+    ``report`` is ``(values, first_nonfinite)`` with a row per log step, in order.
+    Otherwise one call per step, and ``report`` is None (the log values are computed and
+    the sums reset by calls of their own).
     """
-    fed = run.train_step.fed_by(run.loader, _finish) if run.loader.on_device else None
+    if not run.loader.on_device:
+        return _one_per_call(run, batches)
+    window, log_every = config.steps_per_call or AUTO_STEPS_PER_CALL, config.log_every
+    fed = run.train_step.fed_by(run.loader, _finish, step=functools.partial(_logged_step, run.train_step.step,
+                                                                            log_every))
     if fed is None:
-        def advance(state, sums, count, log):
-            for _ in range(count):
-                state, sums = run.train_step(state, next(batches), sums)
-            return state, sums, None
-
-        return advance, 1
-    window = min(config.steps_per_call or AUTO_STEPS_PER_CALL, config.log_every)
+        return _one_per_call(run, batches)
+    rows = window // log_every + 2  # the log steps one call can pass, and the end of the run
+    width = jax.eval_shape(log_report, zero_sums(run.state.params), run.state)[0].shape[0]
+    book = jax.device_put(_empty_book(rows, width), run.strategy.replicated)
     scalars: dict[Any, jax.Array] = {}  # device scalars, so a call transfers nothing from the host
 
     def put(value):
@@ -202,39 +212,60 @@ def _stepper(run, batches, config: ml_collections.ConfigDict) -> tuple[Callable,
                                           run.strategy.replicated)
         return scalars[key]
 
-    def advance_fed(state, sums, count, log):
-        return fed(state, sums, put(count), put(log), *batches.next_window(count, window))
+    def advance_fed(state, sums, count, last_log):
+        nonlocal book
+        state, (sums, book), report = fed(state, (sums, book), put(count), put(last_log),
+                                          *batches.next_window(count, window))
+        return state, sums, report
 
     return advance_fed, window
 
 
-def _finish(state, sums, log):
-    """The end of a call of several steps: the sums reset if it ends at a log step, and the
-    log report of the interval so far (used only at log steps)."""
-    return reset_sums(sums, log), log_report(sums, state)
+def _one_per_call(run, batches) -> tuple[Callable, int]:
+    def advance(state, sums, count, last_log):
+        for _ in range(count):
+            state, sums = run.train_step(state, next(batches), sums)
+        return state, sums, None
+
+    return advance, 1
+
+
+def _empty_book(rows: int, width: int) -> dict[str, np.ndarray]:
+    """Where a call records its log steps: their values, first non-finite steps, and how many."""
+    return {"values": np.zeros((rows, width), np.float32), "first_nonfinite": np.full((rows,), -1, np.int32),
+            "count": np.zeros((), np.int32)}
+
+
+def _record(sums, book, state):
+    """The log step's `log_report` in the book's next row; the sums reset."""
+    values, first_nonfinite = log_report(sums, state)
+    row = book["count"]
+    book = {"values": book["values"].at[row].set(values),
+            "first_nonfinite": book["first_nonfinite"].at[row].set(first_nonfinite), "count": row + 1}
+    return reset_sums(sums, True), book
+
+
+def _logged_step(step, log_every: int, state, batch, carry):
+    """`step`, then the log step recorded if the new step is a multiple of `log_every`."""
+    sums, book = carry
+    state, sums = step(state, batch, sums)
+    sums, book = jax.lax.cond(state.step % log_every == 0, lambda: _record(sums, book, state), lambda: (sums, book))
+    return state, (sums, book)
+
+
+def _finish(state, carry, last_log):
+    """The end of a call: the end of the run recorded if `last_log`; the book's rows out and
+    the book emptied for the next call."""
+    sums, book = carry
+    sums, book = jax.lax.cond(last_log, lambda: _record(sums, book, state), lambda: (sums, book))
+    report = (book["values"], book["first_nonfinite"])
+    emptied = {"values": book["values"], "first_nonfinite": jnp.full_like(book["first_nonfinite"], -1),
+               "count": jnp.zeros_like(book["count"])}
+    return (sums, emptied), report
 
 
 AUTO_STEPS_PER_CALL = 100
-"""Steps one call runs at most by default (``steps_per_call=0``); log steps, evaluations and
-checkpoints stop a call earlier. Each call costs a dispatch (about 2 us per state leaf on
-CPU, several times that on a busy 2-core machine) and the log step's host work; on digits
-(20 steps per call, up to the log step) the loop went from +12-21% to within a few
-percent of a bare jitted step called once per step (`tools/benchmarks/loop.py`)."""
-
-
-class _Stops:
-    """The steps where the loop must regain control: log, evaluation, checkpoint, snapshot, end."""
-
-    def __init__(self, intervals: tuple[int, ...], snapshots: list[int], num_steps: int):
-        self.intervals = [k for k in intervals if k > 0]
-        self.snapshots = set(snapshots)
-        self._sorted = sorted(snapshots)
-        self.num_steps = num_steps
-
-    def after(self, step: int) -> int:
-        """The first stop after `step`."""
-        later = [(step // k + 1) * k for k in self.intervals] + [self.num_steps]
-        i = bisect.bisect_right(self._sorted, step)
-        if i < len(self._sorted):
-            later.append(self._sorted[i])
-        return min(later)
+"""Steps one call runs at most by default (``steps_per_call=0``); evaluations, checkpoints,
+snapshots and gradient histograms stop a call earlier, log steps do not (the call records
+them). Each call costs a dispatch (about 2 us per state leaf on CPU, several times that on
+a busy 2-core machine) and a wait for its results; see `tools/benchmarks/loop.py`."""

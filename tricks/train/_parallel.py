@@ -148,13 +148,15 @@ class TrainStep:
     def __call__(self, state: Any, batch: Any, sums: Any) -> tuple[Any, Any]:
         return self.compiled(state, batch, sums)
 
-    def fed_by(self, loader: Any, finish: Callable) -> Callable | None:
+    def fed_by(self, loader: Any, finish: Callable, step: Callable | None = None) -> Callable | None:
         """Several steps in one call, each gathering its batch from on-device `loader`; or None.
 
         Args:
             loader: an on-device loader (`tricks.data.DeviceLoader`).
             finish: ``finish(state, sums, flag) -> (sums, out)``, run on the device after
                 the call's last step; `flag` is the call's traced boolean argument.
+            step: what each iteration runs, ``(state, batch, sums) -> (state, sums)``
+                (default: this step; the training loop wraps it to record log steps).
 
         Returns:
             ``(state, sums, count, flag, *loader.window_args(state.step, window)) ->
@@ -179,7 +181,7 @@ class TrainStep:
             >>> float(state.total), int(state.step), int(counted), int(sums)  # steps 1, 2 and 3
             (6.0, 4, 3, 0)
         """
-        return self.strategy.compile_fed(self.step, loader.gather, loader.sharding, finish)
+        return self.strategy.compile_fed(step or self.step, loader.gather, loader.sharding, finish)
 
 
 @registry.register("parallel", "sharded")
