@@ -145,8 +145,10 @@ def test_a_report_of_several_log_steps_writes_a_record_each_in_order():
     log.finish()
     assert [(step, scalars["train/loss"]) for step, scalars in writer.scalars] == [(10, 2.0), (20, 0.5), (30, 0.25)]
     assert log.latest["loss"] == 0.25
-    bad = MetricsLog(Recorder(), train.sharded(), histogram_every=0, skips_nonfinite=False)
+    writer = Recorder()
+    bad = MetricsLog(writer, train.sharded(), histogram_every=0, skips_nonfinite=False)
     bad.start([10, 20], sums_of([0.0]), state_at(20),
               report=stacked_report([(10, [1.0]), (20, [np.nan], 17)]))
     with pytest.raises(train.NonFiniteLossError, match="non-finite at step 17"):
         bad.finish()
+    assert [step for step, _ in writer.scalars] == [10]  # the log step before it is written

@@ -1,14 +1,15 @@
 """Log steps that do not stall training: metrics computed on the device, written later.
 
 A log step's values (`log_report`: the interval's metric sums reduced to means, the
-hyperparameters and the parameter norm) are computed on the device, by the training call
-that ends at the log step when it runs several steps (on-device data), else by a jitted
-call of their own. Fetching them at once would wait for every queued training step and
-leave the device idle while the host writes; instead the loop goes on dispatching
-steps and the values are fetched and written when ready (`MetricsLog.poll`), or at the
-latest before the next log step, an evaluation or a checkpoint (`MetricsLog.finish`). A
-non-finite loss is therefore reported a few steps late, but always before anything is
-saved, with the step at which it happened.
+hyperparameters and the parameter norm) are computed on the device: by the training call
+that passes the log step when it runs several steps (on-device data; one call may pass
+several log steps and return a row for each), else by a jitted call of their own.
+Fetching them at once would wait for every queued training step and leave the device
+idle while the host writes; instead the loop goes on dispatching steps and the values
+are fetched and written when ready (`MetricsLog.poll`), or at the latest before the next
+log step, an evaluation or a checkpoint (`MetricsLog.finish`). A non-finite loss is
+therefore reported a few steps late, but always before anything is saved, with the step
+at which it happened.
 
 With several processes the log step still waits for its values: there, with jax 0.10.2's
 CPU collectives (gloo), the log call overlapping the next training steps deadlocked
@@ -140,13 +141,13 @@ class MetricsLog:
         steps, names, (packed, first_nonfinite, grads) = self._pending
         self._pending = None
         # np.asarray, not jax.device_get: 14 us against 106 us an array
-        bad = np.atleast_1d(np.asarray(first_nonfinite))[: len(steps)]
-        if (bad >= 0).any() and not self._skips_nonfinite:
-            raise NonFiniteLossError(
-                f"the training loss became non-finite at step {int(bad[bad >= 0][0])}; lower the learning "
-                f"rate, add gradient clipping, or wrap the optimizer to skip non-finite updates"
-            )
-        for step, row in zip(steps, np.atleast_2d(np.asarray(packed)).tolist()):
+        bad = np.atleast_1d(np.asarray(first_nonfinite)).tolist()
+        for step, row, first_bad in zip(steps, np.atleast_2d(np.asarray(packed)).tolist(), bad):
+            if first_bad >= 0 and not self._skips_nonfinite:  # the log steps before it are written
+                raise NonFiniteLossError(
+                    f"the training loss became non-finite at step {first_bad}; lower the learning rate, add "
+                    f"gradient clipping, or wrap the optimizer to skip non-finite updates"
+                )
             self.latest = dict(zip(names, row))
             self._writer.write(step, {f"train/{k}": v for k, v in self.latest.items()})
         if grads is not None:
@@ -167,8 +168,8 @@ def log_report(sums, state) -> tuple[jax.Array, jax.Array]:
     """The values of a log step on the device: `_log_scalars` packed in name order into one
     float32 vector (one transfer), and the first non-finite step (-1: none).
 
-    A jitted training call that ends at a log step returns it (`MetricsLog.start`'s
-    ``report``), so the log step costs no call of its own.
+    A jitted training call records it at every log step it passes and returns the rows
+    (`MetricsLog.start`'s ``report``), so a log step costs no call of its own.
     """
     scalars = _log_scalars(sums, state)
     return jnp.stack([jnp.asarray(scalars[k], jnp.float32) for k in sorted(scalars)]), sums["first_nonfinite"]

@@ -186,10 +186,11 @@ def _stepper(run, batches, config: ml_collections.ConfigDict) -> tuple[Callable,
 
     With an on-device loader, where the strategy allows it (`TrainStep.fed_by`), the
     steps run inside one jitted call, each gathering its batch on the device:
-    ``config.steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`), and never
-    past an evaluation, checkpoint or histogram (the loop stops there). The call also
-    records the `log_report` of every log step it passes and resets the sums there; its
-    ``report`` is ``(values, first_nonfinite)`` with a row per log step, in order.
+    ``config.steps_per_call`` of them at most (0: up to `AUTO_STEPS_PER_CALL`); the loop
+    stops a call earlier where it must act (`Stops`), where a histogram is due, and where
+    its pace says (`Pace`). The call records the `log_report` of every log step it passes
+    and resets the sums there; its ``report`` is ``(values, first_nonfinite)`` with a row
+    per log step, in order.
     Otherwise one call per step, and ``report`` is None (the log values are computed and
     the sums reset by calls of their own).
     """

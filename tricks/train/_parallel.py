@@ -58,8 +58,8 @@ class Sharded:
         Each step gathers its own batch, ``gather(state.step, *window_args)``, laid out by
         `sharding` (each device gathers its rows) as the loader's own jitted gather gives
         it. After the last step, ``finish(state, sums, flag) -> (sums, out)`` closes the
-        call (the loop: the log report, and the sums reset at a log step). `count` and
-        `flag` are traced, so any call compiles once; state and sums are donated.
+        call (the loop: the values of the log steps it passed). `count` and `flag` are
+        traced, so any call compiles once; state and sums are donated.
         """
 
         def fed(state, sums, count, flag, *args):
