@@ -42,14 +42,15 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
+from unittest import mock
 
 import jax
 import numpy as np
 import optax
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="experiments/configs/digits.py", help="the run measured")
@@ -144,20 +145,10 @@ def measure(cfg, steps: int, segment: int, warm: int = 200) -> tuple[dict[str, l
     # the pauses would read as slow steps to the loop's pace (`Pace`), which would then cut its
     # calls short; lifted, calls run `per_call` steps, as a real run's do wherever that many
     # steps take less than MAX_CALL_SECONDS (digits: 100 steps in 0.15 s)
-    with (tempfile.TemporaryDirectory() as workdir, _patched(_loop, "_stepper", interleaved),
-          _patched(_loop, "MAX_CALL_SECONDS", 1e9)):
+    with (tempfile.TemporaryDirectory() as workdir, mock.patch.object(_loop, "_stepper", interleaved),
+          mock.patch.object(_loop, "MAX_CALL_SECONDS", 1e9)):
         train.train_and_evaluate(run_cfg, workdir)
     return samples, per_call
-
-
-@contextlib.contextmanager
-def _patched(module, name: str, value):
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,8 +126,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             count = min(step + window, stops.after(step), metrics_log.next_histogram(step, log_every),
                         pace.until(step)) - step
             pace.called(count)
-            first, step = step, step + count
-            done = step
+            first = step
+            step = done = step + count
             logged = list(range((first // log_every + 1) * log_every, done + 1, log_every))
             last_log = done == num_steps and done % log_every != 0  # the end is always logged
             state, sums, report = advance(state, sums, count, last_log)
@@ -243,7 +243,7 @@ def _record(sums, book, state):
     row = book["count"]
     book = {"values": book["values"].at[row].set(values),
             "first_nonfinite": book["first_nonfinite"].at[row].set(first_nonfinite), "count": row + 1}
-    return reset_sums(sums, True), book
+    return reset_sums(sums), book
 
 
 def _logged_step(step, log_every: int, state, batch, carry):

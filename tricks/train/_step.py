@@ -34,24 +34,17 @@ def zero_sums(params: Any = None) -> Sums:
     }
 
 
-def reset_sums(sums: Sums, reset: jax.Array | bool) -> Sums:
-    """`sums` started afresh where `reset` (a traced bool), as `zero_sums` gives them.
-
-    The latest gradients are kept either way: each step overwrites them. Inside a jitted
-    call this replaces a call of `zero_sums` of its own after each log step.
+def reset_sums(sums: Sums) -> Sums:
+    """`sums` started afresh, as `zero_sums` gives them, inside a jitted call (no call of
+    its own after each log step). The latest gradients are kept: each step overwrites them.
 
     Examples:
         >>> sums = zero_sums() | {"loss": jnp.float32(2.0), "count": jnp.int32(4)}
-        >>> fresh = reset_sums(sums, jnp.bool_(True))
+        >>> fresh = reset_sums(sums)
         >>> float(fresh["loss"]), int(fresh["count"]), int(fresh["first_nonfinite"])
         (0.0, 0, -1)
-        >>> float(reset_sums(sums, False)["loss"])
-        2.0
     """
-    zeros = zero_sums() | {"layer_grad_norm": jax.tree.map(jnp.zeros_like, sums["layer_grad_norm"])}
-    kept = {k: v for k, v in sums.items() if k not in zeros}  # the latest gradients
-    fresh = jax.tree.map(lambda zero, value: jnp.where(reset, zero, value), zeros, {k: sums[k] for k in zeros})
-    return kept | fresh
+    return sums | zero_sums() | {"layer_grad_norm": jax.tree.map(jnp.zeros_like, sums["layer_grad_norm"])}
 
 
 def make_train_step(
