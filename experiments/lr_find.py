@@ -170,36 +170,29 @@ def timing(case: Case, steps: int, data_dir: str | None, repeats: int = 3) -> di
     import jax
     import jax.numpy as jnp
 
-    from tricks import data as data_lib
     from tricks import lr_finder
-    from tricks.train import make_train_step
-    from tricks.train._build import build_components, create_checked_state
-    from tricks.train._step import zero_sums
+    from tricks import train
 
     cfg = lr_finder.constant_rate_config(config(case, 1e-3, 0, steps, data_dir), 1e-3)
-    parts = build_components(cfg)
-    loader = data_lib.make_loader(parts.dataset, "train", cfg.batch_size, cfg.seed)
-    initial = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), cfg.seed, ("", ""))
+    run = train.setup(cfg)
+    loader, initial = run.loader, run.state
     found = {"test": [], "test_step": [], "train": [], "train_step": [], "synced_step": []}
     for _ in range(repeats):
         test = lr_finder.lr_find(cfg, start=1e-7, end=1e-2, steps=steps)
         found["test"].append(test.seconds)
         found["test_step"].append(test.step_seconds)
-        step = jax.jit(
-            make_train_step(parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes),
-            donate_argnums=(0, 2),
-        )
+        step = jax.jit(run.train_step.step, donate_argnums=0)
         for synced in (False, True):
-            state, sums, batches = jax.tree.map(jnp.copy, initial), zero_sums(), loader.iterate(0)
+            state, batches = jax.tree.map(jnp.copy, initial), loader.iterate(0)
             began = time.perf_counter()
-            state, sums = step(state, next(batches), sums)
-            jax.block_until_ready(sums)
+            state, metrics = step(state, next(batches))
+            jax.block_until_ready(metrics)
             first = time.perf_counter()
             for _ in range(steps - 1):
-                state, sums = step(state, next(batches), sums)
+                state, metrics = step(state, next(batches))
                 if synced:
-                    jax.block_until_ready(sums)
-            jax.block_until_ready(sums)
+                    jax.block_until_ready(metrics)
+            jax.block_until_ready(metrics)
             per_step = (time.perf_counter() - first) / (steps - 1)
             if synced:
                 found["synced_step"].append(per_step)

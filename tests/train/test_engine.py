@@ -1,6 +1,7 @@
 """The training engine end to end: configs, outputs, the default run's accuracy, bad input."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import pytest
 import registry
 from tricks import config as config_lib
 from tricks import train
+from tests.data.conftest import write_fashion
 from tricks.config import ConfigError
+from tricks.data._builders import FASHION_MNIST_DIR
 from tools.cli import main
 
 CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "experiments" / "configs").glob("*.py"))
@@ -69,9 +72,21 @@ def test_eval_and_plot_commands(digits_run, tmp_path, capsys):
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
 
 
+def with_synthetic_fashion(cfg, tmp_path):
+    """`cfg` reading small synthetic Fashion-MNIST files where Debian's package is absent
+    (prepared in a data dir of their own, so no other test sees them)."""
+    if os.path.isdir(FASHION_MNIST_DIR) or not str(cfg.dataset).startswith("fashion_mnist"):
+        return cfg
+    write_fashion(tmp_path / "idx", num_train=300, num_test=40)
+    spec = registry.parse(str(cfg.dataset))
+    cfg.dataset = str(registry.Spec(spec.name, spec.args, {**spec.kwargs, "source_dir": str(tmp_path / "idx"),
+                                                           "data_dir": str(tmp_path / "tfds")}))
+    return cfg
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_experiment_config_runs_in_smoke_mode(path, tmp_path):
-    cfg = config_lib.load(f"{path}:smoke", ["--config.progress=false"])
+    cfg = with_synthetic_fashion(config_lib.load(f"{path}:smoke", ["--config.progress=false"]), tmp_path)
     summary = train.train_and_evaluate(cfg, tmp_path)
     assert summary["step"] == cfg.num_steps <= 10
     assert 0.0 <= summary["eval"]["accuracy"] <= 1.0
@@ -173,3 +188,17 @@ def test_train_command_without_arguments_uses_a_fresh_runs_folder(tmp_path, monk
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.endswith("-digits")
     assert f"workdir: runs/{runs[0].name}" in out and "test accuracy" in out
+
+
+def test_pmap_refuses_a_batch_norm_model_that_takes_no_axis_name(monkeypatch):
+    from tricks.train import _build, _setup
+
+    cfg = quick(model="cnn(channels=(4,), dense=(), batch_norm=True, conv_dropout=(0.0,), dense_dropout=())")
+    cfg.parallel = "pmap"
+    assert train.setup(cfg).components.model.axis_name == "data"  # the built-in models take one
+    monkeypatch.setattr(_setup, "build_components", lambda config, model_axis_name=None:
+                        _build.build_components(config))  # a factory without axis_name
+    with pytest.raises(ConfigError, match="keeps batch-norm statistics but takes no axis_name.*parallel='sharded'"):
+        train.setup(cfg)
+    cfg.parallel = "sharded"
+    assert train.setup(cfg).state.batch_stats

@@ -123,7 +123,7 @@ def test_killed_runs_resume_bit_for_bit(tmp_path):
             deadline = time.monotonic() + 300
             while process.poll() is None and time.monotonic() < deadline and _newest(killed) <= before:
                 time.sleep(0.05)  # wait for the next checkpoint to start
-            time.sleep(rng.uniform(0.0, 1.5))  # then kill at an arbitrary moment, maybe mid-save
+            time.sleep(rng.uniform(0.0, 0.6))  # then kill at an arbitrary moment, maybe mid-save (10 steps take ~0.1 s)
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1

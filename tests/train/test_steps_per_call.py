@@ -3,15 +3,17 @@
 import json
 import shutil
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tricks import data as data_lib
 from tricks import train
 from tricks.config import ConfigError
 from tricks.train import _loop
 from tricks.train import _calls
 from tricks.train._calls import Pace, Stops
-from tricks.train._parallel import TrainStep
 from tricks.train._writers import TensorBoardWriter
 
 
@@ -39,17 +41,27 @@ def assert_same_records(a, b):
         np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=2e-5, atol=1e-7)
 
 
+FORMS = {"loop": (1, 4, 0), "unrolled": (1, 3, 0), "stacked": (1, 4, 0)}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("fields", [{}, {"dataset": "digits(validation_fraction=0.1)", "batch_size": 100,
                                          "class_balanced": True}])
-def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fields):
+def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fields, form):
     """Stops at log steps (10), evaluations (15), checkpoints (7) and snapshots (12) fall
     inside would-be windows; every one of them happens at its step whatever the window.
-    The reference runs each step as a call of its own, with the log values and the reset
-    of the sums as calls of their own too (the path of `pmap` and Grain)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(TrainStep, "fed_by", lambda self, loader, finish, step=None: None)
-        one, records_one, saved_one = run_with(tmp_path, 1, **fields)
-    for steps_per_call in (1, 4, 0):
+    The reference runs each step as a call of its own. Each form of call is checked: the
+    loop (traced length), unrolled calls (as convolutions on CPU get) with single-step
+    remainders, and windows of stacked batches from Grain."""
+    if form == "unrolled":
+        monkeypatch.setattr(_calls, "unrolls", lambda *args: True)
+    if form == "stacked":
+        make_loader = data_lib.make_loader
+        monkeypatch.setattr(data_lib, "make_loader", lambda *args, **kwargs: make_loader(
+            *args, **kwargs, on_device=args[1] != "train"))
+    first, *others = FORMS[form]
+    one, records_one, saved_one = run_with(tmp_path, first, **fields)
+    for steps_per_call in others:
         many, records, saved = run_with(tmp_path, steps_per_call, **fields)
         assert saved == saved_one == sorted({7, 12, 14, 21, 24, 28, 32})
         assert_same_records(records, records_one)
@@ -58,30 +70,40 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
     assert [r["step"] for r in records_one if "eval/validation/accuracy" in r] == [15, 30, 32]
 
 
+def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
+    run = train.setup(train.default_config())
+    for unrolled, expected in ((False, [(0, 10, False), (10, 1, True)]),
+                               (True, [(0, 4, False), (4, 4, False), (8, 1, False), (9, 1, False), (10, 1, True)])):
+        monkeypatch.setattr(_calls, "unrolls", lambda *args: unrolled)
+        calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
+                             (run.state, run.loader.batch(0)))
+        assert (calls.unrolled, calls.window, calls.longest) == (unrolled, 4 if unrolled else 100, 100)
+        state, rows = calls.run(jax.tree.map(jnp.copy, run.state), 11, grads=True)
+        assert [(r.first, r.count, r.grads is not None) for r in rows] == expected
+        assert int(state.step) == 11 and calls.dispatched == len(expected)
+        losses = np.concatenate([np.asarray(r.values)[:r.count, calls.names.index("loss")] for r in rows])
+        assert losses.shape == (11,) and np.isfinite(losses).all()
+
+
 def test_calls_stop_at_every_event(monkeypatch, tmp_path):
-    counts = []
-    original = _loop._stepper
-
-    def counting(run, batches, config):
-        advance, window = original(run, batches, config)
-
-        def recorded(state, sums, count, log):
-            counts.append(count)
-            return advance(state, sums, count, log)
-
-        return recorded, window
-
-    monkeypatch.setattr(_loop, "_stepper", counting)
+    ends = []
+    run_and_evaluate = train.train_and_evaluate
+    monkeypatch.setattr(train, "train_and_evaluate", lambda cfg, workdir: run_and_evaluate(
+        cfg, workdir, on_call=lambda step, state: ends.append(step)))
     monkeypatch.setattr(_loop, "MAX_CALL_SECONDS", 1e9)  # calls not cut by the pace (timing)
+
+    def counts():
+        found = np.diff([0] + ends).tolist()
+        ends.clear()
+        return found
+
     run_with(tmp_path, 0)
     # stops: checkpoints 7 14 21 28, snapshots 12 24, evaluations 15 30, the end 32, and the
     # histogram at the first log step (10); the log step 20 is passed inside a call
-    assert counts == [7, 3, 2, 2, 1, 6, 3, 4, 2, 2]
-    counts.clear()
+    assert counts() == [7, 3, 2, 2, 1, 6, 3, 4, 2, 2]
     run_with(tmp_path, 3, log_every=8, eval_every=0, checkpoint_every=0, snapshot_every=0)
     # at most 3 per call; an evaluation each epoch (10 steps), the histogram at the first log step (8)
-    assert counts == [3, 3, 2, 2, 3, 3, 3, 1, 3, 3, 3, 1, 2]
-    counts.clear()
+    assert counts() == [3, 3, 2, 2, 3, 3, 3, 1, 3, 3, 3, 1, 2]
     histograms = []
     monkeypatch.setattr(TensorBoardWriter, "histograms", lambda self, step, arrays: histograms.append(step))
     run_with(tmp_path, 0, log_every=4, histogram_every=10, eval_every=0, checkpoint_every=0, snapshot_every=0)
@@ -89,10 +111,10 @@ def test_calls_stop_at_every_event(monkeypatch, tmp_path):
     # 4, 12, 20, 32; with the evaluations (10, 20, 30), the end, and the log step 8 (the pace is
     # known from the third call on), these are the calls' ends
     assert histograms == [4, 12, 20, 32]
-    assert counts == [4, 4, 2, 2, 8, 10, 2]
+    assert counts() == [4, 4, 2, 2, 8, 10, 2]
 
 
-def test_pace_lets_a_call_pass_log_steps_for_as_long_as_it_is_allowed(monkeypatch):
+def test_pace_cuts_calls_to_about_its_seconds(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(_calls.time, "perf_counter", lambda: clock[0])
     pace = Pace(0.5, log_every=20, adaptive=True)
@@ -101,10 +123,20 @@ def test_pace_lets_a_call_pass_log_steps_for_as_long_as_it_is_allowed(monkeypatc
         pace.called(20)
         clock[0] += 0.2
     assert pace.until(100) == 150  # 0.5 s of 10 ms steps
-    for _ in range(5):  # now 100 ms a step: a call stops at the next log step
+    for _ in range(5):  # now 100 ms a step: 5 steps, log steps or not
         pace.called(20)
         clock[0] += 2.0
-    assert pace.until(105) == 120
+    assert pace.until(105) == 110
+    for _ in range(5):  # 1 s a step, and a hook of 0.5 s after each call, left out: one step per call
+        pace.called(2)
+        clock[0] += 2.5
+        pace.exclude(0.5)
+    assert pace.until(105) == 106
+    unrolled = Pace(0.5, log_every=20, adaptive=True, multiple=4)
+    for _ in range(3):  # 70 ms a step: 7 steps, rounded down to whole unrolled calls
+        unrolled.called(10)
+        clock[0] += 0.7
+    assert unrolled.until(8) == 12
     fixed = Pace(0.5, log_every=20, adaptive=False)  # several processes
     for _ in range(3):
         fixed.called(20)

@@ -1,7 +1,7 @@
 """Per-layer gradient norms of a run against the step, from WORKDIR/metrics.jsonl.
 
 Reads the ``train/grad_norm/<layer>`` entries that the training loop logs at log steps
-(`tricks.diagnostics.GRAD_NORM_PREFIX`; one L2 norm per layer, over the log interval)
+(`tricks.diagnostics.GRAD_NORM_PREFIX`; one L2 norm per layer, of the log step's gradients)
 and draws one line per layer on a log scale, input layers in dark colours, the head in
 light ones; the global ``train/grad_norm`` is drawn dashed in black when logged. Small
 gradients everywhere: training has converged or stalled; a layer far below the others:

@@ -27,7 +27,8 @@ _ORDER = ("batch_size", "num_examples", "steps_per_epoch", "drop_remainder")
 
 
 def _gather(x, y, idx, scale):
-    return {"image": to_float(x[idx], scale), "label": y[idx]}
+    """The rows `idx`; features as float32 times `scale`, or as stored where `scale` is None."""
+    return {"image": x[idx] if scale is None else to_float(x[idx], scale), "label": y[idx]}
 
 
 def _ordered(step, x, y, orders, anchor, *, size, scale, start, batch_size, num_examples, steps_per_epoch,
@@ -209,8 +210,9 @@ class DeviceLoader(Loader):
 
         It gives the batch of any `step` in ``[first, first + count)`` from the same
         arrays, `step` being a traced int32 scalar, so a jitted training loop can run
-        `count` steps in one call (`tricks.train.TrainStep.fed_by`); its output should
-        then be constrained to `sharding`.
+        `count` steps in one call (`tricks.train`'s calls); its output should then be
+        constrained to `sharding`. With ``scale=None`` the features come as stored
+        (uint8 pixels stay uint8; `Dataset.to_float` converts them).
 
         Examples:
             >>> import numpy as np

@@ -33,12 +33,11 @@ from tricks.diagnostics._activations import (
     init_table,
     layer_statistics,
 )
-from tricks.diagnostics._gradients import (
+from tricks.train import (  # defined by the engine, which logs them
     GRAD_NORM_PREFIX,
     layer_names,
     layer_values,
     per_layer_grad_norms,
-    zero_layer_norms,
 )
 from tricks.diagnostics._hessian import (
     FULL_SPECTRUM_LIMIT,
@@ -99,5 +98,4 @@ __all__ = [
     "stacked_batches",
     "strip_regularization",
     "top_eigenvalues",
-    "zero_layer_norms",
 ]

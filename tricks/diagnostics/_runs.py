@@ -1,9 +1,4 @@
-"""A finished (or running) training run read back from its workdir, and its loss as a function.
-
-`tricks.train` is imported inside the functions: the train step imports
-`tricks.diagnostics` (per-layer gradient norms), so this package must not import the
-engine while it loads.
-"""
+"""A finished (or running) training run read back from its workdir, and its loss as a function."""
 
 from __future__ import annotations
 
@@ -11,7 +6,7 @@ import dataclasses
 import json
 import pathlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,10 +14,9 @@ import ml_collections
 import numpy as np
 
 from tricks import data as data_lib
-
-if TYPE_CHECKING:
-    from tricks.train import TrainState
-    from tricks.train._build import Components
+from tricks import train
+from tricks.train import TrainState
+from tricks.train._build import Components
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +65,6 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
         ...
         FileNotFoundError: ... holds no config.json: not a training workdir (written by 'tricks train')
     """
-    from tricks.train import Checkpoints, complete
-    from tricks.train._build import build_components, create_checked_state
-
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
         raise FileNotFoundError(f"workdir {workdir} does not exist")
@@ -89,18 +80,16 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
     step = steps[-1] if step is None else int(step)
     if step not in steps:
         raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; steps saved: {steps}")
-    config = complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
-    components = build_components(config)
-    example = jnp.asarray(
-        data_lib.make_loader(components.dataset, "train", config.batch_size, config.seed).batch(0)["image"]
-    )
-    target = create_checked_state(components, example, config.seed, (str(config.model), str(config.dataset)))
-    checkpoints = Checkpoints(workdir)
+    config = train.complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
+    built = config.copy_and_resolve_references()
+    built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
+    run = train.setup(built)
+    checkpoints = train.Checkpoints(workdir)
     try:
-        state, _ = checkpoints.restore(step, target)
+        state, _ = checkpoints.restore(step, run.state)
     finally:
         checkpoints.close()
-    return Run(config, components, state, step)
+    return Run(config, run.components, state, step)
 
 
 def evaluation_loss(components: Components, state: TrainState) -> Callable[[Any, dict], jax.Array]:

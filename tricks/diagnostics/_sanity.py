@@ -1,7 +1,5 @@
 """Overfit a tiny subset first (SPEC §7): a model that cannot reach 100% training accuracy
 on 64 examples has a bug in the model, the loss or the pipeline, and it shows in seconds.
-
-`tricks.train` is imported inside the functions (see `tricks.diagnostics._runs`).
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from tricks import train
 from tricks.diagnostics._specs import as_spec, override
 
 REGULARIZATION = {"dropout": 0.0, "conv_dropout": 0.0, "dense_dropout": 0.0}
@@ -130,32 +129,30 @@ def overfit_check(
         >>> result.reached, result.steps_to_fit <= 100
         (True, True)
     """
-    from tricks.train import make_train_step
-    from tricks.train._build import build_components, create_checked_state
-    from tricks.train._step import zero_sums
-
     if max_steps < 1 or check_every < 1:
         raise ValueError(f"max_steps and check_every must be >= 1, got {max_steps} and {check_every}")
     config, stripped = strip_regularization(config)
-    parts = build_components(config)
+    config.parallel = "sharded"  # the steps are jitted here, as one program over the devices
+    run = train.setup(config)  # the run's own components and initial state
+    parts = run.components
     x, y = parts.dataset.arrays("train")
     if not 1 <= examples <= len(y):
         raise ValueError(f"examples must be in [1, {len(y)}] (the training split's size), got {examples}")
     batch = {"image": jnp.asarray(x[:examples]), "label": jnp.asarray(y[:examples])}
-    state = create_checked_state(parts, batch["image"], config.seed, (str(config.model), str(config.dataset)))
-    step = make_train_step(
+    state = run.state
+    step = train.make_train_step(
         parts.model,
         parts.optimizer,
         parts.loss,
-        lambda b, k, train: parts.augment(b, k, False),
+        lambda b, k, training: parts.augment(b, k, False),
         parts.num_classes,
     )
 
     @functools.partial(jax.jit, static_argnums=1)
     def group(state, length):
         def one(state, _):
-            state, sums = step(state, batch, zero_sums())
-            return state, (sums["loss"], sums["accuracy"])
+            state, metrics = step(state, batch)
+            return state, (metrics["loss"], metrics["accuracy"])
 
         return jax.lax.scan(one, state, None, length=length)
 

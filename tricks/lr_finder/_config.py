@@ -6,12 +6,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from tricks import data as data_lib
 from tricks.diagnostics._specs import override
 from tricks.lr_finder._range_test import RangeTest, _checked, check_settings, rate_setter, run_range_test
-from tricks.train import TrainState, complete, make_train_step
-from tricks.train._build import build_components, create_checked_state
-from tricks.train._step import zero_sums
+from tricks.train import TrainState, complete, setup
 
 
 def constant_rate_config(config: ml_collections.ConfigDict, rate: float) -> ml_collections.ConfigDict:
@@ -66,26 +63,21 @@ def lr_find(
     """
     check_settings(start, end, steps, mode, beta, stop_factor)
     config = constant_rate_config(config, start)
-    parts = build_components(config)
-    loader = data_lib.make_loader(
-        parts.dataset, "train", config.batch_size, config.seed, class_balanced=config.class_balanced
-    )
-    if state is None:
-        names = (str(config.model), str(config.dataset))
-        state = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), config.seed, names)
-    set_rate = rate_setter(state.opt_state)
-    train_step = make_train_step(parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes)
+    config.parallel = "sharded"  # the step is jitted here, as one program over the devices
+    run = setup(config)  # the run's own components, loader, state and step
+    state = run.state if state is None else state
+    set_rate, train_step = rate_setter(state.opt_state), run.train_step.step
 
     def step(state, batch, lr):
         state = state.replace(opt_state=set_rate(state.opt_state, lr))
-        state, sums = train_step(state, batch, zero_sums())
-        return state, sums["loss"]
+        state, metrics = train_step(state, batch)
+        return state, metrics["loss"]
 
     jitted = jax.jit(step, donate_argnums=0)
     return run_range_test(
         _checked(jitted, lambda s: s.opt_state),
         jax.tree.map(jnp.copy, state),
-        loader.iterate(0),
+        run.loader.iterate(0),
         start=start,
         end=end,
         steps=steps,

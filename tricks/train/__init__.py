@@ -12,6 +12,7 @@ from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
+from tricks.train._gradients import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._loop import train_and_evaluate
 from tricks.train._state import TrainState, create_state
@@ -20,6 +21,7 @@ from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import make_eval_step, make_train_step
 
 __all__ = [
+    "GRAD_NORM_PREFIX",
     "Checkpoints",
     "NonFiniteLossError",
     "Pmap",
@@ -32,9 +34,12 @@ __all__ = [
     "default_config",
     "evaluate_workdir",
     "initialize_distributed",
+    "layer_names",
+    "layer_values",
     "load_pretrained",
     "make_eval_step",
     "make_train_step",
+    "per_layer_grad_norms",
     "pmap",
     "setup",
     "sharded",

@@ -1,21 +1,267 @@
-"""Where the training loop's calls end: the steps the host must act at, and its pace."""
+"""The training loop's calls: how many steps one jitted call runs, and in which form.
+
+A call runs several steps in one jitted program and returns each step's metrics as rows
+of a float32 matrix (`step_metrics`, packed in name order), which the host reduces into
+log records (`MetricsLog`); nothing is carried between calls but the state. Two forms:
+
+* **loop**: a `fori_loop` whose trip count is traced, up to `AUTO_STEPS_PER_CALL` steps,
+  so any call length compiles once. Used on accelerators and for models without
+  convolutions.
+* **unrolled**: `UNROLLED_STEPS` steps written out one after the other, calls of exactly
+  that many steps (a shorter remainder runs as single-step calls). XLA:CPU runs a
+  convolution inside a loop body (`while` or `cond`) several times slower than the same
+  convolution in straight-line code: on the 2-core CPU machine, per training step
+  (`tools/benchmarks/loop.py` for the loop figures):
+
+  | model (batch) | one step per call | loop of 100 | unrolled 2 | 4 | 8 |
+  |---|---|---|---|---|---|
+  | Fashion-MNIST `cnn` (128) | 63 ms | 684-776 ms | 59 | 54 | 51 |
+  | MNIST-1D `cnn1d` (512) | 0.82 ms | 3.2 ms | 0.80 | 0.72 | 0.70 |
+  | digits `mlp` (128) | 1.08 ms | 0.82 ms | 0.96 | 1.01 | 0.94 |
+  | MNIST-1D `mlp` (512) | 0.21 ms | 0.13 ms | 0.20 | 0.20 | 0.19 |
+
+  (each step's compile time grows with the unrolled length: 1.5 s for one Fashion-MNIST
+  CNN step, 2.0 s for 4, 4.5 s for 8). The rule `unrolls`: on a CPU backend, a step
+  whose program holds a convolution runs unrolled; everything else runs the loop.
+
+A call starts from a window of stacked batches, one per step: gathered from the split
+on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked by
+the host (Grain), whose calls run exactly `window` steps like the unrolled form. Under `pmap` each step is
+a call of its own. A call that ends where a gradient histogram is due runs its last
+step as a single-step call that also returns the gradients, so no other call keeps a
+copy of them.
+"""
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tricks.train._step import norm_metrics
+
+AUTO_STEPS_PER_CALL = 100
+"""Steps one loop-form call runs at most by default (``steps_per_call=0``)."""
+
+UNROLLED_STEPS = 4
+"""Steps one unrolled call runs by default: 8% faster per step than one step per call on
+the Fashion-MNIST CNN, 14% on `cnn1d`, at twice a step's compile time (see above)."""
+
+MAX_CALL_SECONDS = 0.5
+"""About how long one training call runs at most (`Pace`), so progress and log records
+come at least this often."""
+
+
+@dataclasses.dataclass
+class Rows:
+    """The metrics of `count` consecutive steps after step `first`, as a call returned them.
+
+    Attributes:
+        first: the step before the first of them.
+        count: how many steps.
+        values: float32 ``(>= count, len(names))`` on the device; row i is step ``first + i + 1``.
+        grads: the gradients of the last step, or None.
+    """
+
+    first: int
+    count: int
+    values: jax.Array
+    grads: Any = None
+
+
+class Calls:
+    """A run's compiled training calls: ``run(state, count, grads) -> (state, [Rows])``.
+
+    Args:
+        step: the pure ``train_step(state, batch) -> (state, metrics)``.
+        strategy: the data-parallel strategy (`Sharded` fuses steps; `Pmap` runs one per call).
+        batches: the training iterator (`StepIterator`), at the run's first step.
+        steps_per_call: the config's field (0: the form's default).
+        example: ``(state, batch)``, to trace the step once (names, convolutions).
+        log_steps: ``(log_every, num_steps)``: the steps after which `norm_metrics` are
+            computed (multiples of log_every, and the last).
+
+    Attributes:
+        names: the metric names, in the rows' column order.
+        fused: whether a jitted call runs several steps (the strategy allows it).
+        unrolled: whether calls run unrolled (`unrolls`).
+        window: the steps one jitted call runs at most (exactly, when unrolled or fed
+            stacked batches; a remainder then runs as single-step calls).
+        longest: the most steps one `run` should be asked for: `window`, or a multiple of
+            it near `AUTO_STEPS_PER_CALL` (several jitted calls).
+
+    Examples:
+        >>> from tricks import train
+        >>> cfg = train.default_config()
+        >>> run = train.setup(cfg)  # doctest: +ELLIPSIS
+        >>> calls = Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
+        ...               (run.state, run.loader.batch(0)))
+        >>> calls.unrolled, calls.window, "loss" in calls.names
+        (False, 100, True)
+        >>> state, rows = calls.run(jax.tree.map(jnp.copy, run.state), 30, grads=True)
+        >>> int(state.step), [(r.first, r.count, r.grads is None) for r in rows]
+        (30, [(0, 29, True), (29, 1, False)])
+    """
+
+    def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
+                 log_steps: tuple[int, int] = (1, 0)):
+        self._step, self._strategy, self._batches = step, strategy, batches
+        self._log_every, self._num_steps = log_steps
+        self.fused = strategy.fuses
+        packed = self._packed if strategy.axis_name is None else jax.vmap(self._packed, axis_name=strategy.axis_name)
+        if strategy.axis_name is not None:  # the step averages over the mapped axis: traced inside it
+            example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype), example)
+        self.names = []  # found by tracing (`_packed` adds them)
+        jax.eval_shape(packed, *example)
+        self.unrolled = self.fused and unrolls(step, *example)  # (pmap does not fuse)
+        default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL
+        self.window = (steps_per_call or default) if self.fused else 1
+        self._on_device = getattr(batches.loader, "on_device", False)
+        self._fixed = self.unrolled or not (self._on_device and self.fused)  # calls of exactly `window`
+        self.longest = self.window if not self._fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
+                                                                * self.window)
+        self._programs: dict[tuple[int, bool], Callable] = {}
+        self._single: Callable | None = None
+        self.dispatched = 0  # jitted calls made (one `run` may make several)
+
+    def run(self, state: Any, count: int, grads: bool = False) -> tuple[Any, list[Rows]]:
+        """Runs `count` steps from `state`; with `grads`, the last step returns its gradients."""
+        rows, first = [], int(self._batches.step)
+        plain = count - grads
+        if self._fixed:
+            sizes = [self.window] * (plain // self.window) + [1] * (plain % self.window)
+        else:
+            sizes = [plain] if plain else []
+        for size in sizes + [1] * grads:
+            with_grads = grads and len(rows) == len(sizes)
+            state, values, last = self._call(state, size, with_grads)
+            rows.append(Rows(first, size, values, last))
+            first += size
+        return state, rows
+
+    def _call(self, state, size: int, with_grads: bool):
+        self.dispatched += 1
+        if not self.fused:  # one step per call, as the strategy compiles it (pmap)
+            if self._single is None:
+                self._single = self._strategy.compile_train(self._packed)
+            state, (values, grads) = self._single(state, next(self._batches))
+            return state, values, grads if with_grads else None
+        length = 1 if size == 1 else self.window  # the compiled window (`size` <= it)
+        key = (length, with_grads)
+        if key not in self._programs:
+            self._programs[key] = self._compile(length, with_grads)
+        return self._programs[key](state, np.int32(size), *self._window(size, length))
+
+    def _packed(self, state, batch):
+        """The step with its metrics packed into one row, in `names` order, and the gradients;
+        `norm_metrics` at log steps (NaN elsewhere)."""
+        state, metrics = self._step(state, batch)
+        grads = metrics.pop("grads")
+        logged = (state.step % self._log_every == 0) | (state.step == self._num_steps)
+        shapes = jax.eval_shape(norm_metrics, grads, state.params)
+        metrics |= jax.lax.cond(logged, lambda: norm_metrics(grads, state.params),
+                                lambda: {k: jnp.full((), jnp.nan, jnp.float32) for k in shapes})
+        if not self.names:
+            self.names = sorted(metrics)
+        return state, (jnp.stack([metrics[k] for k in self.names]), grads)
+
+    def _window(self, size: int, length: int) -> tuple:
+        """The data arguments of a call of `size` steps compiled for `length`."""
+        if self._on_device:
+            return self._batches.next_window(size, length)
+        return (jax.tree.map(lambda *xs: jnp.stack(xs), *(next(self._batches) for _ in range(size))),)
+
+    def _compile(self, length: int, with_grads: bool) -> Callable:
+        """``(state, count, *window) -> (state, rows, grads)``: `count` <= `length` steps.
+
+        The window's batches are stacked before the first step: gathered on the device in
+        one go (XLA:CPU gathers 100 rows of MNIST-1D in 17 us one step at a time, in 1.6 us
+        as part of one gather of 100 steps' rows), or stacked by the host.
+        """
+        sharding, straight = self._strategy.batch_sharding, self.unrolled or length == 1
+        stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
+        loader = self._batches.loader
+
+        def call(state, count, *args):
+            if self._on_device:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
+                steps = state.step + jnp.arange(length, dtype=jnp.int32)
+                window = jax.vmap(lambda step: loader.gather(step, *args, scale=None))(steps)
+            else:
+                window = args[0]
+            window = jax.lax.with_sharding_constraint(window, stacked_sharding)
+
+            def one(i, state):
+                batch = jax.tree.map(lambda x: x[i], window)
+                if self._on_device:
+                    batch["image"] = loader.dataset.to_float(batch["image"])
+                return self._packed(state, jax.lax.with_sharding_constraint(batch, sharding))
+
+            if straight:  # `count` == `length`
+                rows = []
+                for i in range(length):
+                    state, (row, grads) = one(i, state)
+                    rows.append(row)
+                return state, jnp.stack(rows), grads if with_grads else None
+
+            def body(i, carry):
+                state, rows = carry
+                state, (row, _) = one(i, state)
+                return state, rows.at[i].set(row)
+
+            rows = jnp.zeros((length, len(self.names)), jnp.float32)
+            return (*jax.lax.fori_loop(0, count, body, (state, rows)), None)
+
+        return jax.jit(call, donate_argnums=0)
+
+
+def unrolls(step: Callable, state: Any, batch: Any) -> bool:
+    """Whether the training calls of `step` run unrolled: on a CPU backend, when the step's
+    program holds a convolution (see the module's docstring for the measurements).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> conv = lambda state, batch: (state, jax.lax.conv(batch, state, (1, 1), "SAME"))
+        >>> unrolls(conv, jnp.ones((1, 1, 3, 3)), jnp.ones((1, 1, 8, 8))) == (jax.default_backend() == "cpu")
+        True
+        >>> unrolls(lambda state, batch: (state, batch @ state), jnp.ones((3, 3)), jnp.ones((2, 3)))
+        False
+    """
+    if jax.default_backend() != "cpu":
+        return False
+    return "conv_general_dilated" in _primitives(jax.make_jaxpr(step)(state, batch).jaxpr)
+
+
+def _primitives(jaxpr) -> set[str]:
+    """The names of the primitives in `jaxpr` and in every jaxpr nested in it."""
+    found = set()
+    for eqn in jaxpr.eqns:
+        found.add(eqn.primitive.name)
+        for param in eqn.params.values():
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
+                if hasattr(inner, "eqns"):
+                    found |= _primitives(inner)
+    return found
 
 
 class Pace:
     """How far one training call may run, so the host hears from the device about every
     `seconds` (progress, log records) however slow a step is.
 
-    A call runs to the next log step until the pace is measured, and always with several
-    processes, whose calls must stop at the same steps. Then it may pass log steps, as many
-    steps as the recent calls ran in `seconds`: the host waits for each call's log values
-    before it dispatches the next, so the time between consecutive calls, over the steps
-    of a call, is the device's time per step (the median of the last few).
+    Until the pace is measured, and always with several processes (whose calls must stop
+    at the same steps), a call runs to the next log step. Then it runs as many steps as
+    the recent calls ran in `seconds`, rounded down to a multiple of `multiple` (the
+    unrolled calls' length), at least one such multiple: the host waits for each call's
+    rows before it dispatches the one after next, so the time between consecutive calls,
+    over the steps of a call, is the device's time per step (the median of the last few).
+    Time the loop spends elsewhere (an `on_call` hook) is left out (`exclude`).
 
     Examples:
         >>> pace = Pace(0.5, log_every=20, adaptive=False)
@@ -23,30 +269,30 @@ class Pace:
         60
     """
 
-    def __init__(self, seconds: float, log_every: int, *, adaptive: bool):
-        self.seconds, self.log_every, self.adaptive = seconds, log_every, adaptive
+    def __init__(self, seconds: float, log_every: int, *, adaptive: bool, multiple: int = 1):
+        self.seconds, self.log_every, self.adaptive, self.multiple = seconds, log_every, adaptive, multiple
         self._last: tuple[float, int] | None = None
         self._per_step: list[float] = []
+        self._excluded = 0.0
 
     def until(self, step: int) -> int:
         """The last step a call that starts after `step` may run to."""
-        next_log = (step // self.log_every + 1) * self.log_every
         if not (self.adaptive and self._per_step):
-            return next_log
-        return max(next_log, step + int(self.seconds / statistics.median(self._per_step)))
+            return (step // self.log_every + 1) * self.log_every
+        steps = int(self.seconds / statistics.median(self._per_step))
+        return step + max(self.multiple, steps - steps % self.multiple)
 
     def called(self, count: int) -> None:
         """Notes that a call of `count` steps is being dispatched now."""
         now = time.perf_counter()
         if self._last is not None:
             began, steps = self._last
-            self._per_step = (self._per_step + [(now - began) / steps])[-5:]
-        self._last = (now, count)
+            self._per_step = (self._per_step + [max(now - began - self._excluded, 0.0) / steps])[-5:]
+        self._last, self._excluded = (now, count), 0.0
 
-
-MAX_CALL_SECONDS = 0.5
-"""About how long one training call runs at most (`Pace`), so progress and log records
-come at least this often; `AUTO_STEPS_PER_CALL` bounds it too."""
+    def exclude(self, seconds: float) -> None:
+        """Leaves `seconds` spent since the last call out of its time."""
+        self._excluded += seconds
 
 
 class Stops:

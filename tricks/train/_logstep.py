@@ -1,35 +1,32 @@
-"""Log steps that do not stall training: metrics computed on the device, written later.
+"""Log records from the rows of training calls: interval means, values at the log step.
 
-A log step's values (`log_report`: the interval's metric sums reduced to means, the
-hyperparameters and the parameter norm) are computed on the device: by the training call
-that passes the log step when it runs several steps (on-device data; one call may pass
-several log steps and return a row for each), else by a jitted call of their own.
-Fetching them at once would wait for every queued training step and leave the device
-idle while the host writes; instead the loop goes on dispatching steps and the values
-are fetched and written when ready (`MetricsLog.poll`), or at the latest before the next
-log step, an evaluation or a checkpoint (`MetricsLog.finish`). A non-finite loss is
-therefore reported a few steps late, but always before anything is saved, with the step
-at which it happened.
+Each training call returns one row of metrics per step (`tricks.train._calls.Calls`,
+`step_metrics`). `MetricsLog` reduces them on the host: at every log step (a multiple of
+``log_every``, and the run's last step) it writes the mean of the averaged metrics
+(`averaged`: loss, accuracy, gradient norms) over the steps since the previous log step,
+and the others (hyperparameters, parameter norm) as they were after the log step. A
+call's rows are fetched when ready (`poll`), or at the latest when the next call's rows
+arrive, before an evaluation or a checkpoint, and at the end (`finish`): the host never
+waits for the call it has just dispatched, so the device stays busy while it writes. A
+non-finite loss is therefore reported a call late, but always before anything is saved,
+with the step at which it happened.
 
-With several processes the log step still waits for its values: there, with jax 0.10.2's
-CPU collectives (gloo), the log call overlapping the next training steps deadlocked
-both processes inside a training step (`tests/train/test_scale.py`).
+With several processes every call's rows are written before the next call (`add` waits):
+there, with jax 0.10.2's CPU collectives (gloo), a fetch overlapping the next training
+steps deadlocked both processes inside a training step (`tests/train/test_scale.py`).
 """
 
 from __future__ import annotations
 
-import functools
+import collections
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-from tricks import optimizers as optimizers_lib
-from tricks import schedules as schedules_lib
-from tricks.diagnostics import GRAD_NORM_PREFIX, layer_values
-from tricks.train._step import param_norm
+from tricks.train._calls import Rows
+from tricks.train._gradients import layer_values
+from tricks.train._step import averaged
 from tricks.train._writers import Writer
 
 
@@ -38,11 +35,14 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class MetricsLog:
-    """The training metrics of log steps, fetched without waiting for the device.
+    """Log records from per-step metric rows, written without waiting for the device.
 
     Args:
         writer: where the metrics go (``train/...`` scalars, ``train/grads/...`` histograms).
-        strategy: the data-parallel strategy (`metrics`, `from_train`).
+        strategy: the data-parallel strategy (`metrics` gives one copy of the gradients).
+        names: the rows' column names (`Calls.names`).
+        log_every: steps between log records.
+        num_steps: the run's last step (always logged).
         histogram_every: gradient histograms at the first log step, then at the first
             log step at or past each multiple of this many steps (0: none). Each costs
             about 2.5 ms of host time for the default MLP's 85k gradients, taken from the
@@ -59,33 +59,30 @@ class MetricsLog:
     Examples:
         >>> import jax.numpy as jnp
         >>> from tricks.train._parallel import sharded
-        >>> from tricks.train._state import TrainState
-        >>> from tricks.train._step import zero_sums
-        >>> params = {"Dense_0": {"kernel": jnp.ones((2, 2))}}
-        >>> state = TrainState(step=jnp.int32(2), params=params, batch_stats={},
-        ...                    opt_state=optax.sgd(0.1).init(params), rng=jax.random.PRNGKey(0))
-        >>> sums = zero_sums(params) | {"loss": jnp.float32(3.0), "count": jnp.int32(2)}
-        >>> log = MetricsLog(Writer(), sharded(), histogram_every=0, skips_nonfinite=False)
-        >>> log.start([2], sums, state)  # dispatched; fetched later
+        >>> log = MetricsLog(Writer(), sharded(), ["learning_rate", "loss"], log_every=2, num_steps=3,
+        ...                  histogram_every=0, skips_nonfinite=False)
+        >>> log.add([Rows(0, 3, jnp.array([[0.1, 4.0], [0.2, 2.0], [0.3, 1.0]]))])  # steps 1, 2, 3
         >>> log.finish()
-        >>> log.latest["loss"], log.latest["param_norm"]
-        (1.5, 2.0)
+        >>> log.latest  # step 3: its own loss; step 2 logged the mean of 4 and 2
+        {'learning_rate': 0.3..., 'loss': 1.0}
     """
 
-    def __init__(self, writer: Writer, strategy: Any, *, histogram_every: int, skips_nonfinite: bool,
-                 histograms: bool = True):
+    def __init__(self, writer: Writer, strategy: Any, names: list[str], *, log_every: int, num_steps: int,
+                 histogram_every: int, skips_nonfinite: bool, histograms: bool = True):
         self._writer, self._strategy, self._histograms = writer, strategy, histograms
+        self._names, self._log_every, self._num_steps = list(names), log_every, num_steps
         self._histogram_every, self._skips_nonfinite = histogram_every, skips_nonfinite
+        self._mean = np.array([averaged(name) for name in names])
+        self._loss = names.index("loss") if "loss" in names else None
+        self._sum, self._count = np.zeros(len(names)), 0  # the open interval's steps
         self._last_histogram: int | None = None
-        self._names: dict[Any, list[str]] = {}
-        self._pending: tuple[list[int], list[str], tuple] | None = None
+        self._pending: collections.deque[Rows] = collections.deque()
         self.latest: dict[str, float] = {}
 
-    def next_histogram(self, step: int, log_every: int) -> int | float:
-        """The first log step after `step` (a multiple of `log_every`) at which a histogram is
-        due (`inf`: none). A training call that passes several log steps stops there, as
-        only its last step's gradients are kept."""
-        every = self._histogram_every
+    def next_histogram(self, step: int) -> int | float:
+        """The first log step after `step` at which a histogram is due (`inf`: none). The
+        call that runs it returns that step's gradients (`Calls.run`)."""
+        every, log_every = self._histogram_every, self._log_every
         if not every:
             return float("inf")
         first = (step // log_every + 1) * log_every
@@ -94,107 +91,61 @@ class MetricsLog:
         due = (self._last_histogram // every + 1) * every
         return max(first, -(-due // log_every) * log_every)
 
-    def start(self, steps: list[int], sums: Any, state: Any,
-              report: tuple[jax.Array, jax.Array] | None = None) -> None:
-        """Dispatches the logs of `steps` from the interval's `sums` and the train-layout `state`.
-
-        Without a `report`, `steps` is one step, whose values a call dispatched now
-        computes from `sums` and `state` (so later steps may donate them). A `report`
-        holds the values of each of `steps`, a row each (`log_report`'s, stacked),
-        computed on the device by the training call that passed them; then `sums` only
-        give the latest gradients, for a histogram at the last of `steps`. A log still
-        pending is finished first; with several processes, this one too (it is written
-        before `start` returns).
-        """
+    def add(self, rows: list[Rows]) -> None:
+        """Takes a call's rows (dispatched; fetched later). Rows still pending from an
+        earlier call are written first; with several processes, these too."""
+        if rows and rows[-1].grads is not None:
+            self._last_histogram = rows[-1].first + rows[-1].count
         self.finish()
-        step, every = steps[-1], self._histogram_every
-        histogram = bool(every) and (self._last_histogram is None or step // every > self._last_histogram // every)
-        if histogram:
-            self._last_histogram = step
-        histogram = histogram and self._histograms
-        sums, state = self._strategy.metrics(sums), self._strategy.from_train(state)
-        key = jax.tree.structure((sums, state))
-        if key not in self._names:  # the names of the packed values, traced once
-            self._names[key] = sorted(jax.eval_shape(_log_scalars, sums, state))
-        if report is None:
-            values = _log_values(sums, state, histogram)
-        else:
-            values = (*report, _copy(sums["grads"]) if histogram else None)
-        self._pending = (list(steps), self._names[key], values)
+        self._pending.extend(rows)
         if jax.process_count() > 1:  # see the module's docstring
             self.finish()
 
     def poll(self) -> None:
-        """Finishes the pending log step if its values are computed; never waits."""
-        if self._pending is not None and self._pending[2][0].is_ready():
-            self.finish()
+        """Writes the pending rows whose values are computed; never waits."""
+        while self._pending and self._pending[0].values.is_ready():
+            self._write(self._pending.popleft())
 
     def finish(self) -> None:
-        """Waits for the pending log step's values and writes them.
+        """Waits for the pending rows and writes them.
 
         Raises:
-            NonFiniteLossError: the loss was non-finite in the logged interval (with the
-                first such step), unless the optimizer skips non-finite updates.
+            NonFiniteLossError: the loss was non-finite at a step of them (the first such
+                step in the message; the log steps before it are written), unless the
+                optimizer skips non-finite updates.
         """
-        if self._pending is None:
-            return
-        steps, names, (packed, first_nonfinite, grads) = self._pending
-        self._pending = None
-        # np.asarray, not jax.device_get: 14 us against 106 us an array
-        bad = np.atleast_1d(np.asarray(first_nonfinite)).tolist()
-        for step, row, first_bad in zip(steps, np.atleast_2d(np.asarray(packed)).tolist(), bad):
-            if first_bad >= 0 and not self._skips_nonfinite:  # the log steps before it are written
+        while self._pending:
+            self._write(self._pending.popleft())
+
+    def _write(self, rows: Rows) -> None:
+        values = np.asarray(rows.values, np.float64)[:rows.count]  # np.asarray: 14 us, jax.device_get 106 us
+        if self._loss is not None and not self._skips_nonfinite:
+            bad = np.flatnonzero(~np.isfinite(values[:, self._loss]))
+            if bad.size:
+                self._log(rows.first, values[:bad[0]])
+                self._pending.clear()
                 raise NonFiniteLossError(
-                    f"the training loss became non-finite at step {first_bad}; lower the learning rate, add "
-                    f"gradient clipping, or wrap the optimizer to skip non-finite updates"
+                    f"the training loss became non-finite at step {rows.first + bad[0]}; lower the learning rate, "
+                    f"add gradient clipping, or wrap the optimizer to skip non-finite updates"
                 )
-            self.latest = dict(zip(names, row))
-            self._writer.write(step, {f"train/{k}": v for k, v in self.latest.items()})
-        if grads is not None:
-            self._writer.histograms(steps[-1], {f"train/grads/{k}": v for k, v in layer_values(grads).items()})
+        self._log(rows.first, values)
+        if rows.grads is not None and self._histograms:
+            grads = layer_values(self._strategy.metrics(rows.grads))
+            self._writer.histograms(rows.first + rows.count, {f"train/grads/{k}": v for k, v in grads.items()})
 
-
-def _log_scalars(sums, state) -> dict[str, jax.Array]:
-    """Interval means, current hyperparameters and the parameter norm, by name."""
-    count = jnp.maximum(sums["count"], 1).astype(jnp.float32)
-    means = {k: sums[k] / count for k in ("loss", "accuracy", "grad_norm")}
-    prefix = GRAD_NORM_PREFIX.removeprefix("train/")  # the writer adds "train/"
-    means.update({f"{prefix}{layer}": v / count for layer, v in sums["layer_grad_norm"].items()})
-    hyper = {k: v for k, v in optimizers_lib.hyperparams(state.opt_state).items() if jnp.ndim(v) == 0}
-    return means | hyper | plateau_scales(state.opt_state) | {"param_norm": param_norm(state.params)}
-
-
-def log_report(sums, state) -> tuple[jax.Array, jax.Array]:
-    """The values of a log step on the device: `_log_scalars` packed in name order into one
-    float32 vector (one transfer), and the first non-finite step (-1: none).
-
-    A jitted training call records it at every log step it passes and returns the rows
-    (`MetricsLog.start`'s ``report``), so a log step costs no call of its own.
-    """
-    scalars = _log_scalars(sums, state)
-    return jnp.stack([jnp.asarray(scalars[k], jnp.float32) for k in sorted(scalars)]), sums["first_nonfinite"]
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _log_values(sums, state, with_grads: bool) -> tuple[jax.Array, jax.Array, Any]:
-    """`log_report` and a copy of the latest gradients if `with_grads` (else None)."""
-    return (*log_report(sums, state), _copy(sums["grads"]) if with_grads else None)
-
-
-@jax.jit
-def _copy(tree: Any) -> Any:
-    """A copy: the original may be donated by the next training call."""
-    return jax.tree.map(jnp.copy, tree)
-
-
-def plateau_scales(opt_state) -> dict[str, jax.Array]:
-    """``plateau_scale`` (the factor reduce_on_plateau put on the rate), if the optimizer has one."""
-    is_state = lambda node: isinstance(node, schedules_lib.ScaleByPlateauState)  # noqa: E731
-    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
-    return {"plateau_scale": found[0].plateau_state.scale} if found else {}
-
-
-def skips_nonfinite(opt_state) -> bool:
-    """Whether the optimizer skips non-finite updates (`skip_nonfinite` / `optax.apply_if_finite`)."""
-    is_state = lambda node: isinstance(node, optax.ApplyIfFiniteState)  # noqa: E731
-    return any(is_state(n) for n in jax.tree.leaves(opt_state, is_leaf=is_state))
+    def _log(self, first: int, values: np.ndarray) -> None:
+        """Adds the rows of steps ``first + 1, ...`` to the interval, writing each log step."""
+        done = 0
+        while done < len(values):
+            step = first + done + 1
+            end = min(len(values), done + self._log_every - (step - 1) % self._log_every,
+                      self._num_steps - first)  # rows up to the next log step (or the run's end)
+            self._sum += values[done:end].sum(axis=0)
+            self._count += end - done
+            done = end
+            step = first + done
+            if step % self._log_every == 0 or step == self._num_steps:
+                row = np.where(self._mean, self._sum / max(self._count, 1), values[done - 1])
+                self.latest = dict(zip(self._names, row.tolist()))
+                self._writer.write(step, {f"train/{k}": v for k, v in self.latest.items()})
+                self._sum, self._count = np.zeros(len(self._names)), 0

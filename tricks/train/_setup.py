@@ -14,6 +14,7 @@ import ml_collections
 import registry
 
 from tricks import data as data_lib
+from tricks.config import ConfigError
 from tricks.train._build import Components, build_components, create_checked_state
 from tricks.train._defaults import complete
 from tricks.train._state import TrainState
@@ -40,7 +41,19 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
     """Builds components and loaders, initializes the state, and jits the steps.
 
     The config's ``parallel`` strategy says how the step runs over the devices (see
-    `tricks.train._parallel`); `Setup.state` is in the common layout, replicated.
+    `tricks.train._parallel`); `Setup.state` is in the common layout, replicated. This is
+    the one way a run is built: training, evaluation, the LR finder, the diagnostics and
+    the experiments all start here.
+
+    Raises:
+        tricks.config.ConfigError, registry.RegistryError: a bad config; under ``pmap``, a
+            model with batch norm whose factory takes no ``axis_name``.
+
+    Examples:
+        >>> from tricks.train import default_config
+        >>> run = setup(default_config())
+        >>> run.num_steps, run.loader.batch_size, sorted(run.eval_loaders), int(run.state.step)
+        (400, 128, ['test', 'validation'], 0)
     """
     config = complete(config)
     strategy = registry.build("parallel", config.parallel)
@@ -55,6 +68,11 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
     }
     names = (_spec_text(config.model), _spec_text(config.dataset))
     state = create_checked_state(parts, jnp.asarray(loader.batch(0)["image"]), config.seed, names)
+    if strategy.axis_name and state.batch_stats and getattr(parts.model, "axis_name", None) != strategy.axis_name:
+        raise ConfigError(
+            f"model {names[0]} keeps batch-norm statistics but takes no axis_name, so under parallel="
+            f"{_spec_text(config.parallel)} each device would keep statistics of its own rows only; train it with "
+            f"parallel='sharded' (the same numbers), or give its factory an axis_name argument for BatchNorm")
     train_step = strategy.compile_train(make_train_step(
         parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes, strategy.axis_name))
     return Setup(

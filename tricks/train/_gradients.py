@@ -5,8 +5,8 @@ last part (``Dense_0/kernel`` and ``Dense_0/bias`` belong to layer ``Dense_0``;
 ``stage2_block1/Conv_0/kernel`` to ``stage2_block1/Conv_0``). A layer's gradient norm is
 the L2 norm over all its parameters' gradients.
 
-The training loop logs them under ``train/grad_norm/<layer>`` (`GRAD_NORM_PREFIX`), the
-keys ``tricks plot grads`` reads back from ``metrics.jsonl``.
+The training loop logs those of each log step's gradients under ``train/grad_norm/<layer>``
+(`GRAD_NORM_PREFIX`), the keys ``tricks plot grads`` reads back from ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -63,16 +63,6 @@ def per_layer_grad_norms(grads: Any) -> dict[str, jax.Array]:
         total = jnp.sum(jnp.square(jnp.asarray(leaf, jnp.float32)))
         squares[layer] = squares[layer] + total if layer in squares else total
     return {layer: jnp.sqrt(value) for layer, value in squares.items()}
-
-
-def zero_layer_norms(params: Any) -> dict[str, jax.Array]:
-    """Zeros with the structure of `per_layer_grad_norms`: the start of running sums.
-
-    Examples:
-        >>> zero_layer_norms({"Dense_0": {"kernel": 1, "bias": 2}})
-        {'Dense_0': Array(0., dtype=float32)}
-    """
-    return {layer: jnp.zeros((), jnp.float32) for layer in layer_names(params)}
 
 
 def layer_values(tree: Any) -> dict[str, np.ndarray]:
