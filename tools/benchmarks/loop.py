@@ -27,21 +27,24 @@ step, medians; loop vs the faster reference, median of paired ratios):
 
 | config | calls | bare | batched | loop | vs faster |
 |---|---|---|---|---|---|
-| deep_relu_mlp | loop of 100 | 1.917 | 1.422 | 1.563 | +6.4% |
-| deep_tanh_mlp | loop of 100 | 2.616 | 2.174 | 2.232 | +2.4% |
-| digits | loop of 100 | 1.103 | 0.964 | 1.137 | +16.5% |
-| fashion_mnist_cnn | unrolled 4 | 68.547 | 48.555 | 50.987 | +5.0% |
-| fashion_mnist_mlp | loop of 100 | 1.874 | 1.504 | 1.882 | +21.3% |
-| mnist1d_cnn | unrolled 4 | 1.005 | 0.899 | 0.993 | +6.1% |
-| mnist1d_mlp | loop of 100 | 0.196 | 0.155 | 0.297 | +88.4% |
-| snapshot_mnist1d | unrolled 4 | 0.958 | 0.851 | 0.938 | +11.9% |
+| deep_relu_mlp | loop of 100 | 1.475 | 1.214 | 1.218 | +0.8% |
+| deep_tanh_mlp | loop of 100 | 1.794 | 1.583 | 1.692 | +5.9% |
+| digits | loop of 100 | 0.886 | 0.814 | 0.860 | +5.5% |
+| fashion_mnist_cnn | unrolled, 4 | 62.819 | 48.462 | 46.679 | -4.9% |
+| fashion_mnist_mlp | loop of 100 | 1.404 | 1.185 | 1.279 | +9.1% |
+| mnist1d_cnn | unrolled, 4 | 0.726 | 0.630 | 0.695 | +10.8% |
+| mnist1d_mlp | loop of 100 | 0.163 | 0.130 | 0.200 | +44.7% |
+| snapshot_mnist1d | unrolled, 4 | 0.754 | 0.635 | 0.712 | +11.7% |
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
-`cnn1d`'s 2.98 ms. What the loop does that the references do not: it gathers each batch
-from a shuffled epoch order (a permutation per epoch: 0.45 ms for MNIST-1D's 3600
-examples on this machine), computes per-step metrics (gradient and parameter norms: on
-XLA:CPU each small reduction costs several microseconds, about 70 us of MNIST-1D MLP's
-0.2 ms step), and writes its logs.
+`cnn1d`'s 2.98 ms. What the loop does that the references do not: it shuffles every
+epoch on the device (`jax.random.permutation`'s order: 0.45 ms for MNIST-1D's 3600
+examples, about 12 us per 0.13 ms step), gathers each call's batches, computes per-step
+metrics and writes its logs. Two costs were cut by measurement: the gradient and
+parameter norms, computed every step, took about 70 us of MNIST-1D MLP's 0.2 ms step (on
+XLA:CPU each small reduction costs several microseconds) and are now computed at log
+steps only; a batch gathered inside each step cost 17 us on MNIST-1D, against 1.6 us a
+step when the whole window is gathered at the start of the call.
 
 Examples:
   tricks bench loop
