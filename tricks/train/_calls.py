@@ -115,11 +115,11 @@ class Calls:
         self._step, self._strategy, self._batches = step, strategy, batches
         self._log_every, self._num_steps = log_steps
         self.fused = strategy.fuses
-        packed = self._packed if strategy.axis_name is None else jax.vmap(self._packed, axis_name=strategy.axis_name)
-        if strategy.axis_name is not None:  # the step averages over the mapped axis: traced inside it
-            example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype), example)
-        self.names = []  # found by tracing (`_packed` adds them)
-        jax.eval_shape(packed, *example)
+        if strategy.axis_name is None:
+            self.names = sorted(jax.eval_shape(self._metrics, *example)[1])
+        else:  # the step averages over the mapped axis: traced inside it
+            mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype), example)
+            self.names = sorted(jax.eval_shape(jax.vmap(self._metrics, axis_name=strategy.axis_name), *mapped)[1])
         self.unrolled = self.fused and unrolls(step, *example)  # (pmap does not fuse)
         default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL
         self.window = (steps_per_call or default) if self.fused else 1
@@ -159,17 +159,19 @@ class Calls:
             self._programs[key] = self._compile(length, with_grads)
         return self._programs[key](state, np.int32(size), *self._window(size, length))
 
-    def _packed(self, state, batch):
-        """The step with its metrics packed into one row, in `names` order, and the gradients;
-        `norm_metrics` at log steps (NaN elsewhere)."""
+    def _metrics(self, state, batch):
+        """The step, its metrics with `norm_metrics` at log steps (NaN elsewhere), and its gradients."""
         state, metrics = self._step(state, batch)
         grads = metrics.pop("grads")
         logged = (state.step % self._log_every == 0) | (state.step == self._num_steps)
         shapes = jax.eval_shape(norm_metrics, grads, state.params)
         metrics |= jax.lax.cond(logged, lambda: norm_metrics(grads, state.params),
                                 lambda: {k: jnp.full((), jnp.nan, jnp.float32) for k in shapes})
-        if not self.names:
-            self.names = sorted(metrics)
+        return state, metrics, grads
+
+    def _packed(self, state, batch):
+        """`_metrics` with the metrics packed into one row, in `names` order."""
+        state, metrics, grads = self._metrics(state, batch)
         return state, (jnp.stack([metrics[k] for k in self.names]), grads)
 
     def _window(self, size: int, length: int) -> tuple:
