@@ -202,3 +202,29 @@ def test_pmap_refuses_a_batch_norm_model_that_takes_no_axis_name(monkeypatch):
         train.setup(cfg)
     cfg.parallel = "sharded"
     assert train.setup(cfg).state.batch_stats
+
+
+def test_a_run_that_never_started_does_not_block_its_workdir(tmp_path, capsys):
+    with pytest.raises(registry.RegistryError, match="wieght_decay"):
+        train.train_and_evaluate(quick(optimizer="adamw(wieght_decay=0.1)"), tmp_path)
+    assert not (tmp_path / "config.json").exists()  # a config that cannot be built writes nothing
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 5}))  # an earlier run that saved nothing
+    (tmp_path / "metrics.jsonl").write_text('{"step": 3}\n')
+    summary = train.train_and_evaluate(quick(optimizer="adamw(weight_decay=0.1)"), tmp_path)
+    assert summary["step"] == 6 and "starting afresh" in capsys.readouterr().out
+    assert (tmp_path / "metrics.jsonl.old").read_text() == '{"step": 3}\n'
+    with pytest.raises(ConfigError, match="holds a run of a different config"):  # now it has checkpoints
+        train.train_and_evaluate(quick(optimizer="adamw(weight_decay=0.2)"), tmp_path)
+
+
+def test_eval_skips_the_splits_the_dataset_lacks_as_training_does(tmp_path, capsys):
+    cfg = config_lib.load(f"{CONFIGS[0].parent / 'mnist1d_cnn.py'}:smoke", ["--config.progress=false"])
+    cfg.dataset = "mnist1d(validation_fraction=0.0)"  # no validation split; eval_splits names it
+    cfg.eval_splits = ["validation", "test"]
+    train.train_and_evaluate(cfg, tmp_path)
+    capsys.readouterr()
+    assert main(["eval", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "test" in out and "validation" not in out
+    assert main(["eval", "--workdir", str(tmp_path), "--splits", "validation"]) == 2
+    assert "tricks eval: dataset mnist1d has no split validation; it has: test, train" in capsys.readouterr().out

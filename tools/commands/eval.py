@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train.evaluate_workdir(args.workdir, args.step, args.splits)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"tricks eval: {exc}")
         return 2
     print(f"step {result['step']}")

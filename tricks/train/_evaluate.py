@@ -38,13 +38,16 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
     Args:
         workdir: a folder written by `train_and_evaluate`.
         step: which checkpoint; the newest if None.
-        splits: which splits; the config's ``eval_splits`` if None.
+        splits: which splits; the config's ``eval_splits`` if None, skipping those the
+            dataset lacks (as training does).
 
     Returns:
         ``{"step": ..., "splits": {split: {"loss", "accuracy", "examples"}}}``
 
     Raises:
         FileNotFoundError: no config or no checkpoint in `workdir`, or no checkpoint at `step`.
+        ValueError: a split named in `splits` that the dataset lacks, or none of the
+            config's splits present.
     """
     from tricks.train._checkpoint import Checkpoints
     from tricks.train._setup import setup
@@ -67,7 +70,9 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
     state, _ = checkpoints.restore(step, run.state)
     checkpoints.close()
     missing = [s for s in config.eval_splits if s not in run.eval_loaders]
-    if missing:
-        raise ValueError(f"dataset has no split {missing}; available: {sorted(run.eval_loaders)}")
+    if (missing and splits is not None) or not run.eval_loaders:
+        available = sorted(run.components.dataset.splits)
+        raise ValueError(f"dataset {run.components.dataset.name} has no split {', '.join(missing)}; it has: "
+                         f"{', '.join(available)}")
     return {"step": step, "splits": {split: evaluate(run.eval_step, state, loader.eval_batches())
                                      for split, loader in run.eval_loaders.items()}}

@@ -76,9 +76,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     initialize_distributed(config)
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0  # logs, config and summary are written once
+    run = setup(config)  # a config that cannot be built leaves the workdir untouched
     if chief:
         _workdir.prepare(workdir, config, force)
-    run = setup(config)
     state, num_steps = run.state, run.num_steps
     snapshots = snapshot_steps(config, num_steps)
     checkpoints = Checkpoints(workdir, keep=config.keep, keep_steps=snapshots)

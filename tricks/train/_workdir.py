@@ -42,9 +42,26 @@ def code_version() -> str:
 def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: bool) -> None:
     """Creates `workdir` and writes ``config.json``; refuses a workdir of another config.
 
+    A workdir whose earlier run saved no checkpoint holds nothing to resume: a different
+    config starts afresh there (its ``metrics.jsonl`` is kept as ``metrics.jsonl.old``).
+
     Raises:
-        ConfigError: `workdir` holds a run whose config differs (the differences are
-            listed), unless `force`.
+        ConfigError: `workdir` holds checkpoints of a run whose config differs (the
+            differences are listed), unless `force`.
+
+    Examples:
+        >>> import tempfile
+        >>> workdir = pathlib.Path(tempfile.mkdtemp())
+        >>> prepare(workdir, ml_collections.ConfigDict({"seed": 0}), force=False)
+        >>> prepare(workdir, ml_collections.ConfigDict({"seed": 1}), force=False)  # nothing saved yet
+        workdir ... held no checkpoint of its earlier config (seed: 0 -> 1): starting afresh
+        >>> (workdir / "checkpoints" / "10").mkdir(parents=True)
+        >>> prepare(workdir, ml_collections.ConfigDict({"seed": 2}), force=False)
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: ... holds a run of a different config:
+          seed: 1 -> 2
+        use another --workdir, or --force to continue this run with the new config
     """
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.json"
@@ -52,7 +69,13 @@ def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: boo
     if path.exists():
         old = json.loads(path.read_text())
         changes = differences(old, new)
-        if changes and not force:
+        folder = workdir / "checkpoints"
+        saved = folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+        if changes and not saved:
+            print(f"workdir {workdir} held no checkpoint of its earlier config ({'; '.join(changes)}): starting afresh")
+            if (workdir / "metrics.jsonl").exists():
+                (workdir / "metrics.jsonl").replace(workdir / "metrics.jsonl.old")
+        elif changes and not force:
             listed = "\n  ".join(changes)
             raise ConfigError(
                 f"{workdir} holds a run of a different config:\n  {listed}\n"
