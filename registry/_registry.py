@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import fnmatch
 import inspect
@@ -380,7 +381,8 @@ class Registry:
             if isinstance(value, Spec):
                 return self._build(kind or self._kind_by_name(value.name), value)
             if kind is not None and isinstance(value, str):
-                return self._build(kind, parse(value))
+                number = _number(value)  # "0.05" where a schedule may go: a constant, as 0.05 would be
+                return number if number is not None else self._build(kind, parse(value))
             if kind is not None and is_spec_mapping(value):
                 return self._build(kind, from_mapping(value))
             if isinstance(value, (list, tuple)):
@@ -401,3 +403,17 @@ class Registry:
             every = {n for k in self.kinds() for n in self._entries[k]}
             raise RegistryError(f"unknown component {name!r}{suggest(name, every)}")
         raise RegistryError(f"{name!r} is ambiguous: it names a {' and a '.join(found)}")
+
+
+def _number(text: str) -> int | float | None:
+    """The int or float literal `text` spells (a command-line override's string), else None.
+
+    Examples:
+        >>> _number("0.05"), _number(" 1e-3 "), _number("3"), _number("cosine(decay_steps=9)"), _number("True")
+        (0.05, 0.001, 3, None, None)
+    """
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -228,3 +228,10 @@ def test_eval_skips_the_splits_the_dataset_lacks_as_training_does(tmp_path, caps
     assert "test" in out and "validation" not in out
     assert main(["eval", "--workdir", str(tmp_path), "--splits", "validation"]) == 2
     assert "tricks eval: dataset mnist1d has no split validation; it has: test, train" in capsys.readouterr().out
+
+
+def test_a_number_overrides_a_schedule_as_a_constant_rate(tmp_path):
+    cfg = config_lib.apply_overrides(quick(), ["--config.optimizer.learning_rate=0.05"])  # the file: a schedule
+    assert train.train_and_evaluate(cfg, tmp_path)["train"]["learning_rate"] == pytest.approx(0.05)
+    with pytest.raises(registry.RegistryError, match="argument 'optimizer': got 3 \\(int\\); expected"):
+        registry.build("optimizer", "clip_by_global_norm(optimizer='3', max_norm=1.0)")  # only where a number fits
