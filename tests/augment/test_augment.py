@@ -301,3 +301,20 @@ def test_a_non_image_batch_is_refused_with_its_shape():
 def test_mixup_needs_probability_vector_labels():
     with pytest.raises(ValueError, match="num_classes"):
         augment.mixup()({"image": jnp.ones((4, 2, 2, 1)), "label": jnp.arange(4.0)}, jax.random.key(0), True)
+
+
+def test_an_image_array_goes_in_and_comes_out_as_an_array():
+    images = jnp.linspace(0.0, 1.0, 4 * 8 * 8).reshape(4, 8, 8, 1)
+    for spec in ("random_crop(padding=2)", "random_flip(probability=1.0)", "normalize(mean=0.5, std=0.25)"):
+        aug = registry.build("augment", spec)
+        out = aug(images, jax.random.key(0), True)
+        expected = aug({"image": images, "label": jnp.eye(4)}, jax.random.key(0), True)["image"]
+        assert isinstance(out, jax.Array) and out.shape == images.shape
+        np.testing.assert_array_equal(out, expected)
+    composed = augment.compose(["random_flip(probability=1.0)", "normalize(mean=0.5, std=0.25)"])
+    np.testing.assert_allclose(composed(images, jax.random.key(0), True), (images[:, :, ::-1] - 0.5) / 0.25,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="mixup mixes labels too"):
+        registry.build("augment", "mixup")(images, jax.random.key(0), True)
+    with pytest.raises(TypeError, match="a batch dict or an image array"):
+        registry.build("augment", "random_flip")([[1.0]], jax.random.key(0), True)

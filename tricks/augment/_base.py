@@ -18,6 +18,10 @@ Batch = dict[str, Any]
 class Augment(abc.ABC):
     """An augmentation: ``aug(batch, key, train) -> batch``, pure and jittable.
 
+    `batch` is a dict with ``"image"`` (N, H, W, C) and ``"label"`` (N, num_classes), or a
+    plain image array (N, H, W, C), which comes back as an array (as torchvision and timm
+    transforms take tensors); mixup, which mixes labels too, needs the dict.
+
     `train` is a Python bool (the train and eval steps are traced separately). In training
     `apply` draws every example's randomness from `key`; at evaluation `evaluate` runs,
     which is the identity unless the augmentation must act then too (normalize, the
@@ -33,10 +37,10 @@ class Augment(abc.ABC):
         Array([0., 1., 2., 3.], dtype=float32)
     """
 
-    def __call__(self, batch: Batch, key: jax.Array, train: bool) -> Batch:
+    def __call__(self, batch: Batch | jax.Array, key: jax.Array, train: bool) -> Batch | jax.Array:
         if not isinstance(train, bool):
             raise TypeError(f"train must be a Python bool (static under jit), got {type(train).__name__}")
-        return self.apply(batch, key) if train else self.evaluate(batch)
+        return on_images(lambda b: self.apply(b, key) if train else self.evaluate(b), batch)
 
     @abc.abstractmethod
     def apply(self, batch: Batch, key: jax.Array) -> Batch:
@@ -45,6 +49,38 @@ class Augment(abc.ABC):
     def evaluate(self, batch: Batch) -> Batch:
         """The evaluation-time transformation (the identity unless overridden)."""
         return batch
+
+
+def on_images(fn: Callable[[Batch], Batch], batch: Batch | jax.Array) -> Batch | jax.Array:
+    """``fn(batch)``; a plain image array goes in as ``{"image": array}`` and comes back as an array.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> on_images(lambda b: {**b, "image": b["image"] + 1}, jnp.zeros((1, 2, 2, 1))).shape
+        (1, 2, 2, 1)
+    """
+    if isinstance(batch, Mapping):
+        return fn(batch)
+    if not hasattr(batch, "ndim"):
+        raise TypeError(f"an augmentation takes a batch dict or an image array (N, H, W, C), got "
+                        f"{type(batch).__name__}")
+    return fn({"image": batch})["image"]
+
+
+def labels(batch: Batch, name: str) -> jax.Array:
+    """The batch's ``"label"`` array (one-hot or soft), which label-mixing augmentations need.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> labels({"image": jnp.zeros((2, 4, 4, 1))}, "mixup")
+        Traceback (most recent call last):
+        ...
+        ValueError: mixup mixes labels too: call it with {"image": ..., "label": ...}, not an image array alone
+    """
+    if "label" not in batch:
+        raise ValueError(f'{name} mixes labels too: call it with {{"image": ..., "label": ...}}, not an image '
+                         f'array alone')
+    return batch["label"]
 
 
 def images(batch: Batch, name: str) -> jax.Array:
@@ -92,7 +128,7 @@ class Compose:
 
     augments: tuple[Callable[[Batch, jax.Array, bool], Batch], ...]
 
-    def __call__(self, batch: Batch, key: jax.Array, train: bool) -> Batch:
+    def __call__(self, batch: Batch | jax.Array, key: jax.Array, train: bool) -> Batch | jax.Array:
         if not self.augments:
             return batch
         for aug, k in zip(self.augments, jax.random.split(key, len(self.augments)), strict=True):

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 
 import registry
-from tricks.augment._base import Augment, Batch, replace
+from tricks.augment._base import Augment, Batch, labels, replace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Mixup(Augment):
     alpha: float
 
     def apply(self, batch: Batch, key: jax.Array) -> Batch:
-        x, y = batch["image"], batch["label"]
+        x, y = batch["image"], labels(batch, "mixup")
         if y.ndim != 2:
             raise ValueError(
                 f"mixup expects one-hot or soft labels (N, num_classes), got shape {tuple(y.shape)}"
