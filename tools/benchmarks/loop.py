@@ -135,8 +135,12 @@ def references(run, calls) -> dict[str, BareStep]:
     return found
 
 
-def measure(cfg, steps: int, segment: int, warm: int = 200) -> tuple[dict[str, list[float]], object]:
+def measure(cfg, steps: int, segment: int, warm: int = 200,
+            seconds: float = 15.0) -> tuple[dict[str, list[float]], object]:
     """Seconds per step of `train_and_evaluate` and of the bare steps, sampled in turn.
+
+    `steps` after the `warm` ones are timed; 0 times as many as the bare step runs in
+    about `seconds` (40 to 4000).
 
     Returns:
         ``({"loop": [...], "bare": [...], "batched": [...]}, calls)``: one value per
@@ -148,8 +152,10 @@ def measure(cfg, steps: int, segment: int, warm: int = 200) -> tuple[dict[str, l
 
     run = train.setup(cfg)
     calls = Calls(run.train_step.step, run.strategy, run.loader.iterate(0), cfg.steps_per_call,
-                  (run.state, run.loader.batch(0)), log_steps=(cfg.log_every, warm + steps))  # as the loop's
+                  (run.state, run.loader.batch(0)))  # the loop's form and window, as it chooses them
     bare = references(run, calls)
+    if not steps:
+        steps = int(min(4000, max(40, seconds / bare["bare"].seconds_per_step(5))))
     samples: dict[str, list[float]] = {"loop": []} | {name: [] for name in bare}
     seen = {"calls": 0, "began": 0.0, "first": 0}
 
@@ -189,15 +195,6 @@ def report(samples: dict[str, list[float]]) -> dict[str, float]:
     return out
 
 
-def _steps(cfg, args) -> int:
-    if args.steps:
-        return args.steps
-    from tricks import train
-
-    per_step = BareStep(train.setup(cfg), 1).seconds_per_step(5)
-    return int(min(4000, max(40, args.seconds / per_step)))
-
-
 def run(args: argparse.Namespace) -> int:
     from tricks import config as config_lib
     from tricks import train
@@ -206,8 +203,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for path in paths:
         cfg = train.complete(config_lib.load(path, getattr(args, "overrides", [])))
-        steps = _steps(cfg, args)
-        samples, calls = measure(cfg, steps, args.segment, args.warm)
+        samples, calls = measure(cfg, args.steps, args.segment, args.warm, args.seconds)
         if not samples["loop"]:
             print(f"{path}: no segment after the warm-up: use more --steps (segments of {args.segment} calls)")
             return 2

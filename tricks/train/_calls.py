@@ -1,7 +1,7 @@
 """The training loop's calls: how many steps one jitted call runs, and in which form.
 
 A call runs several steps in one jitted program and returns each step's metrics as rows
-of a float32 matrix (`step_metrics`, packed in name order), which the host reduces into
+of a float32 matrix (`step_metrics`, and `norm_metrics` at log steps, in name order), which the host reduces into
 log records (`MetricsLog`); nothing is carried between calls but the state. Two forms:
 
 * **loop**: a `fori_loop` whose trip count is traced, up to `AUTO_STEPS_PER_CALL` steps,
@@ -26,10 +26,10 @@ log records (`MetricsLog`); nothing is carried between calls but the state. Two 
 
 A call starts from a window of stacked batches, one per step: gathered from the split
 on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked by
-the host (Grain), whose calls run exactly `window` steps like the unrolled form. Under `pmap` each step is
-a call of its own. A call that ends where a gradient histogram is due runs its last
-step as a single-step call that also returns the gradients, so no other call keeps a
-copy of them.
+the host (Grain), whose calls run exactly `window` steps like the unrolled form. Under
+`pmap` each step is a call of its own. A call that ends where a gradient histogram is
+due runs its last step as a single-step call that also returns the gradients, so no
+other call keeps a copy of them.
 """
 
 from __future__ import annotations

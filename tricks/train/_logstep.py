@@ -1,10 +1,11 @@
 """Log records from the rows of training calls: interval means, values at the log step.
 
 Each training call returns one row of metrics per step (`tricks.train._calls.Calls`,
-`step_metrics`). `MetricsLog` reduces them on the host: at every log step (a multiple of
-``log_every``, and the run's last step) it writes the mean of the averaged metrics
-(`averaged`: loss, accuracy, gradient norms) over the steps since the previous log step,
-and the others (hyperparameters, parameter norm) as they were after the log step. A
+`step_metrics`, `norm_metrics`). `MetricsLog` reduces them on the host: at every log
+step (a multiple of ``log_every``, and the run's last step) it writes the mean of the
+averaged metrics (`averaged`: loss, accuracy) over the steps since the previous log step,
+and the others (hyperparameters, gradient and parameter norms) as they were at the log
+step. A
 call's rows are fetched when ready (`poll`), or at the latest when the next call's rows
 arrive, before an evaluation or a checkpoint, and at the end (`finish`): the host never
 waits for the call it has just dispatched, so the device stays busy while it writes. A
