@@ -12,7 +12,7 @@ Examples:
 import registry
 from tricks import config
 from tricks import data
-from tricks import init, models, losses, augment
+from tricks import init, models, losses, augment, metrics
 from tricks import train
 from tricks import optimizers
 from tricks import schedules

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from tricks import metrics as metrics_lib
 from tricks import train
 from tricks.diagnostics._specs import as_spec, override
 
@@ -148,20 +149,23 @@ def overfit_check(
         parts.num_classes,
     )
 
+    accuracy = metrics_lib.Metrics(["accuracy"], metrics_lib.EVAL_OUTPUTS)  # the metric training records
+
     @functools.partial(jax.jit, static_argnums=1)
     def group(state, length):
         def one(state, _):
-            state, metrics = step(state, batch)
-            return state, (metrics["loss"], metrics["accuracy"])
+            state, outputs = step(state, batch)
+            return state, (outputs["loss"], accuracy.summed(outputs))
 
         return jax.lax.scan(one, state, None, length=length)
 
     losses, accuracies = [], []
     while len(losses) < max_steps:
-        state, (loss, accuracy) = group(state, min(check_every, max_steps - len(losses)))
+        state, (loss, summed) = group(state, min(check_every, max_steps - len(losses)))
+        summed = jax.device_get(summed)
         losses += np.asarray(loss).tolist()
-        accuracies += np.asarray(accuracy).tolist()
-        if np.max(accuracy) >= 1.0 or not np.all(np.isfinite(loss)):
+        accuracies += [accuracy.compute(jax.tree.map(lambda x: x[i], summed))["accuracy"] for i in range(len(loss))]
+        if max(accuracies[-len(loss):]) >= 1.0 or not np.all(np.isfinite(loss)):
             break
     losses, accuracies = np.array(losses), np.array(accuracies)
     fitted = np.flatnonzero(accuracies >= 1.0)
@@ -174,7 +178,7 @@ def overfit_check(
         )["image"],
         train=False,
     )
-    eval_accuracy = float(jnp.mean(jnp.argmax(logits, -1) == batch["label"]))
+    eval_accuracy = accuracy.compute(accuracy.summed({"logits": logits, "labels": batch["label"]}))["accuracy"]
     steps_to_fit = int(fitted[0]) + 1 if fitted.size else None
     return SanityResult(
         fitted.size > 0, steps_to_fit, losses, accuracies, eval_accuracy, examples, stripped, config

@@ -69,7 +69,7 @@ from tricks.ensembles._members import (
     run_dirs,
     validation_accuracy,
 )
-from tricks.ensembles._metrics import ECE_BINS, accuracy, expected_calibration_error, nll, summarize
+from tricks.ensembles._metrics import METRICS, summarize
 from tricks.ensembles._swa import average_variables, recompute_batch_stats
 from tricks.ensembles._sweep import (
     finished_summary,
@@ -83,7 +83,7 @@ from tricks.ensembles._sweep import (
 )
 
 __all__ = [
-    "ECE_BINS",
+    "METRICS",
     "SELECTIONS",
     "STRATEGIES",
     "Combined",
@@ -98,10 +98,8 @@ __all__ = [
     "Rule",
     "Vote",
     "WeightAverage",
-    "accuracy",
     "average_variables",
     "evaluate_ensemble",
-    "expected_calibration_error",
     "finished_summary",
     "first_difference",
     "fused",
@@ -113,7 +111,6 @@ __all__ = [
     "mean_prob",
     "measure_strategies",
     "member_logits",
-    "nll",
     "parse_selection",
     "ranked",
     "read_overrides",

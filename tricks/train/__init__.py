@@ -12,7 +12,7 @@ from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
-from tricks.train._gradients import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
+from tricks.metrics import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._loop import train_and_evaluate
 from tricks.train._state import TrainState, create_state

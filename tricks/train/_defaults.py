@@ -40,6 +40,10 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.histogram_every = 100  # steps between TensorBoard gradient histograms (at log steps); 0: none
     cfg.steps_per_call = 0  # steps one jitted call runs at most; 0: 100, or 4 unrolled (convolutions on CPU)
     cfg.eval_splits = ["validation", "test"]  # splits the dataset lacks are skipped
+    # metric specs (kind `metric`): summed ones are averaged over each log interval, the others
+    # (norms, rates) taken at the log step; evaluation's are summed over the whole split
+    cfg.train_metrics = ["loss", "accuracy", "learning_rate", "hyperparams", "grad_norm", "param_norm"]
+    cfg.eval_metrics = ["loss", "accuracy"]
     cfg.seed = 0
     cfg.parallel = "sharded"  # a parallel spec: sharded (jit over a mesh) or pmap
     cfg.distributed = ml_collections.ConfigDict(  # multi-host; the environment may say it instead

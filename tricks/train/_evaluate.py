@@ -1,4 +1,4 @@
-"""Evaluation over whole splits: every example exactly once, metrics summed on the device."""
+"""Evaluation over whole splits: every example exactly once, metrics merged on the device."""
 
 from __future__ import annotations
 
@@ -11,22 +11,25 @@ import jax
 import ml_collections
 import numpy as np
 
+from tricks import metrics as metrics_lib
 
-def evaluate(eval_step: Callable, state, batches: Iterable[dict]) -> dict[str, float]:
-    """Mean NLL (``loss``) and ``accuracy`` of `state` over `batches` (padded rows masked).
 
-    Sums stay on the device until the end: one host transfer per evaluation.
+def evaluate(eval_step: Callable, state, batches: Iterable[dict]) -> dict[str, Any]:
+    """The evaluation metrics of `state` over `batches` (padded rows masked), and ``examples``.
+
+    `eval_step` is `make_eval_step`'s (jitted): the run's ``eval_metrics``, by default
+    ``loss`` (mean NLL) and ``accuracy``. The batches' metrics are merged on the device
+    until the end: one host transfer per evaluation.
     """
-    totals = None
+    merged = count = None
     for batch in batches:
-        sums = eval_step(state, batch)
-        totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-    if totals is None:
+        metrics, examples = eval_step(state, batch)
+        merged = metrics_lib.Metrics.merge(merged, metrics)
+        count = examples if count is None else count + examples
+    if merged is None:
         raise ValueError("evaluation got no batches: the split is empty")
-    totals = jax.device_get(totals)
-    count = float(totals["count"])
-    return {"loss": float(totals["loss"]) / count, "accuracy": float(totals["accuracy"]) / count,
-            "examples": int(np.rint(count))}
+    merged, count = jax.device_get((merged, count))
+    return metrics_lib.Metrics.compute(merged) | {"examples": int(np.rint(count))}
 
 
 def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from tricks import metrics as metrics_lib
 from tricks import schedules as schedules_lib
 from tricks.train import _workdir
 from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
@@ -25,7 +26,7 @@ from tricks.train._logstep import MetricsLog
 from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
-from tricks.train._step import plateau_scales, skips_nonfinite
+from tricks.train._step import skips_nonfinite
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         if chief:
             print(report)
     strategy = run.strategy
-    has_plateau = bool(plateau_scales(state.opt_state))
+    has_plateau = bool(metrics_lib.plateau_scales(state.opt_state))
     state = strategy.to_train(state)
 
     clock = Stopwatch(elapsed)
@@ -117,8 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     ] if chief else [])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
-                  log_steps=(config.log_every, num_steps))
-    metrics_log = MetricsLog(writer, strategy, calls.names, log_every=config.log_every, num_steps=num_steps,
+                  run.train_metrics)
+    metrics_log = MetricsLog(writer, strategy, log_every=config.log_every, num_steps=num_steps,
                              histogram_every=config.histogram_every, skips_nonfinite=skips_nonfinite(state.opt_state),
                              histograms=chief)
     checkpoint_every = config.checkpoint_every
@@ -127,12 +128,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 multiple=calls.window if calls.unrolled else 1)
     done, results = start, {}
     try:
-        while done < num_steps:  # a call ends where the host must act, a histogram is due, or the pace says
+        while done < num_steps:  # a call ends where the host must act, at a log step, or where the pace says
             step, histogram = done, metrics_log.next_histogram(done)
-            done = min(step + calls.longest, stops.after(step), histogram, pace.until(step))
+            done = min(step + calls.longest, stops.after(step), metrics_log.next_log(step), pace.until(step))
             pace.called(done - step)
-            state, rows = calls.run(state, done - step, grads=done == histogram)
-            metrics_log.add(rows)
+            state, called = calls.run(state, done - step, grads=done == histogram, logged=metrics_log.logs_at(done))
+            metrics_log.add(called)
             if on_call is not None:
                 began = time.perf_counter()
                 on_call(done, state)

@@ -14,6 +14,7 @@ import ml_collections
 import registry
 
 from tricks import data as data_lib
+from tricks import metrics as metrics_lib
 from tricks.config import ConfigError
 from tricks.train._build import Components, build_components, create_checked_state
 from tricks.train._defaults import complete
@@ -35,6 +36,7 @@ class Setup:
     eval_every: int
     train_step: Callable
     eval_step: Callable
+    train_metrics: metrics_lib.Metrics
 
 
 def setup(config: ml_collections.ConfigDict) -> Setup:
@@ -57,6 +59,8 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
     """
     config = complete(config)
     strategy = registry.build("parallel", config.parallel)
+    train_metrics = metrics_lib.Metrics(config.train_metrics, metrics_lib.TRAIN_OUTPUTS, "train_metrics")
+    eval_metrics = metrics_lib.Metrics(config.eval_metrics, metrics_lib.EVAL_OUTPUTS, "eval_metrics")
     parts = build_components(config, model_axis_name=strategy.axis_name)
     batch_sharding, replicated = strategy.batch_sharding, strategy.replicated
     loader = data_lib.make_loader(parts.dataset, "train", config.batch_size, config.seed,
@@ -85,7 +89,8 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
         num_steps=config.num_steps if config.num_steps > 0 else config.num_epochs * loader.steps_per_epoch,
         eval_every=config.eval_every if config.eval_every > 0 else loader.steps_per_epoch,
         train_step=train_step,
-        eval_step=jax.jit(make_eval_step(parts.model, parts.num_classes, parts.augment)),
+        eval_step=jax.jit(make_eval_step(parts.model, parts.num_classes, parts.augment, eval_metrics)),
+        train_metrics=train_metrics,
     )
 
 

@@ -84,7 +84,8 @@ class TensorBoardWriter(Writer):
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
 
-        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in scalars.items()]
+        values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in scalars.items()
+                  if not isinstance(value, list)]  # (a confusion matrix stays in metrics.jsonl)
         if values:  # NaN and inf are kept
             self._writer.add_summary(Summary(value=values), int(step))
 
@@ -172,7 +173,7 @@ class ConsoleWriter(Writer):
         keys = [k for k in ("loss", "accuracy", "learning_rate") if k in shown]
         if keys:
             self._bar.set_postfix({k: _text(shown[k]) for k in keys}, refresh=False)
-        evals = {k: v for k, v in scalars.items() if k.startswith("eval/")}
+        evals = {k: v for k, v in scalars.items() if k.startswith("eval/") and not isinstance(v, list)}
         if evals:
             self._bar.write(f"step {step}: " + ", ".join(f"{k} {_text(v)}" for k, v in sorted(evals.items())))
 
@@ -214,6 +215,9 @@ def _text(value) -> str:
     return f"{number:.4g}" if math.isfinite(number) else str(number)
 
 
-def _number(value) -> float | None:
+def _number(value) -> float | list | None:
+    """A JSON value: a finite float, None for NaN and inf, a list of them for an array record."""
+    if isinstance(value, list):
+        return [_number(v) for v in value]
     value = float(value)
     return value if math.isfinite(value) else None
