@@ -19,7 +19,7 @@ def get_config(arg=None):
     cfg.dataset = "digits"
     cfg.model = {"name": "mlp", "widths": [128] * 10, "activation": "tanh", "init": "xavier_normal"}
     cfg.loss = "cross_entropy"
-    cfg.optimizer = "momentum(learning_rate='cosine(init_value=0.05, decay_steps=440)', momentum=0.9)"
+    cfg.optimizer = "momentum(learning_rate='cosine(init_value=0.05)', momentum=0.9)"
     cfg.batch_size = 128
     cfg.num_epochs = 40
     cfg.eval_every = 110

@@ -22,10 +22,9 @@ def get_config(arg=None):
     cfg.augment = ["random_crop(padding=2)"]
     cfg.batch_size = 128
     cfg.num_epochs = 8
-    steps = 8 * (54000 // 128)
     cfg.optimizer = {
         "name": "adamw",
-        "learning_rate": f"warmup(cosine(init_value=0.002, decay_steps={steps - 200}), warmup_steps=200)",
+        "learning_rate": "warmup(cosine(init_value=0.002), warmup_steps=200)",
         "weight_decay": 1e-4,
     }
     cfg.eval_every = 1000

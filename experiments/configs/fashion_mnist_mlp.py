@@ -20,10 +20,9 @@ def get_config(arg=None):
     cfg.model = "mlp(widths=(256, 256), dropout=0.2)"
     cfg.batch_size = 128
     cfg.num_epochs = 20
-    steps = 20 * (54000 // 128)
     cfg.optimizer = {
         "name": "adamw",
-        "learning_rate": f"warmup(cosine(init_value=0.002, decay_steps={steps - 400}), warmup_steps=400)",
+        "learning_rate": "warmup(cosine(init_value=0.002), warmup_steps=400)",
         "weight_decay": 1e-4,
     }
     cfg.eval_every = 2000

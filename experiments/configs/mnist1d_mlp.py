@@ -19,7 +19,7 @@ def get_config(arg=None):
     cfg.model = "mlp(widths=(100, 100))"
     cfg.batch_size = 100
     cfg.num_steps = 6000
-    cfg.optimizer = {"name": "adam", "learning_rate": "cosine(init_value=0.01, decay_steps=6000)"}
+    cfg.optimizer = {"name": "adam", "learning_rate": "cosine(init_value=0.01)"}
     cfg.eval_every = 1000
     cfg.log_every = 100
     if arg == "smoke":

@@ -10,7 +10,7 @@ import pytest
 
 from tricks import train
 from tricks.metrics import TRAIN_OUTPUTS, Metrics
-from tricks.train._calls import Called
+from tricks.train._calls import Called, Packing
 from tricks.train._logstep import MetricsLog
 from tricks.train._writers import Writer
 
@@ -28,9 +28,9 @@ class Recorder(Writer):
         self.histogram_names.append((step, sorted(arrays)))
 
 
-def called(first, losses, grads=False):
-    """A call over steps first+1..: its summed loss and accuracy (0.5 each step); its last
-    step's gradient norm is the step number, and its parameter norm 10 times it."""
+def called(first, losses, grads=False, log_every=10_000):
+    """A one-segment call over steps first+1..: its summed loss and accuracy (0.5 each step);
+    its last step's gradient norm is the step number, and its parameter norm 10 times it."""
     end = first + len(losses)
     loss, accuracy = METRICS.summed_classes["loss"], METRICS.summed_classes["accuracy"]
     summed = {"loss": loss.from_model_output(loss=jnp.asarray(losses, jnp.float32)),
@@ -39,7 +39,10 @@ def called(first, losses, grads=False):
     gradients = {"Dense_0": {"kernel": jnp.full((1,), float(end))}}
     logged = METRICS.at_log_step({"grads": gradients, "params": {"w": jnp.full((1,), 10.0 * end)}})
     bad = next((first + i for i, v in enumerate(losses) if not np.isfinite(v)), -1)
-    return Called(first, len(losses), summed, logged, jnp.int32(bad), gradients if grads else None)
+    results = {"summed": jax.tree.map(lambda x: x[None], summed), "logged": jax.tree.map(lambda x: x[None], logged),
+               "bad": jnp.int32(bad)}
+    packing = Packing(jax.eval_shape(lambda: results))
+    return Called(first, len(losses), packing.pack(results), packing, log_every, gradients if grads else None)
 
 
 def log_of(writer, log_every=10, num_steps=100, histogram_every=0, **kwargs):

@@ -72,17 +72,19 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
 
 def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
     run = train.setup(train.default_config())
-    for unrolled, expected in ((False, [(0, 11, True)]),
+    for unrolled, expected in ((False, [(0, 11, True)]),  # one call, in two segments (the log step 10)
                                (True, [(0, 4, False), (4, 4, False), (8, 1, False), (9, 1, False), (10, 1, True)])):
         monkeypatch.setattr(_calls, "unrolls", lambda *args: unrolled)
         calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
-                             (run.state, run.loader.batch(0)), run.train_metrics)
+                             (run.state, run.loader.batch(0)), run.train_metrics, log_every=10)
         assert (calls.unrolled, calls.window, calls.longest) == (unrolled, 4 if unrolled else 100, 100)
         state, called = calls.run(jax.tree.map(jnp.copy, run.state), 11, grads=True)
         assert [(c.first, c.count, c.grads is not None) for c in called] == expected
         assert int(state.step) == 11 and calls.dispatched == len(expected)
-        counts = [int(c.summed["loss"].count) for c in called]
-        assert counts == [c.count for c in called] and all(int(c.bad) == -1 for c in called)
+        results = [c.results() for c in called]
+        segments = [(end, int(summed["loss"].count)) for segments, _ in results for end, summed, _ in segments]
+        assert segments == ([(10, 10), (11, 1)] if not unrolled else [(4, 4), (8, 4), (9, 1), (10, 1), (11, 1)])
+        assert all(bad == -1 for _, bad in results)
 
 
 def test_calls_stop_at_every_event(monkeypatch, tmp_path):
@@ -99,18 +101,19 @@ def test_calls_stop_at_every_event(monkeypatch, tmp_path):
 
     run_with(tmp_path, 0)
     # stops: checkpoints 7 14 21 28, snapshots 12 24, evaluations 15 30, the end 32, and the
-    # log steps 10 (with the first histogram) and 20
-    assert counts() == [7, 3, 2, 2, 1, 5, 1, 3, 4, 2, 2]
+    # histogram at the first log step (10); the log step 20 is passed inside a call
+    assert counts() == [7, 3, 2, 2, 1, 6, 3, 4, 2, 2]
     run_with(tmp_path, 3, log_every=8, eval_every=0, checkpoint_every=0, snapshot_every=0)
-    # at most 3 per call; an evaluation each epoch (10 steps), the log steps (8, 16, 24, 32)
-    assert counts() == [3, 3, 2, 2, 3, 3, 3, 1, 3, 1, 3, 3, 2]
+    # at most 3 per call; an evaluation each epoch (10 steps), the histogram at the first log step (8)
+    assert counts() == [3, 3, 2, 2, 3, 3, 3, 1, 3, 3, 3, 1, 2]
     histograms = []
     monkeypatch.setattr(TensorBoardWriter, "histograms", lambda self, step, arrays: histograms.append(step))
     run_with(tmp_path, 0, log_every=4, histogram_every=10, eval_every=0, checkpoint_every=0, snapshot_every=0)
     # histograms at the first log step, then at the first log step at or past each multiple of 10:
-    # 4, 12, 20, 32; with the evaluations (10, 20, 30) and the log steps, these are the calls' ends
+    # 4, 12, 20, 32; with the evaluations (10, 20, 30), the end, and the log step 8 (the pace is
+    # known from the third call on), these are the calls' ends
     assert histograms == [4, 12, 20, 32]
-    assert counts() == [4, 4, 2, 2, 4, 4, 4, 4, 2, 2]
+    assert counts() == [4, 4, 2, 2, 8, 10, 2]
 
 
 def test_pace_cuts_calls_to_about_its_seconds(monkeypatch):

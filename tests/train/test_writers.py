@@ -1,11 +1,12 @@
 """TensorBoard events read back from the file: scalars and histograms at their steps."""
 
+import json
 import math
 import struct
 
 import numpy as np
 
-from tricks.train._writers import TENSORBOARD_BUCKETS, TensorBoardWriter
+from tricks.train._writers import TENSORBOARD_BUCKETS, JsonlWriter, TensorBoardWriter
 
 
 def read_events(folder):
@@ -51,3 +52,33 @@ def test_histograms_read_back_with_tensorboards_buckets(tmp_path):
     for v in values[:4]:
         assert histo.bucket[int(np.searchsorted(limits, v, side="right"))] > 0
     assert set(limits) <= set(TENSORBOARD_BUCKETS)
+
+
+def test_the_config_is_a_text_and_the_hyperparameters_of_the_hparams_tab(tmp_path):
+    writer = TensorBoardWriter(tmp_path)
+    writer.describe({"batch_size": 128, "optimizer": {"name": "sgd", "learning_rate": 0.1},
+                     "distributed": {"auto": False}, "eval_splits": ["test"]}, ["eval/test/accuracy"])
+    writer.close()
+    tags = [v.tag for e in read_events(tmp_path / "tensorboard") for v in e.summary.value]
+    assert "config/text_summary" in tags and "_hparams_/experiment" in tags and "_hparams_/session_start_info" in tags
+    events = read_events(tmp_path / "tensorboard")
+    start = next(v for e in events for v in e.summary.value if v.tag == "_hparams_/session_start_info")
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+    info = HParamsPluginData.FromString(start.metadata.plugin_data.content).session_start_info
+    assert info.hparams["batch_size"].number_value == 128
+    assert info.hparams["distributed.auto"].bool_value is False
+    assert json.loads(info.hparams["optimizer"].string_value) == {"name": "sgd", "learning_rate": 0.1}
+
+
+def test_one_jsonl_record_per_step(tmp_path):
+    writer = JsonlWriter(tmp_path)
+    writer.write(10, {"train/loss": 0.5})
+    writer.write(10, {"eval/test/accuracy": 0.75})
+    writer.write(20, {"train/loss": 0.25})
+    assert [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [
+        {"step": 10, "train/loss": 0.5, "eval/test/accuracy": 0.75}, {"step": 20, "train/loss": 0.25}]
+    writer.close()
+    again = JsonlWriter(tmp_path)  # a resumed run appends
+    again.write(30, {"train/loss": 0.1})
+    again.close()
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [10, 20, 30]

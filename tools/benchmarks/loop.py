@@ -152,7 +152,7 @@ def measure(cfg, steps: int, segment: int, warm: int = 200,
 
     run = train.setup(cfg)
     calls = Calls(run.train_step.step, run.strategy, run.loader.iterate(0), cfg.steps_per_call,
-                  (run.state, run.loader.batch(0)), run.train_metrics)  # the loop's form and window
+                  (run.state, run.loader.batch(0)), run.train_metrics, cfg.log_every)  # the loop's form and window
     bare = references(run, calls)
     if not steps:
         steps = int(min(4000, max(40, seconds / bare["bare"].seconds_per_step(5))))

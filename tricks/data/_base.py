@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,24 @@ Batch = dict[str, Any]
 """``{"image": float32 (B, *input_shape), "label": int32 (B,)}``, plus ``"mask"`` in eval."""
 
 BALANCED_STREAM = 0x62616C  # folded into the seed for class-balanced draws ("bal")
+ORDER_STREAM = 0x6F7264  # folded into the seed for the epoch permutations ("ord")
+
+
+@functools.lru_cache(maxsize=32)
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Epoch `epoch`'s order of n examples, the same for both pipelines:
+    ``np.random.default_rng([ORDER_STREAM, seed, epoch]).permutation(n)`` (int32).
+
+    Computed on the host, where it costs 51 us for MNIST-1D's 3600 examples; on the device
+    (XLA:CPU) `jax.random.permutation` took 0.39 ms, 9% of the MNIST-1D MLP's training time
+    at batch 100, and runs in turn with the training calls, never beside them.
+
+    Examples:
+        >>> order = epoch_order(0, 3, 10)
+        >>> sorted(order.tolist()) == list(range(10)), order.dtype
+        (True, dtype('int32'))
+    """
+    return np.random.default_rng([ORDER_STREAM, seed, epoch]).permutation(n).astype(np.int32)
 
 
 @dataclasses.dataclass(frozen=True)

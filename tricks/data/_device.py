@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from tricks.data._base import BALANCED_STREAM, Batch, Loader, StepIterator
+from tricks.data._base import BALANCED_STREAM, Batch, Loader, StepIterator, epoch_order
 from tricks.data._dataset import Dataset, to_float
-from tricks.data._shuffle import permutation
 
 _STACKS_CACHED = 2  # stacked epoch orders kept; a window needs one
 REUSE_EPOCHS = 8
@@ -60,10 +59,6 @@ def _evaluation(x, y, first, *, size, scale, start):
     return {**_gather(x, y, jnp.minimum(pos, n - 1), scale), "mask": pos < n}
 
 
-def _permutation(seed, epoch, *, n):
-    return permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)  # jax.random.permutation's
-
-
 def _stack(*orders):
     return jnp.stack(orders)
 
@@ -81,7 +76,6 @@ def _jitted(sharding: NamedSharding | None) -> dict:
         "ordered": jax.jit(_ordered, static_argnames=_LAYOUT + _ORDER, out_shardings=batch),
         "balanced": jax.jit(_balanced, static_argnames=("batch_size", *_LAYOUT), out_shardings=batch),
         "evaluation": jax.jit(_evaluation, static_argnames=_LAYOUT, out_shardings=evaluation),
-        "permutation": jax.jit(_permutation, static_argnames=("n",), out_shardings=replicated),
         "stack": jax.jit(_stack, out_shardings=replicated),
     }
 
@@ -90,12 +84,10 @@ class DeviceLoader(Loader):
     """Batches gathered on device by jitted functions of (seed, step); no host round-trip.
 
     The split is put on the device once, as stored (uint8 pixels stay uint8), and
-    converted to float32 inside the gather. Epoch e's order is
-    ``jax.random.permutation(fold_in(key(seed), e), n)`` (computed by `permutation`, the
-    same array a few times faster), on device once per epoch (a few are cached;
-    recomputing it every step cost 29 ms for n=54000 on CPU against 0.14 ms for the
-    gather), and the batch of step s is a slice of it (see `Layout`), so it depends on
-    (seed, step) only. Class-balanced batches draw a class
+    converted to float32 inside the gather. Epoch e's order is `epoch_order` (the Grain
+    loader's too, so both give the same batches), made on the host and put on the device
+    once per epoch (a few are cached), and the batch of step s is a slice of it (see
+    `Layout`), so it depends on (seed, step) only. Class-balanced batches draw a class
     uniformly (among those present), then an example of it uniformly, from
     ``fold_in(fold_in(key(seed), BALANCED_STREAM), step)``.
 
@@ -181,9 +173,7 @@ class DeviceLoader(Loader):
         if not self.shuffle:
             return self._identity
         if epoch not in self._perms:
-            self._perms[epoch] = self._fns["permutation"](
-                self._seed, np.uint32(epoch % 2**32), n=self.num_examples
-            )
+            self._perms[epoch] = self._put(epoch_order(self.seed, epoch, self.num_examples))
             while len(self._perms) > keep:
                 self._perms.popitem(last=False)
         return self._perms[epoch]

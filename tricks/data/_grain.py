@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -11,10 +10,8 @@ import grain
 import jax
 import numpy as np
 
-from tricks.data._base import BALANCED_STREAM, Batch, Loader, StepIterator
+from tricks.data._base import BALANCED_STREAM, Batch, Loader, StepIterator, epoch_order
 from tricks.data._dataset import Dataset
-
-ORDER_STREAM = 0x6F7264  # folded into the seed for the epoch permutations ("ord")
 
 DEFAULT_THREADS = 2
 """Grain read threads. Measured on this project's 2-core machine, shared with other jobs
@@ -29,7 +26,7 @@ class GrainLoader(Loader):
     """Batches read with Grain from `Dataset.source` (array_record through tfds.data_source).
 
     A ``grain.MapDataset`` over steps maps step s to its batch: epoch e's order is
-    ``np.random.default_rng([ORDER_STREAM, seed, e]).permutation(n)`` (cached; Grain's
+    `epoch_order` (the on-device loader's too; cached; Grain's
     own ``MapDataset.shuffle`` computes each index with a Feistel network, measured at
     60 us per index here, a third of the read time), laid out in batches by `Layout`, so
     process p reads only its rows of every global batch (the same global batch whatever
@@ -107,7 +104,7 @@ class GrainLoader(Loader):
         return np.where(wrap, self._order(epoch + 1)[k], self._order(epoch)[k])
 
     def _order(self, epoch: int) -> np.ndarray:
-        return _permutation(self.seed, epoch, self.num_examples)
+        return epoch_order(self.seed, epoch, self.num_examples)
 
     def _read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         features, labels = self._source.read(indices)
@@ -158,12 +155,6 @@ class GrainLoader(Loader):
             yield from iterator
         finally:
             iterator.close()
-
-
-@functools.lru_cache(maxsize=4)
-def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-    """Epoch `epoch`'s order of n examples (cached: one permutation serves a whole epoch)."""
-    return np.random.default_rng([ORDER_STREAM, seed, epoch]).permutation(n)
 
 
 class _GrainIterator(StepIterator):

@@ -16,6 +16,12 @@ Schedules compose by spec: ``warmup``, ``scaled`` and ``join`` take schedules (o
 
     registry.build("schedule", "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)")
 
+Lengths from the run: in a training config, a schedule's length that is the run's
+(``cosine``/``polynomial`` ``decay_steps``, ``linear`` ``transition_steps``,
+``one_cycle``/``one_cycle_momentum`` ``total_steps``) may be left out; the engine fills it
+(`fit_to_run`; inside ``warmup`` the length minus the warmup, inside ``join`` the part's
+length) and warns at the start where a given length differs from the run's.
+
 Momentum schedules (`cyclic_momentum`, `one_cycle_momentum`) go to an optimizer's
 ``momentum`` or ``b1``, next to the matching rate schedule.
 
@@ -56,6 +62,7 @@ from tricks.schedules._decay import (
     polynomial,
 )
 from tricks.schedules._join import join
+from tricks.schedules._length import RunSteps, fit_to_run
 from tricks.schedules._one_cycle import one_cycle, one_cycle_momentum
 from tricks.schedules._plateau import (
     Plateau,
@@ -72,6 +79,7 @@ __all__ = [
     "Cyclical",
     "Plateau",
     "PlateauState",
+    "RunSteps",
     "ScaleByPlateauState",
     "constant",
     "cosine",
@@ -80,6 +88,7 @@ __all__ = [
     "cyclic_momentum",
     "exponential",
     "feed_plateau",
+    "fit_to_run",
     "inverse_sqrt",
     "inverse_time",
     "join",

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import registry
 from tricks.schedules import _core
 from tricks.schedules._core import Fn, as_float
+from tricks.schedules._length import RunSteps, required
 
 
 @registry.register("schedule", "constant")
@@ -27,7 +28,7 @@ def constant(value: float) -> Fn:
 
 
 @registry.register("schedule", "linear")
-def linear(init_value: float, end_value: float, transition_steps: int) -> Fn:
+def linear(init_value: float, end_value: float, transition_steps: RunSteps = None) -> Fn:
     """A straight line from `init_value` to `end_value`, then `end_value` for ever.
 
     ``value(t) = init + (end - init) * min(t, T) / T`` (as ``optax.linear_schedule``).
@@ -41,7 +42,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Fn:
         >>> linear(1.0, 0.0, transition_steps=4)(jnp.arange(6))
         Array([1.  , 0.75, 0.5 , 0.25, 0.  , 0.  ], dtype=float32)
     """
-    transition_steps = _core.positive(transition_steps, "transition_steps")
+    transition_steps = _core.positive(required(transition_steps, "transition_steps"), "transition_steps")
 
     def schedule(count):
         frac = jnp.clip(as_float(count) / transition_steps, 0.0, 1.0)

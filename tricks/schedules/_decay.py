@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import registry
 from tricks.schedules import _core
 from tricks.schedules._core import Fn, as_float
+from tricks.schedules._length import RunSteps, required
 
 
 def _progress(count, decay_steps: int, staircase: bool):
@@ -148,7 +149,8 @@ def noam(d_model: int, warmup_steps: int, scale: float = 1.0) -> Fn:
 
 @registry.register("schedule", "polynomial")
 def polynomial(
-    init_value: float, decay_steps: int, end_value: float = 0.0001, power: float = 1.0, cycle: bool = False
+    init_value: float, decay_steps: RunSteps = None, end_value: float = 0.0001, power: float = 1.0,
+    cycle: bool = False,
 ) -> Fn:
     """``(init - end) * (1 - t / T) ** power + end``: Keras ``PolynomialDecay``.
 
@@ -169,7 +171,7 @@ def polynomial(
         >>> polynomial(1.0, decay_steps=2, end_value=0.0, cycle=True)(jnp.arange(5))
         Array([1.  , 0.5 , 0.  , 0.25, 0.  ], dtype=float32)
     """
-    decay_steps = _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(required(decay_steps, "decay_steps"), "decay_steps")
     _core.non_negative(power, "power")
 
     def schedule(count):
@@ -187,7 +189,7 @@ def polynomial(
 
 
 @registry.register("schedule", "cosine")
-def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Fn:
+def cosine(init_value: float, decay_steps: RunSteps = None, alpha: float = 0.0) -> Fn:
     """Half a cosine from `init_value` down to ``alpha * init_value``: Keras ``CosineDecay``.
 
     ``value(t) = init * ((1 - alpha) * (1 + cos(pi * min(t, T) / T)) / 2 + alpha)``, T =
@@ -203,7 +205,7 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Fn:
         >>> [round(v, 4) for v in cosine(1.0, decay_steps=4, alpha=0.1)(jnp.arange(6)).tolist()]
         [1.0, 0.8682, 0.55, 0.2318, 0.1, 0.1]
     """
-    decay_steps = _core.positive(decay_steps, "decay_steps")
+    decay_steps = _core.positive(required(decay_steps, "decay_steps"), "decay_steps")
 
     def schedule(count):
         remaining = (decay_steps - jnp.minimum(as_float(count), decay_steps)) / decay_steps

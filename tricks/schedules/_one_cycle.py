@@ -9,12 +9,13 @@ import jax.numpy as jnp
 import registry
 from tricks.schedules import _core
 from tricks.schedules._core import Fn, as_float
+from tricks.schedules._length import RunSteps, required
 from tricks.schedules._cycles import Cyclical
 
 
 def _phase_ends(total_steps: int, pct_start: float, three_phase: bool) -> list[float]:
     """The last step of each phase, computed exactly as torch does (in Python floats)."""
-    _core.positive(total_steps, "total_steps")
+    _core.positive(required(total_steps, "total_steps"), "total_steps")
     if not 0.0 < pct_start < 1.0:
         raise registry.RegistryError(f"must be in (0, 1), got {pct_start!r}", argument="pct_start")
     ends = [float(pct_start * total_steps) - 1]
@@ -58,7 +59,7 @@ def _anneal(ends: list[float], points: list[tuple[float, float]], strategy: str,
 @registry.register("schedule", "one_cycle")
 def one_cycle(
     max_lr: float,
-    total_steps: int,
+    total_steps: RunSteps = None,
     pct_start: float = 0.3,
     anneal_strategy: Literal["cos", "linear"] = "cos",
     div_factor: float = 25.0,
@@ -107,7 +108,7 @@ def one_cycle(
 
 @registry.register("schedule", "one_cycle_momentum")
 def one_cycle_momentum(
-    total_steps: int,
+    total_steps: RunSteps = None,
     pct_start: float = 0.3,
     anneal_strategy: Literal["cos", "linear"] = "cos",
     base_momentum: float = 0.85,

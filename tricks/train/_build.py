@@ -26,20 +26,32 @@ class Components:
     augment: Callable
     optimizer: optax.GradientTransformation
     num_classes: int
+    num_steps: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def build_components(config: ml_collections.ConfigDict, model_axis_name: str | None = None) -> Components:
     """Builds dataset, model (num_classes from the dataset unless set), loss, augment, optimizer.
 
     With `model_axis_name` (data-parallel `pmap`), the model is built with that
-    ``axis_name`` when its factory takes one, so batch norm averages across devices.
+    ``axis_name`` when its factory takes one, so batch norm averages across devices. The
+    optimizer's schedules get the lengths they leave out from the run's (`num_steps`, or
+    `num_epochs` of the training split; `tricks.schedules.fit_to_run`), and
+    `Components.notes` says where a given length differs from it.
 
     Raises:
         registry.RegistryError: an unknown component or a bad argument.
     """
     from tricks import augment as augment_lib
+    from tricks import data as data_lib
+    from tricks import schedules as schedules_lib
 
     dataset = registry.build("dataset", config.dataset)
+    num_steps = config.num_steps
+    if num_steps <= 0:
+        train_examples = len(dataset.source("train")) if "train" in dataset.splits else 0
+        num_steps = config.num_epochs * data_lib.Layout(train_examples, config.batch_size, 0, 1,
+                                                        drop_remainder=True).steps_per_epoch
     num_classes = int(dataset.num_classes)
     model_spec = with_default(config.model, "num_classes", num_classes)
     if model_axis_name is not None:
@@ -48,8 +60,10 @@ def build_components(config: ml_collections.ConfigDict, model_axis_name: str | N
     model = registry.build("model", model_spec)
     loss = registry.build("loss", config.loss).prepare(dataset.class_counts("train"))
     augment = augment_lib.compose([registry.build("augment", spec) for spec in config.augment])
-    optimizer = registry.build("optimizer", config.optimizer)
-    return Components(dataset, model, loss, augment, optimizer, num_classes)
+    optimizer_spec, notes = schedules_lib.fit_to_run("optimizer", config.optimizer, num_steps)
+    optimizer = registry.build("optimizer", optimizer_spec)
+    return Components(dataset, model, loss, augment, optimizer, num_classes, num_steps,
+                      tuple(f"optimizer: {note}" for note in notes))
 
 
 def with_default(spec: Any, key: str, value: Any) -> registry.Spec:

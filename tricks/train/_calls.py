@@ -68,29 +68,83 @@ come at least this often."""
 
 @dataclasses.dataclass
 class Called:
-    """What one jitted call of `count` steps after step `first` returned (on the device).
+    """What one jitted call of `count` steps after step `first` returned.
+
+    Its results come packed in one vector (`Packing`: one transfer to the host, fetched by
+    `results`): for each *segment* of the call (its steps up to and between log steps)
+    the summed metrics merged over the segment's steps and the log-step metrics of its
+    last step; and the first step whose state gave a non-finite loss, or is itself
+    non-finite after the call (-1 if none).
 
     Attributes:
         first: the step before the call's first.
         count: how many steps it ran.
-        summed: its summed metrics (name -> metric), merged over its steps.
-        logged: the log-step metrics of its last step (recorded if it is a log step; empty
-            where a single-step call ends between log steps).
-        bad: int32, the first step whose state gave a non-finite loss, or (after the
-            call's last step) is non-finite itself; -1 if none.
+        values: the packed results, on the device.
+        packing: how they unpack.
+        log_every: the run's log interval (where segments end).
         grads: the gradients of its last step, or None.
     """
 
     first: int
     count: int
-    summed: dict[str, Any]
-    logged: dict[str, Any]
-    bad: jax.Array
+    values: jax.Array
+    packing: Packing
+    log_every: int
     grads: Any = None
+
+    def results(self) -> tuple[list[tuple[int, dict, dict]], int]:
+        """``([(segment end, summed, logged), ...], bad)`` on the host (waits for the call)."""
+        found = self.packing.unpack(np.asarray(self.values))
+        ends = segment_ends(self.first, self.count, self.log_every)
+        segments = [(end, *jax.tree.map(lambda x: x[i], (found["summed"], found["logged"])))  # noqa: B023
+                    for i, end in enumerate(ends)]
+        return segments, int(found["bad"])
+
+
+def segment_ends(first: int, count: int, log_every: int) -> list[int]:
+    """The last steps of the segments of a call of `count` steps after `first`: its log
+    steps and its own last step.
+
+    Examples:
+        >>> segment_ends(15, 30, 10)  # steps 16 to 45
+        [20, 30, 40, 45]
+        >>> segment_ends(10, 10, 10)
+        [20]
+    """
+    return [*range((first // log_every + 1) * log_every, first + count, log_every), first + count]
+
+
+class Packing:
+    """A pytree of arrays packed into one float32 vector and back (int32 leaves bit for bit).
+
+    Examples:
+        >>> tree = {"a": jnp.arange(3.0), "n": jnp.int32(2**30 + 1)}
+        >>> packing = Packing(jax.eval_shape(lambda: tree))
+        >>> back = packing.unpack(np.asarray(packing.pack(tree)))
+        >>> back["a"].tolist(), int(back["n"]) == 2**30 + 1
+        ([0.0, 1.0, 2.0], True)
+    """
+
+    def __init__(self, shapes: Any):
+        self._leaves, self._treedef = jax.tree.flatten(shapes)
+        self._ends = np.cumsum([int(np.prod(leaf.shape)) for leaf in self._leaves])[:-1]
+
+    @staticmethod
+    def pack(tree: Any) -> jax.Array:
+        parts = [jax.lax.bitcast_convert_type(x, jnp.float32) if x.dtype == jnp.int32 else x.astype(jnp.float32)
+                 for x in jax.tree.leaves(tree)]
+        return jnp.concatenate([jnp.ravel(x) for x in parts])
+
+    def unpack(self, vector: np.ndarray) -> Any:
+        parts = []
+        for leaf, part in zip(self._leaves, np.split(vector, self._ends), strict=True):
+            part = part.view(np.int32) if leaf.dtype == np.int32 else part.astype(leaf.dtype)
+            parts.append(part.reshape(leaf.shape))
+        return jax.tree.unflatten(self._treedef, parts)
 
 
 class Calls:
-    """A run's compiled training calls: ``run(state, count, grads) -> (state, [Called])``.
+    """A run's compiled training calls: ``run(state, count, grads, logged) -> (state, [Called])``.
 
     Args:
         step: the pure ``train_step(state, batch) -> (state, outputs)``.
@@ -99,6 +153,7 @@ class Calls:
         steps_per_call: the config's field (0: the form's default).
         example: ``(state, batch)``, to trace the step once (metric shapes, convolutions).
         metrics: the training metrics (`tricks.metrics.Metrics`).
+        log_every: steps between log records (segments end at log steps).
 
     Attributes:
         fused: whether a jitted call runs several steps (the strategy allows it).
@@ -114,20 +169,21 @@ class Calls:
         >>> cfg = train.default_config()
         >>> run = train.setup(cfg)  # doctest: +ELLIPSIS
         >>> calls = Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
-        ...               (run.state, run.loader.batch(0)), Metrics(cfg.train_metrics, TRAIN_OUTPUTS))
+        ...               (run.state, run.loader.batch(0)), Metrics(cfg.train_metrics, TRAIN_OUTPUTS), log_every=20)
         >>> calls.unrolled, calls.window
         (False, 100)
         >>> state, called = calls.run(jax.tree.map(jnp.copy, run.state), 30)
-        >>> int(state.step), [(c.first, c.count, int(c.bad)) for c in called]
-        (30, [(0, 30, -1)])
-        >>> sorted(Metrics.compute(called[0].summed)), "grad_norm" in Metrics.compute(called[0].logged)
+        >>> segments, bad = called[0].results()
+        >>> int(state.step), len(called), bad, [end for end, _, _ in segments]
+        (30, 1, -1, [20, 30])
+        >>> sorted(Metrics.compute(segments[0][1])), "grad_norm" in Metrics.compute(segments[0][2])
         (['accuracy', 'loss'], True)
     """
 
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
-                 metrics: metrics_lib.Metrics):
+                 metrics: metrics_lib.Metrics, log_every: int = 1):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
-        self._axis = strategy.axis_name
+        self._axis, self._log_every = strategy.axis_name, log_every
         self.fused = strategy.fuses
         self.unrolled = self.fused and unrolls(step, *example)  # (pmap does not fuse)
         default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL
@@ -136,38 +192,47 @@ class Calls:
         self._fixed = self.unrolled or not (self._on_device and self.fused)  # calls of exactly `window`
         self.longest = self.window if not self._fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                 * self.window)
-        self._programs: dict[tuple[int, bool, bool], Callable] = {}
+        self._programs: dict[tuple[int, bool, bool], tuple[Callable, Packing]] = {}
         self.dispatched = 0  # jitted calls made (one `run` may make several)
 
     def run(self, state: Any, count: int, grads: bool = False, logged: bool = True) -> tuple[Any, list[Called]]:
         """Runs `count` steps from `state`; with `grads`, the last step returns its gradients.
 
-        Without `logged` (the call does not end at a log step), a single-step call skips the
-        log-step metrics (under pmap every step is one); longer calls always compute them
-        at their end (one program per call length).
+        A loop-form call runs them all, in segments; the other forms split them at log
+        steps, then into calls of `window` steps and single-step remainders. Without
+        `logged` (`count` does not end at a log step), a single-step call there skips the
+        log-step metrics (under pmap every step is one); longer calls always compute them.
         """
-        called, first = [], int(self._batches.step)
+        first = int(self._batches.step)
         if self._fixed:
-            sizes = [self.window] * (count // self.window) + [1] * (count % self.window)
+            sizes = []
+            for end in segment_ends(first, count, self._log_every):
+                size = end - first - sum(sizes)
+                sizes += [self.window] * (size // self.window) + [1] * (size % self.window)
         else:
             sizes = [count]
+        called = []
         for i, size in enumerate(sizes):
+            first_i = first + sum(sizes[:i])
             last = i == len(sizes) - 1
-            state, out = self._call(state, size, grads and last, logged and last)
-            called.append(Called(first, size, *out))
-            first += size
+            at_log = (first_i + size) % self._log_every == 0 or (last and logged)
+            state, values, packing, out_grads = self._call(state, size, grads and last, at_log)
+            called.append(Called(first_i, size, values, packing, self._log_every, out_grads))
         return state, called
 
     def _call(self, state, size: int, with_grads: bool, logged: bool):
         self.dispatched += 1
-        length = 1 if size == 1 else self.window  # the compiled window (`size` <= it)
+        length = 1 if size == 1 and self._fixed else self.window  # the compiled window (`size` <= it)
         key = (length, with_grads, logged or length > 1)
         if key not in self._programs:
-            self._programs[key] = self._compile(*key)
+            self._programs[key] = self._compile(*key, state)
+        program, packing = self._programs[key]
         if not self.fused:  # one step per call, as the strategy compiles it (pmap)
-            state, out = self._programs[key](state, next(self._batches))
-            return state, self._strategy.metrics(out)
-        return self._programs[key](state, np.int32(size), *self._window(size, length))
+            state, (values, grads) = program(state, next(self._batches))
+            values, grads = self._strategy.metrics((values, grads))
+        else:
+            state, (values, grads) = program(state, np.int32(size), *self._window(size, length))
+        return state, values, packing, grads
 
     def _one(self, state, batch):
         """A step and its summed metrics (added over the devices under pmap)."""
@@ -177,13 +242,24 @@ class Calls:
             summed = jax.lax.psum(summed, self._axis)
         return state, outputs, summed
 
-    def _finish(self, state, outputs, summed, bad, with_grads: bool, logged: bool):
-        """The call's results after its last step (`Called`'s fields but the first two)."""
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]))
-        bad = jnp.where((bad < 0) & ~finite, state.step, bad)
-        found = self._metrics.at_log_step(outputs | {"params": state.params, "opt_state": state.opt_state}) \
+    def _logged(self, state, outputs, logged: bool) -> dict:
+        """The log-step metrics after a step (``{}`` without `logged`)."""
+        return self._metrics.at_log_step(outputs | {"params": state.params, "opt_state": state.opt_state}) \
             if logged else {}
-        return state, (summed, found, bad, outputs["grads"] if with_grads else None)
+
+    def _finish(self, state, outputs, summed, logged, losses, count, with_grads: bool):
+        """``(results, grads)`` after the call's last step; `summed` and `logged` have a
+        leading segment axis.
+
+        `losses` holds the call's per-step losses (the first `count` count): the first
+        non-finite one names its step, checked once here rather than at every step (on
+        XLA:CPU each scalar operation in a loop body costs about a microsecond).
+        """
+        failed = ~jnp.isfinite(losses) & (jnp.arange(losses.shape[0]) < count)
+        bad = jnp.where(jnp.any(failed), state.step - count + jnp.argmax(failed).astype(jnp.int32), -1)
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]))
+        bad = jnp.where((bad < 0) & ~finite, state.step, bad).astype(jnp.int32)
+        return {"summed": summed, "logged": logged, "bad": bad}, (outputs["grads"] if with_grads else None)
 
     def _window(self, size: int, length: int) -> tuple:
         """The data arguments of a call of `size` steps compiled for `length`."""
@@ -191,27 +267,42 @@ class Calls:
             return self._batches.next_window(size, length)
         return (jax.tree.map(lambda *xs: jnp.stack(xs), *(next(self._batches) for _ in range(size))),)
 
-    def _compile(self, length: int, with_grads: bool, logged: bool) -> Callable:
-        """``(state, count, *window) -> (state, (summed, logged, bad, grads))``: `count` <= `length` steps.
+    def _compile(self, length: int, with_grads: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
+        """``(state, count, *window) -> (state, (packed results, grads))``: `count` <= `length`
+        steps (under pmap ``(state, batch)``), and the results' `Packing`; `example` is a
+        state in the strategy's training layout.
 
         The window's batches are stacked before the first step: gathered on the device in
         one go (XLA:CPU gathers 100 rows of MNIST-1D in 17 us one step at a time, in 1.6 us
         as part of one gather of 100 steps' rows), or stacked by the host.
         """
-        def first_bad(bad, state, outputs):  # the step whose state gave the loss (one before the update)
-            return jnp.where((bad < 0) & ~jnp.isfinite(outputs["loss"]), state.step - 1, bad)
+        stack = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731  (one segment)
+
+        def packed(fn):
+            def run(*args):
+                state, (results, grads) = fn(*args)
+                return state, (Packing.pack(results), grads)
+            return run
 
         if not self.fused:
             def single(state, batch):
                 state, outputs, summed = self._one(state, batch)
-                return self._finish(state, outputs, summed, first_bad(jnp.int32(-1), state, outputs), with_grads,
-                                    logged)
+                return state, self._finish(state, outputs, stack(summed), stack(self._logged(state, outputs, logged)),
+                                           outputs["loss"][None], 1, with_grads)
 
-            return self._strategy.compile_train(single)
+            mapped = jax.vmap(single, axis_name=self._axis)  # one device's shapes, as mapped
+            devices = jax.local_device_count()  # the rows of one device, as `Pmap.compile_train` splits them
+            batch = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), self._batches.loader.batch(0))
+            one_device = jax.tree.map(lambda x: x[:1], (example, batch))
+            packing = Packing(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+                                           jax.eval_shape(mapped, *one_device)[1][0]))
+            return self._strategy.compile_train(packed(single)), packing
 
         sharding = self._strategy.batch_sharding
         stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
         loader, straight = self._batches.loader, self.unrolled or length == 1
+        every = self._log_every
+        segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
 
         def call(state, count, *args):
             if self._on_device:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
@@ -227,24 +318,55 @@ class Calls:
                     batch["image"] = loader.dataset.to_float(batch["image"])
                 return self._one(state, jax.lax.with_sharding_constraint(batch, sharding))
 
-            if straight:  # `count` == `length`
-                summed, bad = None, jnp.int32(-1)
+            if straight:  # `count` == `length`: one segment (the calls are split at log steps)
+                summed, losses = None, []
                 for i in range(length):
                     state, outputs, step_summed = one(i, state)
-                    summed, bad = metrics_lib.Metrics.merge(summed, step_summed), first_bad(bad, state, outputs)
-                return self._finish(state, outputs, summed, bad, with_grads, logged)
+                    summed = metrics_lib.Metrics.merge(summed, step_summed)
+                    losses.append(outputs["loss"])
+                logged_ = stack(self._logged(state, outputs, logged))
+                return state, self._finish(state, outputs, stack(summed), logged_, jnp.stack(losses), length,
+                                           with_grads)
 
-            def body(i, carry):  # the carry keeps the newest step's outputs (what XLA keeps of them)
-                state, summed, bad, _ = carry
-                state, outputs, step_summed = one(i, state)
-                return state, metrics_lib.Metrics.merge(summed, step_summed), first_bad(bad, state, outputs), outputs
-
+            # the loop form: segments up to each log step, a fori_loop over each one's steps
+            # (the carry keeps the newest step's outputs), the log-step metrics after it
+            first, end = state.step, state.step + count
             shapes = jax.eval_shape(lambda s: one(0, s), state)
-            summed, outputs = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), (shapes[2], shapes[1]))
-            state, summed, bad, outputs = jax.lax.fori_loop(0, count, body, (state, summed, jnp.int32(-1), outputs))
-            return self._finish(state, outputs, summed, bad, with_grads, logged)
+            zeros = lambda tree: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), tree)  # noqa: E731
+            empty, outputs = zeros(shapes[2]), zeros(shapes[1])
+            per_segment = lambda tree: jax.tree.map(  # noqa: E731
+                lambda x: jnp.zeros((segments, *x.shape), x.dtype), tree)
+            logged_shape = jax.eval_shape(lambda s, o: self._logged(s, o, True), shapes[0], shapes[1])
 
-        return jax.jit(call, donate_argnums=0)
+            def body(i, carry):
+                state, summed, losses, _ = carry
+                state, outputs, step_summed = one(i, state)
+                return state, metrics_lib.Metrics.merge(summed, step_summed), losses.at[i].set(outputs["loss"]), outputs
+
+            def segment(carry):
+                state, j, summed_all, logged_all, losses, outputs = carry
+                stop = jnp.minimum((state.step // every + 1) * every, end)
+                state, summed, losses, outputs = jax.lax.fori_loop(
+                    state.step - first, stop - first, body, (state, empty, losses, outputs))
+                put = lambda all_, one_: jax.tree.map(lambda a, b: a.at[j].set(b), all_, one_)  # noqa: E731
+                return (state, j + 1, put(summed_all, summed), put(logged_all, self._logged(state, outputs, True)),
+                        losses, outputs)
+
+            carry = (state, jnp.int32(0), per_segment(shapes[2]), per_segment(logged_shape),
+                     jnp.zeros(length, shapes[1]["loss"].dtype), outputs)
+            state, _, summed_all, logged_all, losses, outputs = jax.lax.while_loop(
+                lambda c: c[0].step < end, segment, carry)
+            return state, self._finish(state, outputs, summed_all, logged_all, losses, count, with_grads)
+
+        shapes = jax.eval_shape(call, example, np.int32(length), *self._window_shapes(length))
+        return jax.jit(packed(call), donate_argnums=0), Packing(shapes[1][0])
+
+    def _window_shapes(self, length: int) -> tuple:
+        """Shapes of a window's data arguments (for tracing a program without taking batches)."""
+        if self._on_device:
+            return self._batches.loader.window_args(int(self._batches.step), length)
+        batch = self._batches.loader.batch(int(self._batches.step))
+        return (jax.tree.map(lambda x: jax.ShapeDtypeStruct((length, *x.shape), x.dtype), batch),)
 
 
 def unrolls(step: Callable, state: Any, batch: Any) -> bool:

@@ -27,7 +27,7 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.loss = "cross_entropy(label_smoothing=0.05)"
     cfg.optimizer = {
         "name": "adamw",
-        "learning_rate": "warmup(cosine(init_value=0.003, decay_steps=360), warmup_steps=40)",
+        "learning_rate": "warmup(cosine(init_value=0.003), warmup_steps=40)",  # cosine over the rest of the run
         "weight_decay": 1e-4,
     }
     cfg.augment = []  # a list of augment specs, applied in order on the device

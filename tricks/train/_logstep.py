@@ -1,8 +1,9 @@
 """Log records from the training calls: summed metrics over each log interval, the others at the log step.
 
-Each training call returns its summed metrics merged over its steps, and, when it ends
-at a log step, the metrics taken there (`tricks.train._calls.Called`). `MetricsLog`
-merges the calls of one log interval on the host and, at every log step (a multiple of
+Each training call returns, for each of its segments (its steps up to and between log
+steps), the summed metrics merged over the segment's steps and the log-step metrics of
+its last step (`tricks.train._calls.Called`), packed in one vector. `MetricsLog` merges
+the segments of one log interval on the host and, at every log step (a multiple of
 ``log_every``, and the run's last step), writes the computed records (`tricks.metrics`).
 A call's results are fetched when ready (`poll`), or at the latest when the next call's
 arrive, before an evaluation or a checkpoint, and at the end (`finish`): the host never
@@ -55,13 +56,16 @@ class MetricsLog:
 
     Examples:
         >>> import jax.numpy as jnp, registry
+        >>> from tricks.train._calls import Packing
         >>> from tricks.train._parallel import sharded
         >>> log = MetricsLog(Writer(), sharded(), log_every=2, num_steps=3, histogram_every=0,
         ...                  skips_nonfinite=False)
         >>> loss = registry.build("metric", "loss")
-        >>> def called(first, losses):  # a call's summed loss over its steps
-        ...     summed = {"loss": loss.from_model_output(loss=jnp.array(losses))}
-        ...     return Called(first, len(losses), summed, {}, jnp.int32(-1))
+        >>> def called(first, losses):  # a one-segment call's summed loss over its steps
+        ...     summed = jax.tree.map(lambda x: x[None], {"loss": loss.from_model_output(loss=jnp.array(losses))})
+        ...     results = {"summed": summed, "logged": {}, "bad": jnp.int32(-1)}
+        ...     packing = Packing(jax.eval_shape(lambda: results))
+        ...     return Called(first, len(losses), packing.pack(results), packing, log_every=2)
         >>> log.add([called(0, [4.0]), called(1, [2.0])])  # steps 1 and 2: one interval
         >>> log.add([called(2, [1.0])])  # step 3, the run's last
         >>> log.finish()
@@ -82,10 +86,6 @@ class MetricsLog:
     def logs_at(self, step: int) -> bool:
         """Whether `step` is a log step."""
         return step % self._log_every == 0 or step == self._num_steps
-
-    def next_log(self, step: int) -> int:
-        """The first log step after `step`."""
-        return min((step // self._log_every + 1) * self._log_every, self._num_steps)
 
     def next_histogram(self, step: int) -> int | float:
         """The first log step after `step` at which a histogram is due (`inf`: none). The
@@ -111,7 +111,7 @@ class MetricsLog:
 
     def poll(self) -> None:
         """Writes the pending results that are computed; never waits."""
-        while self._pending and self._pending[0].bad.is_ready():
+        while self._pending and self._pending[0].values.is_ready():
             self._write(self._pending.popleft())
 
     def finish(self) -> None:
@@ -126,19 +126,19 @@ class MetricsLog:
             self._write(self._pending.popleft())
 
     def _write(self, called: Called) -> None:
-        summed, logged, bad = jax.device_get((called.summed, called.logged, called.bad))
+        segments, bad = called.results()
         if bad >= 0 and not self._skips_nonfinite:
             self._pending.clear()
             raise NonFiniteLossError(
-                f"the training loss became non-finite at step {int(bad)}; lower the learning rate, "
+                f"the training loss became non-finite at step {bad}; lower the learning rate, "
                 f"add gradient clipping, or wrap the optimizer to skip non-finite updates"
             )
-        self._summed = metrics_lib.Metrics.merge(self._summed, summed)
-        end = called.first + called.count
-        if self.logs_at(end):
-            self.latest = metrics_lib.Metrics.compute(self._summed, logged)
-            self._writer.write(end, {f"train/{k}": v for k, v in self.latest.items()})
-            self._summed = None
+        for end, summed, logged in segments:
+            self._summed = metrics_lib.Metrics.merge(self._summed, summed)
+            if self.logs_at(end):
+                self.latest = metrics_lib.Metrics.compute(self._summed, logged)
+                self._writer.write(end, {f"train/{k}": v for k, v in self.latest.items()})
+                self._summed = None
         if called.grads is not None and self._histograms:
             grads = metrics_lib.layer_values(self._strategy.metrics(called.grads))
-            self._writer.histograms(end, {f"train/grads/{k}": v for k, v in grads.items()})
+            self._writer.histograms(called.first + called.count, {f"train/grads/{k}": v for k, v in grads.items()})

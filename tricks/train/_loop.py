@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import logging
 import time
 import pathlib
@@ -80,6 +81,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     run = setup(config)  # a config that cannot be built leaves the workdir untouched
     if chief:
         _workdir.prepare(workdir, config, force)
+        for note in run.components.notes:  # a schedule whose given length is not the run's
+            print(f"warning: {note}", file=sys.stderr)
     state, num_steps = run.state, run.num_steps
     snapshots = snapshot_steps(config, num_steps)
     checkpoints = Checkpoints(workdir, keep=config.keep, keep_steps=snapshots)
@@ -116,9 +119,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         JsonlWriter(workdir, clock.elapsed),
         TensorBoardWriter(workdir),
     ] if chief else [])
+    writer.describe(json.loads(config.to_json()), [f"eval/{split}/{name}" for split in run.eval_loaders
+                                                    for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
-                  run.train_metrics)
+                  run.train_metrics, log_every=config.log_every)
     metrics_log = MetricsLog(writer, strategy, log_every=config.log_every, num_steps=num_steps,
                              histogram_every=config.histogram_every, skips_nonfinite=skips_nonfinite(state.opt_state),
                              histograms=chief)
@@ -128,9 +133,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 multiple=calls.window if calls.unrolled else 1)
     done, results = start, {}
     try:
-        while done < num_steps:  # a call ends where the host must act, at a log step, or where the pace says
+        while done < num_steps:  # a call ends where the host must act, a histogram is due, or the pace says
             step, histogram = done, metrics_log.next_histogram(done)
-            done = min(step + calls.longest, stops.after(step), metrics_log.next_log(step), pace.until(step))
+            done = min(step + calls.longest, stops.after(step), histogram, pace.until(step))
             pace.called(done - step)
             state, called = calls.run(state, done - step, grads=done == histogram, logged=metrics_log.logs_at(done))
             metrics_log.add(called)

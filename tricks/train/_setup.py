@@ -37,6 +37,7 @@ class Setup:
     train_step: Callable
     eval_step: Callable
     train_metrics: metrics_lib.Metrics
+    eval_metrics: metrics_lib.Metrics
 
 
 def setup(config: ml_collections.ConfigDict) -> Setup:
@@ -86,11 +87,12 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
         eval_loaders=eval_loaders,
         state=jax.device_put(state, replicated),
         strategy=strategy,
-        num_steps=config.num_steps if config.num_steps > 0 else config.num_epochs * loader.steps_per_epoch,
+        num_steps=parts.num_steps,
         eval_every=config.eval_every if config.eval_every > 0 else loader.steps_per_epoch,
         train_step=train_step,
         eval_step=jax.jit(make_eval_step(parts.model, parts.num_classes, parts.augment, eval_metrics)),
         train_metrics=train_metrics,
+        eval_metrics=eval_metrics,
     )
 
 

@@ -7,6 +7,7 @@ import math
 import pathlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,12 +21,20 @@ class Writer:
     def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
         """Records value distributions (e.g. per-layer gradients) at `step`."""
 
+    def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
+        """Records the run's config (once, at its start) and the tags that measure it."""
+
     def close(self) -> None:
         """Flushes and releases files."""
 
 
 class JsonlWriter(Writer):
-    """Appends one JSON object per write to ``WORKDIR/metrics.jsonl``.
+    """Appends one JSON object per step to ``WORKDIR/metrics.jsonl``.
+
+    Records of the same step (training's, then evaluation's) are one object: a write at
+    the step just written rewrites that line with both, so a line is on disk as soon as
+    it is written (nothing is lost to a kill) and ``pandas.read_json(path, lines=True)``
+    gets one row per step.
 
     Args:
         workdir: the run's folder.
@@ -37,20 +46,29 @@ class JsonlWriter(Writer):
         >>> workdir = pathlib.Path(tempfile.mkdtemp())
         >>> writer = JsonlWriter(workdir, clock=lambda: 1.25)
         >>> writer.write(10, {"train/loss": np.float32(0.5)})
+        >>> writer.write(10, {"eval/test/accuracy": 0.75})
         >>> writer.close()
         >>> (workdir / "metrics.jsonl").read_text().strip()
-        '{"step": 10, "wall_time_s": 1.25, "train/loss": 0.5}'
+        '{"step": 10, "wall_time_s": 1.25, "train/loss": 0.5, "eval/test/accuracy": 0.75}'
     """
 
     def __init__(self, workdir: str | pathlib.Path, clock: Callable[[], float] | None = None):
         self._file = open(pathlib.Path(workdir) / "metrics.jsonl", "a", encoding="utf-8")
         self._clock = clock
+        self._last: tuple[int, dict] | None = None  # the last line's step and record, and where it starts
+        self._offset = self._file.tell()
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
-        record = {"step": int(step)} | ({"wall_time_s": round(self._clock(), 6)} if self._clock else {})
-        record |= {k: _number(v) for k, v in scalars.items()}
+        values = {k: _number(v) for k, v in scalars.items()}
+        if self._last is not None and self._last[0] == int(step):
+            record = self._last[1] | values
+            self._file.truncate(self._offset)  # the line of this step, rewritten with both
+        else:
+            record = {"step": int(step)} | ({"wall_time_s": round(self._clock(), 6)} if self._clock else {}) | values
+            self._offset = self._file.tell()
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
+        self._last = (int(step), record)
 
     def close(self) -> None:
         self._file.close()
@@ -88,6 +106,17 @@ class TensorBoardWriter(Writer):
                   if not isinstance(value, list)]  # (a confusion matrix stays in metrics.jsonl)
         if values:  # NaN and inf are kept
             self._writer.add_summary(Summary(value=values), int(step))
+
+    def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
+        """The config as text (``config``) and as hyperparameters, with `metric_tags` as the
+        HParams tab's metrics, so the runs of a sweep line up there."""
+        from tensorboardX.summary import hparams, text
+
+        flat = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+                for k, v in _flatten(config).items()}
+        self._writer.add_summary(text("config", "```\n" + json.dumps(config, indent=2) + "\n```"), 0)
+        for summary in hparams(flat, {tag: 0.0 for tag in metric_tags}):
+            self._writer.add_summary(summary, 0)
 
     def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
@@ -195,6 +224,10 @@ class MultiWriter(Writer):
         for w in self._writers:
             w.histograms(step, arrays)
 
+    def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
+        for w in self._writers:
+            w.describe(config, metric_tags)
+
     def close(self) -> None:
         for w in self._writers:
             w.close()
@@ -213,6 +246,22 @@ class Stopwatch:
 def _text(value) -> str:
     number = float(value)
     return f"{number:.4g}" if math.isfinite(number) else str(number)
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested plain sub-dicts as dotted keys; a spec (a dict with ``name``) stays one value.
+
+    Examples:
+        >>> _flatten({"a": 1, "distributed": {"auto": False}, "optimizer": {"name": "sgd", "momentum": 0.9}})
+        {'a': 1, 'distributed.auto': False, 'optimizer': {'name': 'sgd', 'momentum': 0.9}}
+    """
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and "name" not in value:
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _number(value) -> float | list | None:
