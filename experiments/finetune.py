@@ -115,8 +115,8 @@ def base_config(recipe: str, dataset: str, steps: int, seed: int, batch: int, ra
     cfg.model = model or cfg.model
     warmup = max(steps // 10, 1)
     cfg.dataset = dataset
-    cfg.optimizer = (f"adamw(learning_rate=warmup(cosine(init_value={peak}, decay_steps={steps - warmup}), "
-                     f"warmup_steps={warmup}), weight_decay=0.0001)")
+    cfg.optimizer = (f"adamw(learning_rate=warmup(cosine(init_value={peak}), warmup_steps={warmup}), "
+                     "weight_decay=0.0001)")  # the cosine spans the rest of the run
     cfg.batch_size, cfg.num_steps, cfg.num_epochs = batch, steps, 0
     cfg.eval_every, cfg.log_every, cfg.seed, cfg.progress = steps, max(steps // 10, 1), seed, False
     cfg.eval_splits = ["test"]

@@ -77,17 +77,18 @@ PAPER = "CIFAR-10 ResNet-110 (Huang et al. 2017): 5.52% single, 5.32% snapshot e
 
 
 def schedules(peak: float, warmup: int, budget: int, cycles: int) -> tuple[str, str, int]:
-    """(cosine spec, sgdr spec, steps): both arms over the same steps, the sgdr one with `cycles` cycles.
+    """(cosine spec, sgdr spec, steps): both arms over the same steps, the sgdr one with `cycles`
+    cycles (the cosine's length is the run's, left to the engine).
 
     Examples:
         >>> schedules(0.01, 0, 6000, 5)
-        ('cosine(init_value=0.01, decay_steps=6000)', 'sgdr(init_value=0.01, t0=1200)', 6000)
+        ('cosine(init_value=0.01)', 'sgdr(init_value=0.01, t0=1200)', 6000)
         >>> schedules(0.002, 200, 3373, 5)[1:]
         ('warmup(sgdr(init_value=0.002, t0=634), warmup_steps=200)', 3370)
     """
     t0 = (budget - warmup) // cycles
     steps = warmup + cycles * t0
-    cosine = f"cosine(init_value={peak}, decay_steps={steps - warmup})"
+    cosine = f"cosine(init_value={peak})"  # over the run (after the warmup), filled in by the engine
     sgdr = f"sgdr(init_value={peak}, t0={t0})"
     if warmup:
         cosine, sgdr = (f"warmup({s}, warmup_steps={warmup})" for s in (cosine, sgdr))

@@ -90,3 +90,19 @@ def test_the_figure_draws_the_rate_and_the_momentum_against_the_step():
     assert cycle_ends == [100]
     labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
     assert labels == ["learning rate", "cycle end", "momentum"]
+
+
+def test_a_left_out_length_is_the_steps_drawn_and_a_config_is_drawn_as_trained(tmp_path, capsys):
+    """Issue 14 item 2: `tricks plot schedule` with a config shows the schedule the run fills."""
+    assert cli.main(["plot", "schedule", "warmup(cosine(init_value=0.1), warmup_steps=100)", "--steps", "500",
+                     "-o", str(tmp_path / "a.png")]) == 0
+    assert "max 0.1 at step 100" in capsys.readouterr().out
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text("from tricks.train import default_config\n\n\ndef get_config(arg=None):\n"
+                   "    cfg = default_config()\n    cfg.num_steps = 300\n"
+                   "    cfg.optimizer = 'sgd(learning_rate=one_cycle(max_lr=0.4), momentum=one_cycle_momentum())'\n"
+                   "    return cfg\n")
+    assert cli.main(["plot", "schedule", "--config", str(cfg), "-o", str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out
+    assert "max 0.4 at step 89" in out and "at step 299" in out  # one cycle over the config's 300 steps
+    assert cli.main(["plot", "schedule", "-o", str(tmp_path / "c.png")]) == 2

@@ -17,7 +17,8 @@ def snapshot_steps(config: ml_collections.ConfigDict, num_steps: int) -> list[in
 
     ``snapshot_every: N`` takes one every N steps; ``snapshots: "cycle_ends"`` one at each
     cycle end of the optimizer's learning-rate schedule (sgdr, cyclic, one_cycle, also
-    inside warmup, scaled or join), found wherever the optimizer spec holds it.
+    inside warmup, scaled or join), found wherever the optimizer spec holds it, its
+    left-out lengths filled from the run's.
 
     Raises:
         ConfigError: an unknown ``snapshots`` value, or cycle ends asked of a rate
@@ -28,12 +29,16 @@ def snapshot_steps(config: ml_collections.ConfigDict, num_steps: int) -> list[in
         ...     "optimizer": "clip_by_global_norm(sgd(learning_rate=sgdr(init_value=0.1, t0=30)), max_norm=1.0)"})
         >>> snapshot_steps(cfg, 100)
         [30, 60, 90]
+        >>> cfg.optimizer = "adam(learning_rate=warmup(one_cycle(max_lr=0.1), warmup_steps=10))"
+        >>> snapshot_steps(cfg, 100)  # one cycle over the 90 steps after the warmup
+        [100]
     """
     steps: set[int] = set()
     if config.snapshot_every > 0:
         steps.update(range(config.snapshot_every, num_steps + 1, config.snapshot_every))
     if config.snapshots == "cycle_ends":
-        rate = find_argument(config.optimizer, "learning_rate")
+        optimizer, _ = schedules.fit_to_run("optimizer", config.optimizer, num_steps)  # lengths left out
+        rate = find_argument(optimizer, "learning_rate")
         if rate is None or isinstance(rate, (int, float)):
             raise ConfigError(
                 "snapshots='cycle_ends' needs a cyclic learning rate (sgdr, cyclic, one_cycle) in the "
