@@ -28,5 +28,8 @@ def test_snapshot_ensembles_smoke(tmp_path, capsys):
 def test_both_arms_train_for_the_same_steps():
     cosine, sgdr, steps = snapshot_ensembles.schedules(0.002, 200, 3376, 5)
     assert steps == 200 + 5 * 635
-    assert cosine == "warmup(cosine(init_value=0.002, decay_steps=3175), warmup_steps=200)"
+    assert cosine == "warmup(cosine(init_value=0.002), warmup_steps=200)"  # its length: the run's, filled
+    from tricks.schedules import fit_to_run
+    assert str(fit_to_run("schedule", cosine, steps)[0]) == \
+        "warmup(cosine(init_value=0.002, decay_steps=3175), warmup_steps=200)"
     assert sgdr == "warmup(sgdr(init_value=0.002, t0=635), warmup_steps=200)"

@@ -191,3 +191,17 @@ def test_the_default_metrics_give_the_records_of_every_run(tmp_path):
     assert sorted(summary["train"]) == ["accuracy", "b1", "grad_norm", "grad_norm/Dense_0", "grad_norm/Dense_1",
                                         "grad_norm/head", "learning_rate", "loss", "param_norm", "weight_decay"]
     assert sorted(summary["eval"]) == ["accuracy", "examples", "loss"]
+
+
+def test_the_learning_rate_after_swats_switches_is_the_sgd_rate_it_applies():
+    """Issue 14 item 3: after SWATS switched, the Adam rate was reported instead of the SGD one."""
+    from tricks.optimizers import ScaleBySwatsState, applied_learning_rate
+    state = registry.build("optimizer", "swats(learning_rate=0.001)").init(PARAMS)
+    assert float(applied_learning_rate(state)) == pytest.approx(0.001)  # Adam's phase: the injected rate
+    is_swats = lambda node: isinstance(node, ScaleBySwatsState)  # noqa: E731
+    switched = jax.tree.map(lambda n: n._replace(switched=jnp.array(True), sgd_rate=jnp.float32(0.58),
+                                                 switch_learning_rate=jnp.float32(0.001)) if is_swats(n) else n,
+                            state, is_leaf=is_swats)
+    found = value("learning_rate", opt_state=switched)
+    assert found["learning_rate/scheduled"] == pytest.approx(0.001)
+    assert found["learning_rate"] == pytest.approx((1 - 0.9) * 0.58)  # momentum SGD's rate on v = b1 v + g

@@ -30,8 +30,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"tricks eval: {exc}")
         return 2
     print(f"step {result['step']}")
-    print(f"{'split':<12} {'accuracy':>9} {'loss (NLL)':>11} {'examples':>9}")
+    names = [k for k, v in next(iter(result["splits"].values())).items() if not isinstance(v, list)]
+    print(f"{'split':<12}" + "".join(f" {name:>{max(len(name), 9)}}" for name in names))
     for split, m in result["splits"].items():
-        print(f"{split:<12} {m['accuracy']:>9.4f} {m['loss']:>11.4f} {m['examples']:>9d}")
+        print(f"{split:<12}" + "".join(f" {_cell(m[name]):>{max(len(name), 9)}}" for name in names))
     (pathlib.Path(args.workdir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

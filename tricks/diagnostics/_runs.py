@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -65,31 +64,8 @@ def load_run(workdir: str | pathlib.Path, step: int | None = None) -> Run:
         ...
         FileNotFoundError: ... holds no config.json: not a training workdir (written by 'tricks train')
     """
-    workdir = pathlib.Path(workdir)
-    if not workdir.is_dir():
-        raise FileNotFoundError(f"workdir {workdir} does not exist")
-    if not (workdir / "config.json").exists():
-        raise FileNotFoundError(
-            f"{workdir} holds no config.json: not a training workdir (written by 'tricks train')"
-        )
-    steps = checkpoint_steps(workdir)
-    if not steps:
-        raise FileNotFoundError(
-            f"{workdir} holds no checkpoint (no finished step under {workdir / 'checkpoints'})"
-        )
-    step = steps[-1] if step is None else int(step)
-    if step not in steps:
-        raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; steps saved: {steps}")
-    config = train.complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
-    built = config.copy_and_resolve_references()
-    built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
-    run = train.setup(built)
-    checkpoints = train.Checkpoints(workdir)
-    try:
-        state, _ = checkpoints.restore(step, run.state)
-    finally:
-        checkpoints.close()
-    return Run(config, run.components, state, step)
+    trained = train.load(workdir, step)
+    return Run(trained.config, trained.components, trained.state, trained.step)
 
 
 def evaluation_loss(components: Components, state: TrainState) -> Callable[[Any, dict], jax.Array]:

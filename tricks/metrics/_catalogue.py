@@ -306,10 +306,11 @@ def plateau_scales(opt_state) -> dict[str, jax.Array]:
 
 @registry.register("metric")
 def learning_rate() -> type:
-    """The learning rate applied by the newest update, at log steps: the injected rate times
-    `reduce_on_plateau`'s scale where there is one (then the scheduled rate is also
-    recorded, as ``learning_rate/scheduled``). Nothing is recorded for an optimizer
-    without an injected rate.
+    """The learning rate the newest update applied, at log steps
+    (`tricks.optimizers.applied_learning_rate`: `reduce_on_plateau`'s scale, SWATS's switch
+    to SGD); where the optimizer can make it differ from the injected one, that one is
+    recorded as ``learning_rate/scheduled``. Nothing is recorded for an optimizer without
+    an injected rate.
 
     Examples:
         >>> import registry, tricks
@@ -323,10 +324,10 @@ def learning_rate() -> type:
         scheduled = optimizers_lib.hyperparams(opt_state).get("learning_rate")
         if scheduled is None:
             return {}
-        scale = plateau_scales(opt_state).get("plateau_scale")
-        if scale is None:
+        applied = optimizers_lib.applied_learning_rate(opt_state)
+        if applied is scheduled:
             return {"learning_rate": scheduled}
-        return {"learning_rate": scheduled * scale, "learning_rate/scheduled": scheduled}
+        return {"learning_rate": applied, "learning_rate/scheduled": scheduled}
 
     return _values("learning_rate", rates, ("opt_state",))
 

@@ -25,6 +25,7 @@ Examples:
 
 from tricks.optimizers._adabound import ScaleByAdaBoundState, adabound, amsbound, scale_by_adabound
 from tricks.optimizers._adam import adam, adamw, amsgrad, nadam
+from tricks.optimizers._applied import applied_learning_rate
 from tricks.optimizers._adaptive import adadelta, adagrad, rmsprop
 from tricks.optimizers._inject import InjectState, find_state, hyperparams, inject, set_hyperparams
 from tricks.optimizers._lbfgs import ScaleByTorchLbfgsState, lbfgs
@@ -47,6 +48,7 @@ from tricks.optimizers._wrappers import (
 )
 
 __all__ = [
+    "applied_learning_rate",
     "AccumulateState",
     "DecoupledWeightDecayState",
     "InjectState",

@@ -89,6 +89,8 @@ def _fit(kind: str, spec: registry.Spec, steps: int | None, notes: list[str]) ->
     names = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     given = dict(zip(names, spec.args)) | dict(spec.kwargs)
     inner = _inner_steps(spec.name, given, steps)
+    if spec.name == "warmup" and steps and isinstance(given.get("warmup_steps"), int) and given["warmup_steps"] >= steps:
+        notes.append(f"{spec} warms up over {given['warmup_steps']} steps, but it spans {steps}: the warmup never ends")
 
     def fitted(name: str, value: Any) -> Any:
         annotation = hints.get(name)
@@ -129,7 +131,7 @@ def _inner_steps(name: str, given: dict[str, Any], steps: int | None) -> dict[st
     if steps is None:
         return {}
     if name == "warmup" and isinstance(given.get("warmup_steps"), int):
-        return {"schedule": steps - given["warmup_steps"]}
+        return {"schedule": max(steps - given["warmup_steps"], 1)}  # (a run that ends warming up: any length)
     if name == "join" and isinstance(given.get("boundaries"), (list, tuple)):
         bounds = [0, *given["boundaries"], steps]
         return {"schedules": [b - a for a, b in zip(bounds, bounds[1:])]}

@@ -14,6 +14,7 @@ from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
 from tricks.metrics import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
 from tricks.train._logstep import NonFiniteLossError
+from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
@@ -29,6 +30,7 @@ __all__ = [
     "Sharded",
     "Setup",
     "TrainState",
+    "Trained",
     "complete",
     "create_state",
     "default_config",
@@ -36,6 +38,7 @@ __all__ = [
     "initialize_distributed",
     "layer_names",
     "layer_values",
+    "load",
     "load_pretrained",
     "make_eval_step",
     "make_train_step",
