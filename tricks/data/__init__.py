@@ -70,7 +70,8 @@ Examples:
 """
 
 from tricks.data import _catalogue
-from tricks.data._base import Batch, ClassTable, Layout, Loader, StepIterator
+from tricks.data._arrays import IN_MEMORY, from_arrays
+from tricks.data._base import Batch, ClassTable, Layout, Loader, StepIterator, epoch_order
 from tricks.data._builders import TricksDigits, TricksFashionMnist, TricksMnist1d
 from tricks.data._cache import CachedSource
 from tricks.data._dataset import SPLITS, Dataset, SplitSource
@@ -87,17 +88,18 @@ tfds_catalogue = _catalogue.tfds_catalogue
 subset = _catalogue.subset
 
 __all__ = [
-    "DEVICE_BYTES_LIMIT",
-    "SPLITS",
+    "IN_MEMORY",
     "Batch",
     "CachedSource",
     "ClassTable",
+    "DEVICE_BYTES_LIMIT",
     "Dataset",
     "DeviceLoader",
     "GrainLoader",
     "IdxError",
     "Layout",
     "Loader",
+    "SPLITS",
     "SplitSource",
     "StepIterator",
     "TricksDigits",
@@ -105,7 +107,9 @@ __all__ = [
     "TricksMnist1d",
     "carve_validation",
     "digits",
+    "epoch_order",
     "fashion_mnist",
+    "from_arrays",
     "make_loader",
     "mnist1d",
     "read_idx",

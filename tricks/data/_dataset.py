@@ -192,13 +192,16 @@ class Dataset:
         self.scale = float(scale)
         self.validation_fraction = float(validation_fraction)
         self.validation_seed = int(validation_seed)
-        train, validation = carve_validation(len(sources["train"]), validation_fraction, validation_seed)
         keys = {"feature_key": feature_key, "label_key": label_key}
-        self._sources = {
-            "train": SplitSource(sources["train"], train, **keys),
-            "validation": SplitSource(sources["train"], validation, **keys),
-            "test": SplitSource(sources["test"], None, **keys),
-        }
+        if "validation" in sources:  # given, not carved from train
+            self._sources = {split: SplitSource(sources[split], None, **keys) for split in SPLITS}
+        else:
+            train, validation = carve_validation(len(sources["train"]), validation_fraction, validation_seed)
+            self._sources = {
+                "train": SplitSource(sources["train"], train, **keys),
+                "validation": SplitSource(sources["train"], validation, **keys),
+                "test": SplitSource(sources["test"], None, **keys),
+            }
         self.split_sizes = {split: len(self._sources[split]) for split in SPLITS}
         self._stored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._labels: dict[str, np.ndarray] = {}

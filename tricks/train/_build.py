@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -46,7 +46,15 @@ def build_components(config: ml_collections.ConfigDict, model_axis_name: str | N
     from tricks import data as data_lib
     from tricks import schedules as schedules_lib
 
-    dataset = registry.build("dataset", config.dataset)
+    dataset = config.dataset
+    if not isinstance(dataset, data_lib.Dataset):  # a spec (from Python, a Dataset may be given itself)
+        plain = dataset.to_dict() if hasattr(dataset, "to_dict") else dataset
+        if isinstance(plain, Mapping) and plain.get("name") == data_lib.IN_MEMORY:
+            raise ConfigError(
+                f"this run trained on arrays given in memory ({plain.get('dataset')}, tricks.data.from_arrays), "
+                "which are not saved with it: pass them again, tricks.train.load(workdir, dataset=from_arrays(...)), "
+                "or save them with numpy.savez and train with dataset=\"arrays(path='data.npz')\"")
+        dataset = registry.build("dataset", dataset)
     num_steps = config.num_steps
     if num_steps <= 0:
         train_examples = len(dataset.source("train")) if "train" in dataset.splits else 0

@@ -106,17 +106,20 @@ class Trained:
         return self.components.augment({"image": image, "label": labels}, jax.random.key(0), False)["image"]
 
 
-def load(workdir: str | pathlib.Path, step: int | None = None) -> Trained:
+def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = None) -> Trained:
     """Reads a run back from its workdir: its config rebuilt, a checkpoint restored.
 
     Args:
         workdir: a folder written by `train_and_evaluate` (finished or still training:
             only finished checkpoints are read).
         step: the checkpoint's step; None takes the newest.
+        dataset: the dataset to use instead of the config's: needed for a run trained on
+            arrays given in memory (`tricks.data.from_arrays`), which are not saved.
 
     Raises:
         FileNotFoundError: no such workdir, no ``config.json``, no checkpoint, or no
             checkpoint at `step` (the message lists the steps there are).
+        tricks.config.ConfigError: a run trained on arrays in memory, loaded without them.
 
     Examples:
         >>> import tempfile
@@ -149,6 +152,8 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> Trained:
         config = complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
         built = config.copy_and_resolve_references()
         built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
+        if dataset is not None:
+            built.dataset = dataset
         run = setup(built)
         state, _ = checkpoints.restore(step, run.state)
     finally:

@@ -119,7 +119,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         JsonlWriter(workdir, clock.elapsed),
         TensorBoardWriter(workdir),
     ] if chief else [])
-    writer.describe(json.loads(config.to_json()), [f"eval/{split}/{name}" for split in run.eval_loaders
+    record = _workdir.config_record(config)
+    writer.describe(record, [f"eval/{split}/{name}" for split in run.eval_loaders
                                                     for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
@@ -161,7 +162,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                     common = common.replace(opt_state=schedules_lib.feed_plateau(common.opt_state, monitored["loss"]))
                     state = strategy.to_train(common)
             if saving:
-                checkpoints.save(done, common, {"config": json.loads(config.to_json()), "code_version": version,
+                checkpoints.save(done, common, {"config": record, "code_version": version,
                                                 "wall_time_s": clock.elapsed(), "snapshot": snapshot,
                                                 "data": batches.get_state(), "init_from": pretrained})
     finally:

@@ -99,4 +99,6 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
 def _spec_text(spec: Any) -> str:
     if hasattr(spec, "to_dict"):
         spec = spec.to_dict()
+    if isinstance(spec, data_lib.Dataset):
+        return repr(spec)
     return repr(spec) if isinstance(spec, str) else json.dumps(spec)

@@ -65,7 +65,7 @@ def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: boo
     """
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.json"
-    new = json.loads(config.to_json())
+    new = config_record(config)
     if path.exists():
         old = json.loads(path.read_text())
         changes = differences(old, new)
@@ -82,6 +82,28 @@ def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: boo
                 "use another --workdir, or --force to continue this run with the new config"
             )
     path.write_text(json.dumps(new, indent=2, sort_keys=True) + "\n")
+
+
+def config_record(config: ml_collections.ConfigDict) -> dict:
+    """The config as JSON data (``config.json``, checkpoints, TensorBoard); a dataset given
+    in memory (`tricks.data.from_arrays`) is recorded by what it is, not by its arrays.
+
+    Examples:
+        >>> import numpy as np
+        >>> from tricks.data import from_arrays
+        >>> x, y = np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1])
+        >>> config_record(ml_collections.ConfigDict({"dataset": from_arrays((x, y), (x, y))}))["dataset"]
+        {'name': 'in_memory', 'dataset': 'in_memory', 'input_shape': [2], 'split_sizes': {'train': 4, 'validation': 0, 'test': 4}}
+    """
+    from tricks import data as data_lib
+
+    dataset = config.get("dataset")
+    if not isinstance(dataset, data_lib.Dataset):
+        return json.loads(config.to_json())
+    plain = ml_collections.ConfigDict({k: v for k, v in config.items() if k != "dataset"}, type_safe=False)
+    return json.loads(plain.to_json()) | {"dataset": {
+        "name": data_lib.IN_MEMORY, "dataset": dataset.name, "input_shape": list(dataset.input_shape),
+        "split_sizes": dict(dataset.split_sizes)}}
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
