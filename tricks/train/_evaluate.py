@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from tricks import metrics as metrics_lib
@@ -52,30 +50,12 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
         ValueError: a split named in `splits` that the dataset lacks, or none of the
             config's splits present.
     """
-    from tricks.train._checkpoint import Checkpoints
-    from tricks.train._setup import setup
+    from tricks.train._load import load
 
-    workdir = pathlib.Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{workdir} holds no run: {config_path} is missing")
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()), type_safe=False)
-    if splits is not None:
-        config.eval_splits = list(splits)
-    checkpoints = Checkpoints(workdir, read_only=True)
-    available = checkpoints.steps()
-    if not available:
-        raise FileNotFoundError(f"{workdir} has no finished checkpoint yet")
-    step = available[-1] if step is None else int(step)
-    if step not in available:
-        raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; available: {available}")
-    run = setup(config)
-    state, _ = checkpoints.restore(step, run.state)
-    checkpoints.close()
-    missing = [s for s in config.eval_splits if s not in run.eval_loaders]
+    run = load(workdir, step, splits=splits)
+    missing = [s for s in (run.config.eval_splits if splits is None else splits) if s not in run.eval_loaders]
     if (missing and splits is not None) or not run.eval_loaders:
         available = sorted(run.components.dataset.splits)
         raise ValueError(f"dataset {run.components.dataset.name} has no split {', '.join(missing)}; it has: "
                          f"{', '.join(available)}")
-    return {"step": step, "splits": {split: evaluate(run.eval_step, state, loader.eval_batches())
-                                     for split, loader in run.eval_loaders.items()}}
+    return {"step": run.step, "splits": run.evaluate_splits()}

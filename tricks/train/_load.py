@@ -43,6 +43,13 @@ class Trained:
     step: int
     _eval_step: Any = dataclasses.field(repr=False, default=None)
     _probabilities: Any = dataclasses.field(repr=False, default=None)
+    eval_loaders: dict = dataclasses.field(repr=False, default_factory=dict)
+    """The loaders of the config's evaluation splits that the dataset has."""
+
+    def evaluate_splits(self) -> dict[str, dict[str, Any]]:
+        """The evaluation metrics of each of `eval_loaders`' splits, as training reports them."""
+        return {split: evaluate(self._eval_step, self.state, loader.eval_batches())
+                for split, loader in self.eval_loaders.items()}
 
     @property
     def model(self):
@@ -106,7 +113,8 @@ class Trained:
         return self.components.augment({"image": image, "label": labels}, jax.random.key(0), False)["image"]
 
 
-def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = None) -> Trained:
+def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = None,
+         splits: Any = None) -> Trained:
     """Reads a run back from its workdir: its config rebuilt, a checkpoint restored.
 
     Args:
@@ -115,6 +123,7 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
         step: the checkpoint's step; None takes the newest.
         dataset: the dataset to use instead of the config's: needed for a run trained on
             arrays given in memory (`tricks.data.from_arrays`), which are not saved.
+        splits: the evaluation splits (`Trained.eval_loaders`); the config's if None.
 
     Raises:
         FileNotFoundError: no such workdir, no ``config.json``, no checkpoint, or no
@@ -154,6 +163,8 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
         built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
         if dataset is not None:
             built.dataset = dataset
+        if splits is not None:
+            built.eval_splits = list(splits)
         run = setup(built)
         state, _ = checkpoints.restore(step, run.state)
     finally:
@@ -161,4 +172,4 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
     model = run.components.model
     probabilities = jax.jit(lambda variables, image: jax.nn.softmax(
         model.apply(variables, image, train=False).astype(jnp.float32), axis=-1))
-    return Trained(config, run.components, state, step, run.eval_step, probabilities)
+    return Trained(config, run.components, state, step, run.eval_step, probabilities, run.eval_loaders)
