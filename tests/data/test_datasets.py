@@ -56,7 +56,20 @@ EXPECTED = {
     "fashion_mnist": ("fashion", (28, 28, 1), {"train": 45, "validation": 15, "test": 20}),
     "tfds": ("catalogue_mnist", (28, 28, 1), {"train": 30, "validation": 10, "test": 12}),
     "subset": ("digits_reversed", (8, 8, 1), {"train": 100, "validation": 144, "test": 360}),
+    "arrays": ("npz_arrays", (6, 6, 1), {"train": 50, "validation": 20, "test": 30}),
 }
+
+
+@pytest.fixture
+def npz_arrays(tmp_path):
+    """uint8 'pixels' of 10 classes in a .npz, with a validation split of its own."""
+    rng = np.random.default_rng(0)
+    parts = {}
+    for split, n in (("train", 50), ("validation", 20), ("test", 30)):
+        parts[f"x_{split}"] = rng.integers(0, 256, (n, 6, 6, 1), dtype=np.uint8)
+        parts[f"y_{split}"] = np.arange(n) % 10
+    np.savez(tmp_path / "data.npz", **parts)
+    return registry.build("dataset", f"arrays(path={str(tmp_path / 'data.npz')!r}, scale=0.00392156862745098)")
 
 
 @pytest.fixture
