@@ -45,8 +45,9 @@ def test_norms_per_layer():
     assert np.sqrt(sum(float(v) ** 2 for v in norms.values())) == pytest.approx(
         float(optax.tree.norm(grads)), rel=1e-5
     )
-    values = diagnostics.layer_values(grads)
-    assert sum(v.size for v in values.values()) == sum(x.size for x in jax.tree.leaves(grads))
+    histograms = diagnostics.layer_histograms(grads)
+    assert set(histograms) == set(norms)
+    assert sum(int(h["num"]) for h in histograms.values()) == sum(x.size for x in jax.tree.leaves(grads))
 
     nested = {
         "stage1_block0": {"Conv_0": {"kernel": jnp.ones((2, 2))}, "BatchNorm_0": {"scale": jnp.ones(2)}}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tricks import train
-from tricks.metrics import TRAIN_OUTPUTS, Metrics
+from tricks.metrics import TRAIN_OUTPUTS, Metrics, layer_histograms
 from tricks.train._calls import Called, Packing
 from tricks.train._logstep import MetricsLog
 from tricks.train._writers import Writer
@@ -28,7 +28,7 @@ class Recorder(Writer):
         self.histogram_names.append((step, sorted(arrays)))
 
 
-def called(first, losses, grads=False, log_every=10_000):
+def called(first, losses, histograms=False, log_every=10_000):
     """A one-segment call over steps first+1..: its summed loss and accuracy (0.5 each step);
     its last step's gradient norm is the step number, and its parameter norm 10 times it."""
     end = first + len(losses)
@@ -41,13 +41,15 @@ def called(first, losses, grads=False, log_every=10_000):
     bad = next((first + i for i, v in enumerate(losses) if not np.isfinite(v)), -1)
     results = {"summed": jax.tree.map(lambda x: x[None], summed), "logged": jax.tree.map(lambda x: x[None], logged),
                "bad": jnp.int32(bad)}
+    if histograms:
+        results["histograms"] = layer_histograms(gradients)
     packing = Packing(jax.eval_shape(lambda: results))
-    return Called(first, len(losses), packing.pack(results), packing, log_every, gradients if grads else None)
+    return Called(first, len(losses), packing.pack(results), packing, log_every, histograms)
 
 
 def log_of(writer, log_every=10, num_steps=100, histogram_every=0, **kwargs):
     options = {"histogram_every": histogram_every, "skips_nonfinite": False} | kwargs
-    return MetricsLog(writer, train.sharded(), log_every=log_every, num_steps=num_steps, **options)
+    return MetricsLog(writer, log_every=log_every, num_steps=num_steps, **options)
 
 
 def test_a_log_step_merges_its_interval_across_calls_and_takes_the_rest_at_the_step():
@@ -100,7 +102,7 @@ def test_histograms_at_the_first_log_step_and_then_past_each_multiple():
         while step < 90:
             end = min(step + 10, log.next_histogram(step))
             due.append(end == log.next_histogram(step))
-            log.add([called(step, [1.0] * (end - step), grads=due[-1])])
+            log.add([called(step, [1.0] * (end - step), histograms=due[-1])])
             step = end
         log.finish()
         assert [s for s, d in zip(range(10, 100, 10), due) if d] == [10, 30, 50, 80]

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,8 +87,9 @@ def test_unreachable_coordinator_fails_with_a_message(tmp_path):
     assert "could not reach the coordinator 127.0.0.1:9 within 2 s as process 1 of 2" in result.stdout
 
 
-RESUME_ARGS = ["--config.num_steps=120", "--config.checkpoint_every=10", "--config.eval_every=60",
-               "--config.log_every=10", "--config.progress=false", "--config.eval_splits=['test']"]
+RESUME_ARGS = ["--config.num_steps=120", "--config.checkpoint_every=15", "--config.eval_every=60",
+               "--config.log_every=10", "--config.histogram_every=25", "--config.progress=false",
+               "--config.eval_splits=['test']"]  # checkpoints inside log intervals
 
 
 def _train_command(workdir: pathlib.Path) -> list[str]:
@@ -133,6 +135,55 @@ def test_killed_runs_resume_bit_for_bit(tmp_path):
     assert kills >= 2, "the run finished before it could be killed"
     for a, b in zip(_final_params(tmp_path / "whole"), _final_params(killed), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert_same_records(tmp_path / "whole", killed)
+
+
+def assert_same_records(whole: pathlib.Path, resumed: pathlib.Path) -> None:
+    """metrics.jsonl, TensorBoard and the summary's training record as an uninterrupted run's:
+    the same steps and names, the values equal but for the float32 rounding of sums whose
+    steps were grouped into other calls (a call's length follows the measured pace)."""
+    from tests.train.test_writers import read_events
+
+    def jsonl(workdir):
+        return [{k: v for k, v in json.loads(line).items() if k != "wall_time_s"}
+                for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+    def events(workdir):
+        return sorted((e.step, v.tag, v.simple_value if v.HasField("simple_value") else v.WhichOneof("value"))
+                      for e in read_events(workdir / "tensorboard") for v in e.summary.value)
+
+    def close(a, b):  # None stands for NaN and inf; lists are array records
+        if isinstance(a, dict):
+            return sorted(a) == sorted(b) and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        return b == pytest.approx(a, rel=1e-6) if isinstance(a, float) else a == b
+
+    expected, found = jsonl(whole), jsonl(resumed)
+    assert [r["step"] for r in found] == [r["step"] for r in expected]
+    for a, b in zip(expected, found):
+        assert close(a, b), (a, b)
+    expected, found = events(whole), events(resumed)
+    assert [e[:2] for e in found] == [e[:2] for e in expected]
+    assert all(close(a[2], b[2]) for a, b in zip(expected, found))
+    summaries = [json.loads((w / "summary.json").read_text())["train"] for w in (whole, resumed)]
+    assert summaries[1] and close(summaries[0], summaries[1])
+
+
+def test_a_run_resumed_from_inside_a_log_interval_logs_what_an_uninterrupted_one_does(tmp_path):
+    """Checkpoints at 15, 30, ... (the last 3 kept): the newest removed, the run resumes at
+    105, inside the interval 101-110, and rewrites what it had logged past 105; run again
+    once finished, it keeps its summary's training record."""
+    run = lambda workdir: subprocess.run(_train_command(workdir), env=_env(1), check=True,  # noqa: E731
+                                         capture_output=True, timeout=600)
+    run(tmp_path / "whole")
+    run(tmp_path / "resumed")
+    for step in (120,):
+        shutil.rmtree(tmp_path / "resumed" / "checkpoints" / str(step))
+    run(tmp_path / "resumed")
+    assert_same_records(tmp_path / "whole", tmp_path / "resumed")
+    run(tmp_path / "resumed")  # finished: nothing to train, the summary still complete
+    assert_same_records(tmp_path / "whole", tmp_path / "resumed")
 
 
 def _quick(**fields):

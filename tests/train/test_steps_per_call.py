@@ -78,13 +78,18 @@ def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
         calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
                              (run.state, run.loader.batch(0)), run.train_metrics, log_every=10)
         assert (calls.unrolled, calls.window, calls.longest) == (unrolled, 4 if unrolled else 100, 100)
-        state, called = calls.run(jax.tree.map(jnp.copy, run.state), 11, grads=True)
-        assert [(c.first, c.count, c.grads is not None) for c in called] == expected
+        state, called = calls.run(jax.tree.map(jnp.copy, run.state), 11, histograms=True)
+        assert [(c.first, c.count, c.histograms) for c in called] == expected
         assert int(state.step) == 11 and calls.dispatched == len(expected)
         results = [c.results() for c in called]
-        segments = [(end, int(summed["loss"].count)) for segments, _ in results for end, summed, _ in segments]
+        segments = [(end, int(summed["loss"].count)) for segments, _, _ in results for end, summed, _ in segments]
         assert segments == ([(10, 10), (11, 1)] if not unrolled else [(4, 4), (8, 4), (9, 1), (10, 1), (11, 1)])
-        assert all(bad == -1 for _, bad in results)
+        assert all(bad == -1 for _, bad, _ in results)
+        assert [histograms is not None for _, _, histograms in results] == [h for _, _, h in expected]
+        sizes = {layer: sum(x.size for x in jax.tree.leaves(leaves)) for layer, leaves in run.state.params.items()}
+        histograms = results[-1][2]  # each layer's gradients, every one counted in a bucket
+        assert {layer: (int(h["num"]), int(h["counts"].sum())) for layer, h in histograms.items()} == {
+            layer: (size, size) for layer, size in sizes.items()}
 
 
 def test_calls_stop_at_every_event(monkeypatch, tmp_path):

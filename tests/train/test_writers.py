@@ -6,7 +6,8 @@ import struct
 
 import numpy as np
 
-from tricks.train._writers import TENSORBOARD_BUCKETS, JsonlWriter, TensorBoardWriter
+from tricks.metrics import TENSORBOARD_BUCKETS, histogram_counts
+from tricks.train._writers import JsonlWriter, TensorBoardWriter
 
 
 def read_events(folder):
@@ -39,7 +40,7 @@ def test_scalars_of_a_step_are_one_event_and_read_back(tmp_path):
 def test_histograms_read_back_with_tensorboards_buckets(tmp_path):
     values = np.array([-0.5, 0.001, 0.001, 2.0, np.nan])
     writer = TensorBoardWriter(tmp_path)
-    writer.histograms(7, {"train/grads/a": values, "train/grads/b": np.array([np.inf])})
+    writer.histograms(7, {"train/grads/a": histogram_counts(values), "train/grads/b": histogram_counts(np.array([np.inf]))})
     writer.close()
     (event,) = read_events(tmp_path / "tensorboard")
     (value,) = event.summary.value  # b has no finite value: no histogram

@@ -5,7 +5,7 @@
   saturated outputs (|tanh| > 0.99; sigmoid < 0.01 or > 0.99) and of dead ReLUs
   (`LayerStats`, `InitReport.verdict`); `draw_init_histograms` draws them.
 - Gradients: `per_layer_grad_norms(grads)` (jittable, on the device) for the train step,
-  `layer_values` for TensorBoard histograms; logged as ``train/grad_norm/<layer>``
+  `layer_histograms` (on the device) for TensorBoard histograms; logged as ``train/grad_norm/<layer>``
   (`GRAD_NORM_PREFIX`), drawn by ``tricks plot grads``.
 - The Hessian: `hvp` (forward-over-reverse), `hessian_matvec` on flat vectors over
   several batches, `lanczos` with full reorthogonalization, `top_eigenvalues`,
@@ -35,8 +35,8 @@ from tricks.diagnostics._activations import (
 )
 from tricks.train import (  # defined by the engine, which logs them
     GRAD_NORM_PREFIX,
+    layer_histograms,
     layer_names,
-    layer_values,
     per_layer_grad_norms,
 )
 from tricks.diagnostics._hessian import (
@@ -88,7 +88,7 @@ __all__ = [
     "lanczos",
     "layer_names",
     "layer_statistics",
-    "layer_values",
+    "layer_histograms",
     "load_run",
     "minimum_ratio",
     "overfit_check",

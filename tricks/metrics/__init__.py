@@ -30,11 +30,13 @@ from tricks.metrics._catalogue import (
     plateau_scales,
     top_k_accuracy,
 )
-from tricks.metrics._gradients import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
+from tricks.metrics._gradients import GRAD_NORM_PREFIX, layer_names, per_layer_grad_norms
+from tricks.metrics._histograms import TENSORBOARD_BUCKETS, histogram_counts, layer_histograms, tensorboard_histogram
 
 __all__ = [
     "EVAL_OUTPUTS",
     "GRAD_NORM_PREFIX",
+    "TENSORBOARD_BUCKETS",
     "TRAIN_OUTPUTS",
     "Metric",
     "Metrics",
@@ -42,9 +44,10 @@ __all__ = [
     "confusion_matrix",
     "ece",
     "grad_norm",
+    "histogram_counts",
     "hyperparams",
     "layer_names",
-    "layer_values",
+    "layer_histograms",
     "learning_rate",
     "loss",
     "nll",
@@ -53,5 +56,6 @@ __all__ = [
     "per_layer_grad_norms",
     "plateau_scales",
     "records",
+    "tensorboard_histogram",
     "top_k_accuracy",
 ]

@@ -15,7 +15,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 GRAD_NORM_PREFIX = "train/grad_norm/"
 """Metric-name prefix of per-layer gradient norms in ``metrics.jsonl`` and TensorBoard."""
@@ -63,18 +62,3 @@ def per_layer_grad_norms(grads: Any) -> dict[str, jax.Array]:
         total = jnp.sum(jnp.square(jnp.asarray(leaf, jnp.float32)))
         squares[layer] = squares[layer] + total if layer in squares else total
     return {layer: jnp.sqrt(value) for layer, value in squares.items()}
-
-
-def layer_values(tree: Any) -> dict[str, np.ndarray]:
-    """Every layer's values (gradients, parameters) flattened into one host array, for histograms.
-
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> grads = {"Dense_0": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}
-        >>> {k: v.shape for k, v in layer_values(grads).items()}
-        {'Dense_0': (9,)}
-    """
-    groups: dict[str, list[np.ndarray]] = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:  # np.asarray: jax.device_get's
-        groups.setdefault(_layer_of(path), []).append(np.asarray(leaf, np.float32).ravel())  # wrapping cost 50 us a leaf
-    return {layer: np.concatenate(parts) for layer, parts in groups.items()}

@@ -12,7 +12,7 @@ from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate_workdir
-from tricks.metrics import GRAD_NORM_PREFIX, layer_names, layer_values, per_layer_grad_norms
+from tricks.metrics import GRAD_NORM_PREFIX, layer_histograms, layer_names, per_layer_grad_norms
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
@@ -36,8 +36,8 @@ __all__ = [
     "default_config",
     "evaluate_workdir",
     "initialize_distributed",
+    "layer_histograms",
     "layer_names",
-    "layer_values",
     "load",
     "load_pretrained",
     "make_eval_step",

@@ -35,8 +35,9 @@ A call starts from a window of stacked batches, one per step: gathered from the 
 on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked by
 the host (Grain), whose calls run exactly `window` steps like the unrolled form. Under
 `pmap` each step is a call of its own, its summed metrics added over the devices. A call
-that ends where a gradient histogram is due also returns its last step's gradients, so
-no other call keeps a copy of them.
+that ends where a gradient histogram is due also counts its last step's gradients into
+TensorBoard's buckets (`tricks.metrics.layer_histograms`), on the device: no gradients
+leave it, and no other call keeps a copy of them.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ class Called:
     Its results come packed in one vector (`Packing`: one transfer to the host, fetched by
     `results`): for each *segment* of the call (its steps up to and between log steps)
     the summed metrics merged over the segment's steps and the log-step metrics of its
-    last step; and the first step whose state gave a non-finite loss, or is itself
-    non-finite after the call (-1 if none).
+    last step; the first step whose state gave a non-finite loss, or is itself
+    non-finite after the call (-1 if none); and, if asked for, the histograms of its last
+    step's gradients per layer.
 
     Attributes:
         first: the step before the call's first.
@@ -82,7 +84,7 @@ class Called:
         values: the packed results, on the device.
         packing: how they unpack.
         log_every: the run's log interval (where segments end).
-        grads: the gradients of its last step, or None.
+        histograms: whether the results hold gradient histograms.
     """
 
     first: int
@@ -90,15 +92,16 @@ class Called:
     values: jax.Array
     packing: Packing
     log_every: int
-    grads: Any = None
+    histograms: bool = False
 
-    def results(self) -> tuple[list[tuple[int, dict, dict]], int]:
-        """``([(segment end, summed, logged), ...], bad)`` on the host (waits for the call)."""
+    def results(self) -> tuple[list[tuple[int, dict, dict]], int, dict | None]:
+        """``([(segment end, summed, logged), ...], bad, histograms)`` on the host (waits
+        for the call); `histograms`: layer -> `tricks.metrics.histogram_counts`, or None."""
         found = self.packing.unpack(np.asarray(self.values))
         ends = segment_ends(self.first, self.count, self.log_every)
         segments = [(end, *jax.tree.map(lambda x: x[i], (found["summed"], found["logged"])))  # noqa: B023
                     for i, end in enumerate(ends)]
-        return segments, int(found["bad"])
+        return segments, int(found["bad"]), found.get("histograms")
 
 
 def segment_ends(first: int, count: int, log_every: int) -> list[int]:
@@ -144,7 +147,7 @@ class Packing:
 
 
 class Calls:
-    """A run's compiled training calls: ``run(state, count, grads, logged) -> (state, [Called])``.
+    """A run's compiled training calls: ``run(state, count, histograms, logged) -> (state, [Called])``.
 
     Args:
         step: the pure ``train_step(state, batch) -> (state, outputs)``.
@@ -173,7 +176,7 @@ class Calls:
         >>> calls.unrolled, calls.window
         (False, 100)
         >>> state, called = calls.run(jax.tree.map(jnp.copy, run.state), 30)
-        >>> segments, bad = called[0].results()
+        >>> segments, bad, histograms = called[0].results()
         >>> int(state.step), len(called), bad, [end for end, _, _ in segments]
         (30, 1, -1, [20, 30])
         >>> sorted(Metrics.compute(segments[0][1])), "grad_norm" in Metrics.compute(segments[0][2])
@@ -195,8 +198,10 @@ class Calls:
         self._programs: dict[tuple[int, bool, bool], tuple[Callable, Packing]] = {}
         self.dispatched = 0  # jitted calls made (one `run` may make several)
 
-    def run(self, state: Any, count: int, grads: bool = False, logged: bool = True) -> tuple[Any, list[Called]]:
-        """Runs `count` steps from `state`; with `grads`, the last step returns its gradients.
+    def run(self, state: Any, count: int, histograms: bool = False, logged: bool = True
+            ) -> tuple[Any, list[Called]]:
+        """Runs `count` steps from `state`; with `histograms`, the last call also returns
+        its last step's gradient histograms.
 
         A loop-form call runs them all, in segments; the other forms split them at log
         steps, then into calls of `window` steps and single-step remainders. Without
@@ -216,23 +221,23 @@ class Calls:
             first_i = first + sum(sizes[:i])
             last = i == len(sizes) - 1
             at_log = (first_i + size) % self._log_every == 0 or (last and logged)
-            state, values, packing, out_grads = self._call(state, size, grads and last, at_log)
-            called.append(Called(first_i, size, values, packing, self._log_every, out_grads))
+            state, values, packing = self._call(state, size, histograms and last, at_log)
+            called.append(Called(first_i, size, values, packing, self._log_every, histograms and last))
         return state, called
 
-    def _call(self, state, size: int, with_grads: bool, logged: bool):
+    def _call(self, state, size: int, histograms: bool, logged: bool):
         self.dispatched += 1
         length = 1 if size == 1 and self._fixed else self.window  # the compiled window (`size` <= it)
-        key = (length, with_grads, logged or length > 1)
+        key = (length, histograms, logged or length > 1)
         if key not in self._programs:
             self._programs[key] = self._compile(*key, state)
         program, packing = self._programs[key]
         if not self.fused:  # one step per call, as the strategy compiles it (pmap)
-            state, (values, grads) = program(state, next(self._batches))
-            values, grads = self._strategy.metrics((values, grads))
+            state, values = program(state, next(self._batches))
+            values = self._strategy.metrics(values)
         else:
-            state, (values, grads) = program(state, np.int32(size), *self._window(size, length))
-        return state, values, packing, grads
+            state, values = program(state, np.int32(size), *self._window(size, length))
+        return state, values, packing
 
     def _one(self, state, batch):
         """A step and its summed metrics (added over the devices under pmap)."""
@@ -247,9 +252,9 @@ class Calls:
         return self._metrics.at_log_step(outputs | {"params": state.params, "opt_state": state.opt_state}) \
             if logged else {}
 
-    def _finish(self, state, outputs, summed, logged, losses, count, with_grads: bool):
-        """``(results, grads)`` after the call's last step; `summed` and `logged` have a
-        leading segment axis.
+    def _finish(self, state, outputs, summed, logged, losses, count, histograms: bool):
+        """The call's results after its last step; `summed` and `logged` have a leading
+        segment axis.
 
         `losses` holds the call's per-step losses (the first `count` count): the first
         non-finite one names its step, checked once here rather than at every step (on
@@ -259,7 +264,10 @@ class Calls:
         bad = jnp.where(jnp.any(failed), state.step - count + jnp.argmax(failed).astype(jnp.int32), -1)
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]))
         bad = jnp.where((bad < 0) & ~finite, state.step, bad).astype(jnp.int32)
-        return {"summed": summed, "logged": logged, "bad": bad}, (outputs["grads"] if with_grads else None)
+        results = {"summed": summed, "logged": logged, "bad": bad}
+        if histograms:
+            results["histograms"] = metrics_lib.layer_histograms(outputs["grads"])
+        return results
 
     def _window(self, size: int, length: int) -> tuple:
         """The data arguments of a call of `size` steps compiled for `length`."""
@@ -267,8 +275,8 @@ class Calls:
             return self._batches.next_window(size, length)
         return (jax.tree.map(lambda *xs: jnp.stack(xs), *(next(self._batches) for _ in range(size))),)
 
-    def _compile(self, length: int, with_grads: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
-        """``(state, count, *window) -> (state, (packed results, grads))``: `count` <= `length`
+    def _compile(self, length: int, histograms: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
+        """``(state, count, *window) -> (state, packed results)``: `count` <= `length`
         steps (under pmap ``(state, batch)``), and the results' `Packing`; `example` is a
         state in the strategy's training layout.
 
@@ -280,22 +288,22 @@ class Calls:
 
         def packed(fn):
             def run(*args):
-                state, (results, grads) = fn(*args)
-                return state, (Packing.pack(results), grads)
+                state, results = fn(*args)
+                return state, Packing.pack(results)
             return run
 
         if not self.fused:
             def single(state, batch):
                 state, outputs, summed = self._one(state, batch)
                 return state, self._finish(state, outputs, stack(summed), stack(self._logged(state, outputs, logged)),
-                                           outputs["loss"][None], 1, with_grads)
+                                           outputs["loss"][None], 1, histograms)
 
             mapped = jax.vmap(single, axis_name=self._axis)  # one device's shapes, as mapped
             devices = jax.local_device_count()  # the rows of one device, as `Pmap.compile_train` splits them
             batch = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), self._batches.loader.batch(0))
             one_device = jax.tree.map(lambda x: x[:1], (example, batch))
             packing = Packing(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-                                           jax.eval_shape(mapped, *one_device)[1][0]))
+                                           jax.eval_shape(mapped, *one_device)[1]))
             return self._strategy.compile_train(packed(single)), packing
 
         sharding = self._strategy.batch_sharding
@@ -326,7 +334,7 @@ class Calls:
                     losses.append(outputs["loss"])
                 logged_ = stack(self._logged(state, outputs, logged))
                 return state, self._finish(state, outputs, stack(summed), logged_, jnp.stack(losses), length,
-                                           with_grads)
+                                           histograms)
 
             # the loop form: segments up to each log step, a fori_loop over each one's steps
             # (the carry keeps the newest step's outputs), the log-step metrics after it
@@ -356,10 +364,10 @@ class Calls:
                      jnp.zeros(length, shapes[1]["loss"].dtype), outputs)
             state, _, summed_all, logged_all, losses, outputs = jax.lax.while_loop(
                 lambda c: c[0].step < end, segment, carry)
-            return state, self._finish(state, outputs, summed_all, logged_all, losses, count, with_grads)
+            return state, self._finish(state, outputs, summed_all, logged_all, losses, count, histograms)
 
         shapes = jax.eval_shape(call, example, np.int32(length), *self._window_shapes(length))
-        return jax.jit(packed(call), donate_argnums=0), Packing(shapes[1][0])
+        return jax.jit(packed(call), donate_argnums=0), Packing(shapes[1])
 
     def _window_shapes(self, length: int) -> tuple:
         """Shapes of a window's data arguments (for tracing a program without taking batches)."""

@@ -38,13 +38,11 @@ class MetricsLog:
 
     Args:
         writer: where the metrics go (``train/...`` scalars, ``train/grads/...`` histograms).
-        strategy: the data-parallel strategy (`metrics` gives one copy of the gradients).
         log_every: steps between log records.
         num_steps: the run's last step (always logged).
         histogram_every: gradient histograms at the first log step, then at the first
-            log step at or past each multiple of this many steps (0: none). Each costs
-            about 2.5 ms of host time for the default MLP's 85k gradients, taken from the
-            training computation on a CPU.
+            log step at or past each multiple of this many steps (0: none), counted on
+            the device by the call that ends there (`tricks.metrics.histogram_counts`).
         skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
             non-finite loss raises `NonFiniteLossError`.
         histograms: whether this process fetches and writes the histograms (the chief
@@ -57,8 +55,7 @@ class MetricsLog:
     Examples:
         >>> import jax.numpy as jnp, registry
         >>> from tricks.train._calls import Packing
-        >>> from tricks.train._parallel import sharded
-        >>> log = MetricsLog(Writer(), sharded(), log_every=2, num_steps=3, histogram_every=0,
+        >>> log = MetricsLog(Writer(), log_every=2, num_steps=3, histogram_every=0,
         ...                  skips_nonfinite=False)
         >>> loss = registry.build("metric", "loss")
         >>> def called(first, losses):  # a one-segment call's summed loss over its steps
@@ -73,15 +70,42 @@ class MetricsLog:
         {'loss': 1.0}
     """
 
-    def __init__(self, writer: Writer, strategy: Any, *, log_every: int, num_steps: int,
+    def __init__(self, writer: Writer, *, log_every: int, num_steps: int,
                  histogram_every: int, skips_nonfinite: bool, histograms: bool = True):
-        self._writer, self._strategy, self._histograms = writer, strategy, histograms
+        self._writer, self._histograms = writer, histograms
         self._log_every, self._num_steps = log_every, num_steps
         self._histogram_every, self._skips_nonfinite = histogram_every, skips_nonfinite
         self._summed: dict[str, Any] | None = None  # the open interval's calls, merged
         self._last_histogram: int | None = None
+        self._window: list[dict] | None = None  # restored sums, merged with the first results
         self._pending: collections.deque[Called] = collections.deque()
         self.latest: dict[str, Any] = {}
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the log, as JSON, so a run resumed from it logs what
+        an uninterrupted one does: the sums of the log interval still open (each leaf's
+        dtype, shape and values: float32 values are exact as JSON numbers), the newest
+        record (``latest``, the summary's ``train`` even when nothing is left to run) and
+        the step of the last histogram. Call it after `finish`.
+
+        Examples:
+            >>> log = MetricsLog(Writer(), log_every=10, num_steps=100, histogram_every=0, skips_nonfinite=False)
+            >>> log.state()
+            {'window': None, 'latest': {}, 'last_histogram': None}
+        """
+        window = None
+        if self._summed is not None:
+            window = [{"dtype": str(leaf.dtype), "shape": list(leaf.shape), "values": leaf.ravel().tolist()}
+                      for leaf in (np.asarray(x) for x in jax.tree.leaves(self._summed))]
+        return {"window": window, "latest": self.latest, "last_histogram": self._last_histogram}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Takes back a `state` saved with a checkpoint (None: that checkpoint kept none)."""
+        if state is None:
+            return
+        self.latest = dict(state["latest"])
+        self._last_histogram = state["last_histogram"]
+        self._window = state["window"]
 
     def logs_at(self, step: int) -> bool:
         """Whether `step` is a log step."""
@@ -102,7 +126,7 @@ class MetricsLog:
     def add(self, called: list[Called]) -> None:
         """Takes a call's results (dispatched; fetched later). Results still pending from an
         earlier call are written first; with several processes, these too."""
-        if called and called[-1].grads is not None:
+        if called and called[-1].histograms:
             self._last_histogram = called[-1].first + called[-1].count
         self.finish()
         self._pending.extend(called)
@@ -126,7 +150,7 @@ class MetricsLog:
             self._write(self._pending.popleft())
 
     def _write(self, called: Called) -> None:
-        segments, bad = called.results()
+        segments, bad, histograms = called.results()
         if bad >= 0 and not self._skips_nonfinite:
             self._pending.clear()
             raise NonFiniteLossError(
@@ -134,11 +158,22 @@ class MetricsLog:
                 f"add gradient clipping, or wrap the optimizer to skip non-finite updates"
             )
         for end, summed, logged in segments:
+            if self._window is not None:  # the open interval's sums, as a checkpoint kept them
+                self._summed, self._window = _sums(self._window, summed), None
             self._summed = metrics_lib.Metrics.merge(self._summed, summed)
             if self.logs_at(end):
                 self.latest = metrics_lib.Metrics.compute(self._summed, logged)
                 self._writer.write(end, {f"train/{k}": v for k, v in self.latest.items()})
                 self._summed = None
-        if called.grads is not None and self._histograms:
-            grads = metrics_lib.layer_values(self._strategy.metrics(called.grads))
-            self._writer.histograms(called.first + called.count, {f"train/grads/{k}": v for k, v in grads.items()})
+        if histograms is not None and self._histograms:
+            self._writer.histograms(called.first + called.count,
+                                    {f"train/grads/{k}": v for k, v in histograms.items()})
+
+
+def _sums(window: list[dict], like: Any) -> Any:
+    """Saved sums (`MetricsLog.state`) in the structure of `like`; None where they do not
+    fit it (a run continued with other training metrics: its interval starts afresh)."""
+    leaves, treedef = jax.tree.flatten(like)
+    if len(window) != len(leaves) or any(list(np.shape(x)) != w["shape"] for x, w in zip(leaves, window)):
+        return None
+    return jax.tree.unflatten(treedef, [np.asarray(w["values"], w["dtype"]).reshape(w["shape"]) for w in window])

@@ -28,7 +28,7 @@ from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import skips_nonfinite
-from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter
+from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter, trim_records
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     """Trains as `config` says, evaluating, logging and checkpointing into `workdir`.
 
     A workdir that already holds checkpoints of the same config is resumed from the
-    newest one; otherwise, with ``init_from``, the parameters and batch statistics start
+    newest one, with the log's open interval and newest record as it kept them, and what
+    the run had logged past it is removed (`trim_records`) and logged again: the records
+    of a resumed run equal an uninterrupted run's. Otherwise, with ``init_from``, the parameters and batch statistics start
     from another run's checkpoint (`load_pretrained`; ``init_fresh`` names paths, such as a
     new head, that keep their fresh initialization). After each evaluation the validation loss (else the first evaluated
     split's) is fed to every `reduce_on_plateau` in the optimizer state
@@ -86,11 +88,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     state, num_steps = run.state, run.num_steps
     snapshots = snapshot_steps(config, num_steps)
     checkpoints = Checkpoints(workdir, keep=config.keep, keep_steps=snapshots)
-    start, elapsed = 0, 0.0
+    start, elapsed, log_state = 0, 0.0, None
     batches = run.loader.iterate(0)
     restored = checkpoints.restore_latest_valid(state)
     if restored is not None:
         start, state, meta = restored
+        log_state = meta.get("log")
         elapsed = float(meta.get("wall_time_s", 0.0))
         if meta["data"].get("pipeline") == run.loader.fingerprint:
             batches.set_state(meta["data"])
@@ -114,20 +117,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     state = strategy.to_train(state)
 
     clock = Stopwatch(elapsed)
+    if chief:  # what the run logged past its checkpoint is logged again
+        trim_records(workdir, start)
     writer = MultiWriter([
         ConsoleWriter(num_steps, start, enabled=config.progress),
         JsonlWriter(workdir, clock.elapsed),
         TensorBoardWriter(workdir),
     ] if chief else [])
     record = _workdir.config_record(config)
-    writer.describe(record, [f"eval/{split}/{name}" for split in run.eval_loaders
-                                                    for name in run.eval_metrics.summed_classes])
+    if restored is None or force:  # (a resumed run's are kept from its start)
+        writer.describe(record, [f"eval/{split}/{name}" for split in run.eval_loaders
+                                 for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
                   run.train_metrics, log_every=config.log_every)
-    metrics_log = MetricsLog(writer, strategy, log_every=config.log_every, num_steps=num_steps,
+    metrics_log = MetricsLog(writer, log_every=config.log_every, num_steps=num_steps,
                              histogram_every=config.histogram_every, skips_nonfinite=skips_nonfinite(state.opt_state),
                              histograms=chief)
+    metrics_log.restore(log_state)
     checkpoint_every = config.checkpoint_every
     stops = Stops((run.eval_every, checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, config.log_every, adaptive=jax.process_count() == 1,
@@ -138,7 +145,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             step, histogram = done, metrics_log.next_histogram(done)
             done = min(step + calls.longest, stops.after(step), histogram, pace.until(step))
             pace.called(done - step)
-            state, called = calls.run(state, done - step, grads=done == histogram, logged=metrics_log.logs_at(done))
+            state, called = calls.run(state, done - step, histograms=done == histogram, logged=metrics_log.logs_at(done))
             metrics_log.add(called)
             if on_call is not None:
                 began = time.perf_counter()
@@ -164,7 +171,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             if saving:
                 checkpoints.save(done, common, {"config": record, "code_version": version,
                                                 "wall_time_s": clock.elapsed(), "snapshot": snapshot,
-                                                "data": batches.get_state(), "init_from": pretrained})
+                                                "data": batches.get_state(), "init_from": pretrained,
+                                                "log": metrics_log.state()})
     finally:
         writer.close()
         checkpoints.close()

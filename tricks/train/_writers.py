@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
+import socket
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from tricks.metrics import tensorboard_histogram
 
 
 class Writer:
@@ -18,8 +23,9 @@ class Writer:
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         """Records `scalars` (names like ``train/loss``, ``eval/accuracy``) at `step`."""
 
-    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
-        """Records value distributions (e.g. per-layer gradients) at `step`."""
+    def histograms(self, step: int, histograms: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Records value distributions (e.g. per-layer gradients) at `step`, each counted
+        into `tricks.metrics.TENSORBOARD_BUCKETS` (`tricks.metrics.histogram_counts`)."""
 
     def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
         """Records the run's config (once, at its start) and the tags that measure it."""
@@ -80,24 +86,47 @@ class TensorBoardWriter(Writer):
     Each `write` and each `histograms` is one event holding all its values: tensorboardX's
     ``add_scalar`` writes an event per scalar, 1.45 ms for the 14 training scalars of a
     log step on 2 CPU cores, against 0.07 ms as one event (that time is taken from the
-    training step's computation, which shares the cores). Histograms use TensorBoard's
-    default buckets, counted by `histogram` (tensorboardX's own ``add_histogram`` took
-    17-29 ms for the default MLP's 85k gradients). The ``crc32c`` dependency gives
-    tensorboardX its record checksums in C: with its pure-Python fallback, writing those
-    three histograms took 10.5 ms, with it 2.7 ms.
+    training step's computation, which shares the cores). Histograms arrive counted
+    in TensorBoard's default buckets (on the device, `tricks.metrics.histogram_counts`;
+    tensorboardX's own ``add_histogram`` took 17-29 ms for the default MLP's 85k
+    gradients) and are written as tensorboardX's ``add_histogram_raw`` would. The
+    ``crc32c`` dependency gives tensorboardX its record checksums in C: with its
+    pure-Python fallback, writing three histograms took 10.5 ms, with it 2.7 ms.
+
+    Events are written and flushed at once, as ``metrics.jsonl``'s lines are, to a file of
+    this process's own (tensorboardX's ``FileWriter`` queues them for a thread that
+    flushes every two minutes: a killed run lost the events of steps its checkpoints had
+    already passed; and it names files by the second, so a run resumed within the same
+    second would overwrite the file it had written).
 
     Examples:
         >>> import tempfile
         >>> writer = TensorBoardWriter(tempfile.mkdtemp())
         >>> writer.write(10, {"train/loss": 0.5, "train/accuracy": 0.75})
-        >>> writer.histograms(10, {"train/grads/Dense_0": np.array([-0.1, 0.0, 0.2])})
+        >>> from tricks.metrics import histogram_counts
+        >>> writer.histograms(10, {"train/grads/Dense_0": histogram_counts(np.array([-0.1, 0.0, 0.2]))})
         >>> writer.close()
     """
 
     def __init__(self, workdir: str | pathlib.Path):
-        from tensorboardX import FileWriter
+        folder = pathlib.Path(workdir) / "tensorboard"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
+        self._file = open(folder / name, "ab")  # noqa: SIM115  (closed by `close`)
+        self._event(file_version="brain.Event:2")
 
-        self._writer = FileWriter(str(pathlib.Path(workdir) / "tensorboard"), max_queue=1000)
+    def _event(self, **fields) -> None:
+        """One event record (TFRecord framing), flushed: a kill loses nothing written."""
+        from tensorboardX.proto.event_pb2 import Event
+        from tensorboardX.record_writer import masked_crc32c
+
+        data = Event(wall_time=time.time(), **fields).SerializeToString()
+        header = struct.pack("<Q", len(data))
+        self._file.write(header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data)))
+        self._file.flush()
+
+    def _add(self, summary, step: int) -> None:
+        self._event(step=int(step), summary=summary)
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
@@ -105,7 +134,7 @@ class TensorBoardWriter(Writer):
         values = [Summary.Value(tag=name, simple_value=float(value)) for name, value in scalars.items()
                   if not isinstance(value, list)]  # (a confusion matrix stays in metrics.jsonl)
         if values:  # NaN and inf are kept
-            self._writer.add_summary(Summary(value=values), int(step))
+            self._add(Summary(value=values), step)
 
     def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
         """The config as text (``config``) and as hyperparameters, with `metric_tags` as the
@@ -114,73 +143,24 @@ class TensorBoardWriter(Writer):
 
         flat = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
                 for k, v in _flatten(config).items()}
-        self._writer.add_summary(text("config", "```\n" + json.dumps(config, indent=2) + "\n```"), 0)
+        self._add(text("config", "```\n" + json.dumps(config, indent=2) + "\n```"), 0)
         for summary in hparams(flat, {tag: 0.0 for tag in metric_tags}):
-            self._writer.add_summary(summary, 0)
+            self._add(summary, 0)
 
-    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
+    def histograms(self, step: int, histograms: Mapping[str, Mapping[str, np.ndarray]]) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
         from tensorboardX.summary import histogram_raw
 
         values = []
-        for name, array in arrays.items():
-            found = histogram(array, TENSORBOARD_BUCKETS)
+        for name, counted in histograms.items():
+            found = tensorboard_histogram(counted)
             if found is not None:
                 values.extend(histogram_raw(name, **found).value)
         if values:
-            self._writer.add_summary(Summary(value=values), int(step))
+            self._add(Summary(value=values), step)
 
     def close(self) -> None:
-        self._writer.close()
-
-
-def _tensorboard_buckets() -> np.ndarray:
-    positive = 1e-12 * 1.1 ** np.arange(np.ceil(np.log(1e32) / np.log(1.1)))
-    positive = positive[positive < 1e20]
-    return np.concatenate([-positive[::-1], [0.0], positive])
-
-
-TENSORBOARD_BUCKETS = _tensorboard_buckets()
-"""TensorBoard's default histogram bucket edges: 0 and +-1e-12 * 1.1**k below 1e20."""
-
-
-def histogram(values: np.ndarray, edges: np.ndarray) -> dict | None:
-    """The finite `values` counted into buckets [edges[i], edges[i+1]), as TensorBoard stores them.
-
-    The counts are `np.histogram`'s (the last bucket closed), found from one float32 sort;
-    only the span of non-empty buckets is kept, each bucket named by its upper limit, with
-    one empty bucket in front (what tensorboardX's ``add_histogram`` writes). NaN and inf
-    have no bucket and are left out (the scalars still show them).
-
-    Returns:
-        The keyword arguments of tensorboardX's ``add_histogram_raw`` (min, max, num, sum,
-        sum_squares, bucket_limits, bucket_counts), or None when no value is finite and
-        inside the edges.
-
-    Examples:
-        >>> found = histogram(np.array([0.5, 1.5, 1.5, np.nan]), np.array([0.0, 1.0, 2.0, 3.0]))
-        >>> found["bucket_limits"], found["bucket_counts"], found["num"]
-        ([0.0, 1.0, 2.0], [0, 1, 2], 3)
-    """
-    values = np.sort(np.asarray(values, np.float32).ravel())
-    values = values[np.isfinite(values)]
-    cum = np.concatenate([np.searchsorted(values, edges[:-1], "left"), np.searchsorted(values, edges[-1:], "right")])
-    counts = np.diff(cum)
-    if not values.size or not counts.any():
-        return None
-    nonempty = np.flatnonzero(counts)
-    first, last = int(nonempty[0]), int(nonempty[-1]) + 1
-    counts = np.concatenate([[0], counts[:last]]) if first == 0 else counts[first - 1 : last]
-    wide = values.astype(np.float64)
-    return {
-        "min": float(values[0]),
-        "max": float(values[-1]),
-        "num": int(values.size),
-        "sum": float(wide.sum()),
-        "sum_squares": float(np.square(wide).sum()),  # not np.dot: BLAS threads cost ms here
-        "bucket_limits": edges[first : last + 1].tolist(),
-        "bucket_counts": counts.tolist(),
-    }
+        self._file.close()
 
 
 class ConsoleWriter(Writer):
@@ -220,9 +200,9 @@ class MultiWriter(Writer):
         for w in self._writers:
             w.write(step, scalars)
 
-    def histograms(self, step: int, arrays: Mapping[str, np.ndarray]) -> None:
+    def histograms(self, step: int, histograms: Mapping[str, Mapping[str, np.ndarray]]) -> None:
         for w in self._writers:
-            w.histograms(step, arrays)
+            w.histograms(step, histograms)
 
     def describe(self, config: Mapping[str, Any], metric_tags: Sequence[str]) -> None:
         for w in self._writers:
@@ -231,6 +211,73 @@ class MultiWriter(Writer):
     def close(self) -> None:
         for w in self._writers:
             w.close()
+
+
+def trim_records(workdir: str | pathlib.Path, step: int) -> None:
+    """Leaves the run's records as they stood at `step`, the checkpoint a run resumes from.
+
+    ``metrics.jsonl`` keeps its lines of steps up to `step` (a line cut short by a kill
+    goes too), and each TensorBoard event file its events up to `step` (the step-0
+    config and hyperparameters included), both rewritten whole and then renamed over the
+    old file; with `step` 0 (a run starting afresh) nothing is kept. What the run wrote
+    past `step` before it stopped is written again as it resumes, so the records equal
+    an uninterrupted run's.
+
+    Examples:
+        >>> import tempfile
+        >>> workdir = pathlib.Path(tempfile.mkdtemp())
+        >>> writer = JsonlWriter(workdir)
+        >>> for step in (10, 20, 30):
+        ...     writer.write(step, {"train/loss": 1.0})
+        >>> writer.close()
+        >>> trim_records(workdir, 20)
+        >>> [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        [10, 20]
+    """
+    workdir = pathlib.Path(workdir)
+    path = workdir / "metrics.jsonl"
+    if path.exists():
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line + "\n")
+        _replace(path, "".join(kept).encode())
+    for events in sorted((workdir / "tensorboard").glob("events.out.tfevents.*")):
+        records = _tfrecords(events.read_bytes())
+        if step <= 0:
+            events.unlink()
+        else:
+            _replace(events, b"".join(raw for raw, event in records if event.step <= step))
+
+
+def _tfrecords(data: bytes) -> list:
+    """The (raw bytes, `Event`) of each whole record of a TensorBoard event file (TFRecord
+    framing: length, its checksum, the data, its checksum); a record cut short ends it."""
+    from google.protobuf.message import DecodeError
+    from tensorboardX.proto.event_pb2 import Event
+
+    found, offset = [], 0
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        end = offset + 12 + length + 4
+        if end > len(data):
+            break
+        try:
+            found.append((data[offset:end], Event.FromString(data[offset + 12 : end - 4])))
+        except DecodeError:  # a damaged record ends the file
+            break
+        offset = end
+    return found
+
+
+def _replace(path: pathlib.Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 class Stopwatch:
