@@ -28,14 +28,17 @@ class Recorder(Writer):
         self.histogram_names.append((step, sorted(arrays)))
 
 
-def called(first, losses, histograms=False, log_every=10_000):
-    """A one-segment call over steps first+1..: its summed loss and accuracy (0.5 each step);
-    its last step's gradient norm is the step number, and its parameter norm 10 times it."""
+def called(first, losses, histograms=False, log_every=10_000, before=()):
+    """A one-segment call over steps first+1..: the log interval's summed loss and accuracy
+    (0.5 each step) up to its end, from the interval's earlier steps' losses `before` on, as
+    the calls carry them; its last step's gradient norm is the step number, and its
+    parameter norm 10 times it."""
     end = first + len(losses)
     loss, accuracy = METRICS.summed_classes["loss"], METRICS.summed_classes["accuracy"]
-    summed = {"loss": loss.from_model_output(loss=jnp.asarray(losses, jnp.float32)),
+    interval = [*before, *losses]
+    summed = {"loss": loss.from_model_output(loss=jnp.asarray(interval, jnp.float32)),
               "accuracy": accuracy.from_model_output(logits=jnp.eye(2), labels=jnp.array([0, 0]))}
-    summed["accuracy"] = jax.tree.map(lambda x: x * len(losses), summed["accuracy"])
+    summed["accuracy"] = jax.tree.map(lambda x: x * len(interval), summed["accuracy"])
     gradients = {"Dense_0": {"kernel": jnp.full((1,), float(end))}}
     logged = METRICS.at_log_step({"grads": gradients, "params": {"w": jnp.full((1,), 10.0 * end)}})
     bad = next((first + i for i, v in enumerate(losses) if not np.isfinite(v)), -1)
@@ -52,12 +55,12 @@ def log_of(writer, log_every=10, num_steps=100, histogram_every=0, **kwargs):
     return MetricsLog(writer, log_every=log_every, num_steps=num_steps, **options)
 
 
-def test_a_log_step_merges_its_interval_across_calls_and_takes_the_rest_at_the_step():
+def test_a_log_step_computes_its_intervals_sums_and_takes_the_rest_at_the_step():
     writer = Recorder()
     log = log_of(writer, log_every=4, num_steps=10)
     log.add([called(0, [1.0, 2.0, 3.0])])  # steps 1-3
-    log.add([called(3, [6.0]), called(4, [5.0, 7.0])])  # step 4, then 5-6
-    log.add([called(6, [8.0, 9.0]), called(8, [10.0, 11.0])])  # 7-8, then 9-10
+    log.add([called(3, [6.0], before=[1.0, 2.0, 3.0]), called(4, [5.0, 7.0])])  # step 4, then 5-6
+    log.add([called(6, [8.0, 9.0], before=[5.0, 7.0]), called(8, [10.0, 11.0])])  # 7-8, then 9-10
     log.finish()
     assert [step for step, _ in writer.scalars] == [4, 8, 10]  # the run's end is logged too
     first, second, end = (scalars for _, scalars in writer.scalars)
@@ -130,7 +133,7 @@ def test_non_finite_loss_is_raised_with_its_step_after_the_log_steps_before_it()
 def test_the_log_step_metrics_of_a_call_that_ends_between_log_steps_are_not_recorded():
     writer = Recorder()
     log = log_of(writer, log_every=10, num_steps=20)
-    log.add([called(0, [1.0] * 7), called(7, [1.0] * 3)])
+    log.add([called(0, [1.0] * 7), called(7, [1.0] * 3, before=[1.0] * 7)])
     log.finish()
     assert [(step, s["train/grad_norm"]) for step, s in writer.scalars] == [(10, 10.0)]
 

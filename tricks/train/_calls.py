@@ -3,9 +3,13 @@
 A call runs several steps in one jitted program and returns what the host logs
 (`Called`): the call's summed metrics, merged on the device over its steps
 (`tricks.metrics`: loss, accuracy, ...), the log-step metrics (norms, rates) of its last
-step, and the first step whose loss or state became non-finite. Nothing is carried
-between calls but the state. Calls end at log steps, so a call's sums never straddle two
-log records, and the log-step metrics are computed once per call, after its last step,
+step, and the first step whose loss or state became non-finite. Besides the state, the
+calls carry the open log interval's sums from one to the next, on the device: each
+step's metrics are added to them one by one, in step order, however the steps are
+grouped into calls (where calls end follows the measured pace), so the records come out
+bit for bit the same in every run of a config, resumed or not (sums merged call by call
+on the host differed in the last bits). Calls end at log steps, so a call's sums never
+straddle two log records, and the log-step metrics are computed once per call, after its last step,
 outside any loop body: inside one, a `lax.cond` choosing log steps cost the MNIST-1D MLP
 38 us of its 0.13 ms step on XLA:CPU; computed at every call's end, they need no second
 compiled program for calls that end elsewhere (each program of the default MLP compiles
@@ -195,6 +199,10 @@ class Calls:
         self._fixed = self.unrolled or not (self._on_device and self.fused)  # calls of exactly `window`
         self.longest = self.window if not self._fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                 * self.window)
+        mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
+        sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b)[2], axis_name=self._axis), *mapped)
+        self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
+        self._open = None  # the open log interval's sums, on the device (None: it starts afresh)
         self._programs: dict[tuple[int, bool, bool], tuple[Callable, Packing]] = {}
         self.dispatched = 0  # jitted calls made (one `run` may make several)
 
@@ -221,9 +229,22 @@ class Calls:
             first_i = first + sum(sizes[:i])
             last = i == len(sizes) - 1
             at_log = (first_i + size) % self._log_every == 0 or (last and logged)
-            state, values, packing = self._call(state, size, histograms and last, at_log)
+            state, values, packing, sums = self._call(state, size, histograms and last, at_log)
+            self._open = None if at_log else sums  # a log step closes the interval
             called.append(Called(first_i, size, values, packing, self._log_every, histograms and last))
         return state, called
+
+    def resume(self, sums: Any) -> None:
+        """Starts the open log interval from `sums` (host arrays in the structure of the
+        summed metrics, as `MetricsLog.state` saved them), as if the steps before had run."""
+        self._open = self._strategy.to_train(jax.device_put(sums, self._strategy.replicated))
+
+    def _opened(self) -> Any:
+        """The open interval's sums on the device (zeros when it starts at this call)."""
+        if self._open is not None:
+            return self._open
+        zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), self.summed_shapes)
+        return self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
 
     def _call(self, state, size: int, histograms: bool, logged: bool):
         self.dispatched += 1
@@ -233,11 +254,11 @@ class Calls:
             self._programs[key] = self._compile(*key, state)
         program, packing = self._programs[key]
         if not self.fused:  # one step per call, as the strategy compiles it (pmap)
-            state, values = program(state, next(self._batches))
+            (state, sums), values = program((state, self._opened()), next(self._batches))
             values = self._strategy.metrics(values)
         else:
-            state, values = program(state, np.int32(size), *self._window(size, length))
-        return state, values, packing
+            state, values, sums = program(state, self._opened(), np.int32(size), *self._window(size, length))
+        return state, values, packing, sums
 
     def _one(self, state, batch):
         """A step and its summed metrics (added over the devices under pmap)."""
@@ -276,9 +297,10 @@ class Calls:
         return (jax.tree.map(lambda *xs: jnp.stack(xs), *(next(self._batches) for _ in range(size))),)
 
     def _compile(self, length: int, histograms: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
-        """``(state, count, *window) -> (state, packed results)``: `count` <= `length`
-        steps (under pmap ``(state, batch)``), and the results' `Packing`; `example` is a
-        state in the strategy's training layout.
+        """``(state, opened, count, *window) -> (state, packed results, sums)``: `count` <=
+        `length` steps from the open interval's sums `opened` to those after the last step
+        (under pmap ``((state, opened), batch) -> ((state, sums), packed results)``), and the
+        results' `Packing`; `example` is a state in the strategy's training layout.
 
         The window's batches are stacked before the first step: gathered on the device in
         one go (XLA:CPU gathers 100 rows of MNIST-1D in 17 us one step at a time, in 1.6 us
@@ -286,25 +308,27 @@ class Calls:
         """
         stack = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731  (one segment)
 
-        def packed(fn):
-            def run(*args):
-                state, results = fn(*args)
-                return state, Packing.pack(results)
-            return run
-
         if not self.fused:
-            def single(state, batch):
+            def single(carry, batch):  # the state and the open interval's sums, one step further
+                state, opened = carry
                 state, outputs, summed = self._one(state, batch)
-                return state, self._finish(state, outputs, stack(summed), stack(self._logged(state, outputs, logged)),
-                                           outputs["loss"][None], 1, histograms)
+                summed = metrics_lib.Metrics.merge(opened, summed)
+                return (state, summed), self._finish(state, outputs, stack(summed),
+                                                     stack(self._logged(state, outputs, logged)),
+                                                     outputs["loss"][None], 1, histograms)
 
-            mapped = jax.vmap(single, axis_name=self._axis)  # one device's shapes, as mapped
             devices = jax.local_device_count()  # the rows of one device, as `Pmap.compile_train` splits them
             batch = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), self._batches.loader.batch(0))
-            one_device = jax.tree.map(lambda x: x[:1], (example, batch))
-            packing = Packing(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-                                           jax.eval_shape(mapped, *one_device)[1]))
-            return self._strategy.compile_train(packed(single)), packing
+            opened = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype), self.summed_shapes)
+            one_device = jax.tree.map(lambda x: x[:1], (example, batch))  # one device's shapes, as mapped
+            results = jax.eval_shape(jax.vmap(single, axis_name=self._axis), (one_device[0], opened), one_device[1])[1]
+            packing = Packing(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results))
+
+            def program(carry, batch):
+                carry, results = single(carry, batch)
+                return carry, Packing.pack(results)
+
+            return self._strategy.compile_train(program), packing
 
         sharding = self._strategy.batch_sharding
         stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
@@ -312,7 +336,7 @@ class Calls:
         every = self._log_every
         segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
 
-        def call(state, count, *args):
+        def call(state, opened, count, *args):
             if self._on_device:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
                 steps = state.step + jnp.arange(length, dtype=jnp.int32)
                 window = jax.vmap(lambda step: loader.gather(step, *args, scale=None))(steps)
@@ -327,17 +351,18 @@ class Calls:
                 return self._one(state, jax.lax.with_sharding_constraint(batch, sharding))
 
             if straight:  # `count` == `length`: one segment (the calls are split at log steps)
-                summed, losses = None, []
+                summed, losses = opened, []
                 for i in range(length):
                     state, outputs, step_summed = one(i, state)
                     summed = metrics_lib.Metrics.merge(summed, step_summed)
                     losses.append(outputs["loss"])
                 logged_ = stack(self._logged(state, outputs, logged))
                 return state, self._finish(state, outputs, stack(summed), logged_, jnp.stack(losses), length,
-                                           histograms)
+                                           histograms), summed
 
             # the loop form: segments up to each log step, a fori_loop over each one's steps
-            # (the carry keeps the newest step's outputs), the log-step metrics after it
+            # (the carry keeps the newest step's outputs), the log-step metrics after it; the
+            # first segment goes on from the open interval's sums
             first, end = state.step, state.step + count
             shapes = jax.eval_shape(lambda s: one(0, s), state)
             zeros = lambda tree: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), tree)  # noqa: E731
@@ -354,20 +379,26 @@ class Calls:
             def segment(carry):
                 state, j, summed_all, logged_all, losses, outputs = carry
                 stop = jnp.minimum((state.step // every + 1) * every, end)
+                start = jax.tree.map(lambda o, e: jnp.where(j == 0, o, e), opened, empty)
                 state, summed, losses, outputs = jax.lax.fori_loop(
-                    state.step - first, stop - first, body, (state, empty, losses, outputs))
+                    state.step - first, stop - first, body, (state, start, losses, outputs))
                 put = lambda all_, one_: jax.tree.map(lambda a, b: a.at[j].set(b), all_, one_)  # noqa: E731
                 return (state, j + 1, put(summed_all, summed), put(logged_all, self._logged(state, outputs, True)),
                         losses, outputs)
 
             carry = (state, jnp.int32(0), per_segment(shapes[2]), per_segment(logged_shape),
                      jnp.zeros(length, shapes[1]["loss"].dtype), outputs)
-            state, _, summed_all, logged_all, losses, outputs = jax.lax.while_loop(
+            state, segments_run, summed_all, logged_all, losses, outputs = jax.lax.while_loop(
                 lambda c: c[0].step < end, segment, carry)
-            return state, self._finish(state, outputs, summed_all, logged_all, losses, count, histograms)
+            return (state, self._finish(state, outputs, summed_all, logged_all, losses, count, histograms),
+                    jax.tree.map(lambda x: x[segments_run - 1], summed_all))
 
-        shapes = jax.eval_shape(call, example, np.int32(length), *self._window_shapes(length))
-        return jax.jit(packed(call), donate_argnums=0), Packing(shapes[1])
+        def program(*args):
+            state, results, sums = call(*args)
+            return state, Packing.pack(results), sums
+
+        results = jax.eval_shape(call, example, self.summed_shapes, np.int32(length), *self._window_shapes(length))[1]
+        return jax.jit(program, donate_argnums=0), Packing(results)
 
     def _window_shapes(self, length: int) -> tuple:
         """Shapes of a window's data arguments (for tracing a program without taking batches)."""

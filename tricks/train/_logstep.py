@@ -1,10 +1,11 @@
 """Log records from the training calls: summed metrics over each log interval, the others at the log step.
 
 Each training call returns, for each of its segments (its steps up to and between log
-steps), the summed metrics merged over the segment's steps and the log-step metrics of
-its last step (`tricks.train._calls.Called`), packed in one vector. `MetricsLog` merges
-the segments of one log interval on the host and, at every log step (a multiple of
-``log_every``, and the run's last step), writes the computed records (`tricks.metrics`).
+steps), the log interval's summed metrics up to the segment's last step (the calls carry
+an open interval's sums from one to the next) and the log-step metrics of that step
+(`tricks.train._calls.Called`), packed in one vector. At every log step (a multiple of
+``log_every``, and the run's last step) `MetricsLog` writes the computed records
+(`tricks.metrics`).
 A call's results are fetched when ready (`poll`), or at the latest when the next call's
 arrive, before an evaluation or a checkpoint, and at the end (`finish`): the host never
 waits for the call it has just dispatched, so the device stays busy while it writes. A
@@ -58,13 +59,13 @@ class MetricsLog:
         >>> log = MetricsLog(Writer(), log_every=2, num_steps=3, histogram_every=0,
         ...                  skips_nonfinite=False)
         >>> loss = registry.build("metric", "loss")
-        >>> def called(first, losses):  # a one-segment call's summed loss over its steps
+        >>> def called(first, count, losses):  # a one-segment call: its interval's loss so far
         ...     summed = jax.tree.map(lambda x: x[None], {"loss": loss.from_model_output(loss=jnp.array(losses))})
         ...     results = {"summed": summed, "logged": {}, "bad": jnp.int32(-1)}
         ...     packing = Packing(jax.eval_shape(lambda: results))
-        ...     return Called(first, len(losses), packing.pack(results), packing, log_every=2)
-        >>> log.add([called(0, [4.0]), called(1, [2.0])])  # steps 1 and 2: one interval
-        >>> log.add([called(2, [1.0])])  # step 3, the run's last
+        ...     return Called(first, count, packing.pack(results), packing, log_every=2)
+        >>> log.add([called(0, 1, [4.0]), called(1, 1, [4.0, 2.0])])  # steps 1 and 2: one interval
+        >>> log.add([called(2, 1, [1.0])])  # step 3, the run's last
         >>> log.finish()
         >>> log.latest  # step 3's own loss; step 2 logged the mean of 4 and 2
         {'loss': 1.0}
@@ -75,9 +76,8 @@ class MetricsLog:
         self._writer, self._histograms = writer, histograms
         self._log_every, self._num_steps = log_every, num_steps
         self._histogram_every, self._skips_nonfinite = histogram_every, skips_nonfinite
-        self._summed: dict[str, Any] | None = None  # the open interval's calls, merged
+        self._summed: dict[str, Any] | None = None  # the open interval's sums, as last written
         self._last_histogram: int | None = None
-        self._window: list[dict] | None = None  # restored sums, merged with the first results
         self._pending: collections.deque[Called] = collections.deque()
         self.latest: dict[str, Any] = {}
 
@@ -99,13 +99,20 @@ class MetricsLog:
                       for leaf in (np.asarray(x) for x in jax.tree.leaves(self._summed))]
         return {"window": window, "latest": self.latest, "last_histogram": self._last_histogram}
 
-    def restore(self, state: dict[str, Any] | None) -> None:
-        """Takes back a `state` saved with a checkpoint (None: that checkpoint kept none)."""
+    def restore(self, state: dict[str, Any] | None, sums_like: Any) -> Any:
+        """Takes back a `state` saved with a checkpoint (None: that checkpoint kept none).
+
+        Returns:
+            The open interval's sums as host arrays in the structure of `sums_like` (for
+            `Calls.resume`), or None: none open, or saved by a run with other training
+            metrics (its interval then starts afresh).
+        """
         if state is None:
-            return
+            return None
         self.latest = dict(state["latest"])
         self._last_histogram = state["last_histogram"]
-        self._window = state["window"]
+        self._summed = _sums(state["window"], sums_like) if state["window"] else None
+        return self._summed
 
     def logs_at(self, step: int) -> bool:
         """Whether `step` is a log step."""
@@ -158,9 +165,7 @@ class MetricsLog:
                 f"add gradient clipping, or wrap the optimizer to skip non-finite updates"
             )
         for end, summed, logged in segments:
-            if self._window is not None:  # the open interval's sums, as a checkpoint kept them
-                self._summed, self._window = _sums(self._window, summed), None
-            self._summed = metrics_lib.Metrics.merge(self._summed, summed)
+            self._summed = summed  # the interval's sums up to the segment's end (see `Calls`)
             if self.logs_at(end):
                 self.latest = metrics_lib.Metrics.compute(self._summed, logged)
                 self._writer.write(end, {f"train/{k}": v for k, v in self.latest.items()})

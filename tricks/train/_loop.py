@@ -134,7 +134,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     metrics_log = MetricsLog(writer, log_every=config.log_every, num_steps=num_steps,
                              histogram_every=config.histogram_every, skips_nonfinite=skips_nonfinite(state.opt_state),
                              histograms=chief)
-    metrics_log.restore(log_state)
+    opened = metrics_log.restore(log_state, calls.summed_shapes)
+    if opened is not None:
+        calls.resume(opened)
     checkpoint_every = config.checkpoint_every
     stops = Stops((run.eval_every, checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, config.log_every, adaptive=jax.process_count() == 1,
