@@ -51,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = _overrides(parser, args.command, extra)
     logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax's routine notices are not for users
     from tricks.config import ConfigError
+    from tricks.train import NonFiniteLossError
 
     try:
         return args.run(args) or 0
     except (registry.RegistryError, ConfigError) as exc:
         print(f"tricks {args.command}: {exc}")
         return 2
+    except NonFiniteLossError as exc:  # a diverged run: nothing after it was saved
+        print(f"tricks {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _overrides(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> list[str]:

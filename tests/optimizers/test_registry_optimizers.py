@@ -215,7 +215,7 @@ OWN_BAD = {
     "clip_by_global_norm": [("max_norm", 0.0)],
     "clip_by_value": [("max_delta", -1.0)],
     "accumulate": [("every_k", 0)],
-    "skip_nonfinite": [("max_consecutive_errors", -1)],
+    "skip_nonfinite": [("optimizer", "adamm()")],
     "weight_decay": [("mask", "(")],
     "group_lr": [("multipliers", {"bias": -1.0}), ("multipliers", {"[": 1.0})],
     "freeze": [("patterns", ["(bias"])],

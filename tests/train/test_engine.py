@@ -3,9 +3,12 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 import registry
@@ -138,10 +141,38 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
         train.train_and_evaluate(cfg, tmp_path)
 
 
-def test_skipping_non_finite_updates_lets_the_run_go_on(tmp_path):
-    cfg = quick(optimizer="skip_nonfinite(sgd(learning_rate=1e30), max_consecutive_errors=100)",
-                num_steps=20, log_every=10, eval_every=100)
-    assert train.train_and_evaluate(cfg, tmp_path)["step"] == 20
+def test_skipping_keeps_the_parameters_finite_and_a_diverged_run_stops_with_its_last_good_checkpoint(
+        tmp_path, capsys):
+    """A rate of 1e6 diverges within a few steps; every later update is skipped (its loss is
+    NaN, or it would overflow the parameters): the run stops at the first log interval
+    skipped whole, in one line, naming the last good checkpoint, and none saved is NaN."""
+    args = ["train", "--workdir", str(tmp_path), "--config.optimizer=skip_nonfinite(sgd(learning_rate=1e6))",
+            "--config.num_steps=200", "--config.checkpoint_every=10", "--config.log_every=10",
+            "--config.eval_every=100", "--config.progress=false", "--config.keep=100"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert re.search(r"the last \d+ updates \(to step \d+\) were all skipped as non-finite", err)
+    saved = train.Checkpoints(tmp_path, read_only=True).steps()
+    assert saved and f"the last good checkpoint is step {saved[-1]}" in err
+    run = train.setup(config_lib.apply_overrides(train.complete(quick()), args[3:]))
+    for step in saved:
+        state, _ = train.Checkpoints(tmp_path, read_only=True).restore(step, run.state)
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state.params)), step
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(r.get("train/loss") is None for r in records[-1:])  # NaN: written as null
+
+
+def test_a_non_finite_loss_is_one_line_naming_the_step_and_the_last_good_checkpoint(tmp_path, capsys):
+    args = ["train", "--workdir", str(tmp_path), "--config.optimizer=sgd(learning_rate=join([0.05, 1e6], "
+            "boundaries=[45]))", "--config.num_steps=200", "--config.checkpoint_every=10", "--config.log_every=10",
+            "--config.eval_every=100", "--config.progress=false"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    step = int(re.search(r"non-finite at step (\d+)", err).group(1))
+    saved = train.Checkpoints(tmp_path, read_only=True).steps()
+    assert step > 45 and saved[-1] < step and f"the last good checkpoint is step {saved[-1]}" in err
 
 
 def test_lbfgs_trains_with_its_line_search(tmp_path):

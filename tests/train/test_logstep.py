@@ -28,7 +28,7 @@ class Recorder(Writer):
         self.histogram_names.append((step, sorted(arrays)))
 
 
-def called(first, losses, histograms=False, log_every=10_000, before=()):
+def called(first, losses, histograms=False, log_every=10_000, before=(), skipped=-1):
     """A one-segment call over steps first+1..: the log interval's summed loss and accuracy
     (0.5 each step) up to its end, from the interval's earlier steps' losses `before` on, as
     the calls carry them; its last step's gradient norm is the step number, and its
@@ -43,7 +43,7 @@ def called(first, losses, histograms=False, log_every=10_000, before=()):
     logged = METRICS.at_log_step({"grads": gradients, "params": {"w": jnp.full((1,), 10.0 * end)}})
     bad = next((first + i for i, v in enumerate(losses) if not np.isfinite(v)), -1)
     results = {"summed": jax.tree.map(lambda x: x[None], summed), "logged": jax.tree.map(lambda x: x[None], logged),
-               "bad": jnp.int32(bad)}
+               "bad": jnp.int32(bad), "state_bad": jnp.int32(-1), "skipped": jnp.int32(skipped)}
     if histograms:
         results["histograms"] = layer_histograms(gradients)
     packing = Packing(jax.eval_shape(lambda: results))

@@ -82,13 +82,13 @@ def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
         assert [(c.first, c.count, c.histograms) for c in called] == expected
         assert int(state.step) == 11 and calls.dispatched == len(expected)
         results = [c.results() for c in called]
-        segments = [(end, int(summed["loss"].count)) for segments, _, _ in results for end, summed, _ in segments]
+        segments = [(end, int(summed["loss"].count)) for found in results for end, summed, _ in found.segments]
         # each segment's sums run from its log interval's start (the calls carry them)
         assert segments == ([(10, 10), (11, 1)] if not unrolled else [(4, 4), (8, 8), (9, 9), (10, 10), (11, 1)])
-        assert all(bad == -1 for _, bad, _ in results)
-        assert [histograms is not None for _, _, histograms in results] == [h for _, _, h in expected]
+        assert all(found.bad == -1 and found.state_bad == -1 and found.skipped == -1 for found in results)
+        assert [found.histograms is not None for found in results] == [h for _, _, h in expected]
         sizes = {layer: sum(x.size for x in jax.tree.leaves(leaves)) for layer, leaves in run.state.params.items()}
-        histograms = results[-1][2]  # each layer's gradients, every one counted in a bucket
+        histograms = results[-1].histograms  # each layer's gradients, every one counted in a bucket
         assert {layer: (int(h["num"]), int(h["counts"].sum())) for layer, h in histograms.items()} == {
             layer: (size, size) for layer, size in sizes.items()}
 

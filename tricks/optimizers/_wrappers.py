@@ -144,33 +144,69 @@ def accumulate(
 
 
 @registry.register("optimizer", "skip_nonfinite")
-def skip_nonfinite(
-    optimizer: Optimizer, max_consecutive_errors: int = 5
-) -> optax.GradientTransformationExtraArgs:
-    """Skips updates whose gradients hold a NaN or an infinity, counting them (`optax.apply_if_finite`).
+def skip_nonfinite(optimizer: Optimizer) -> optax.GradientTransformationExtraArgs:
+    """Skips every update that would make the parameters non-finite, counting the skips.
 
-    A skipped step returns zero updates and leaves the wrapped optimizer's state as it
-    was. The state (`optax.ApplyIfFiniteState`) counts the skipped steps in
-    ``total_notfinite`` and the current run of them in ``notfinite_count``; after more
-    than ``max_consecutive_errors`` in a row the update is applied anyway, so a run that
-    has truly diverged shows it (and a NaN check in the training loop stops it).
+    An update is skipped when the gradients, the wrapped optimizer's updates, or the
+    parameters after them hold a NaN or an infinity (finite updates too large for the
+    parameters' dtype overflow them: `optax.apply_if_finite` checks the gradients only,
+    and after ``max_consecutive_errors`` skips in a row applies the update anyway, so
+    with a rate of 1e6 its parameters ended as NaN). A skipped step returns zero updates
+    and keeps the wrapped optimizer's state as it was: the parameters stay finite. The
+    state (`optax.ApplyIfFiniteState`) counts the skipped steps in ``total_notfinite``
+    and the current run of them in ``notfinite_count``; the training loop stops a run
+    whose every update of a log interval was skipped (it has diverged).
 
     Args:
         optimizer: the wrapped optimizer.
-        max_consecutive_errors: consecutive non-finite steps to skip, >= 0.
 
     Returns:
         An `optax.GradientTransformationExtraArgs`.
 
     Examples:
         >>> import jax.numpy as jnp, registry, tricks
-        >>> opt = registry.build("optimizer", "skip_nonfinite(sgd(learning_rate=1.0))")
-        >>> updates, state = opt.update(jnp.array([jnp.nan, 1.0]), opt.init(jnp.zeros(2)))
-        >>> updates, state.total_notfinite
-        (Array([0., 0.], dtype=float32), Array(1, dtype=int32))
+        >>> opt = registry.build("optimizer", "skip_nonfinite(sgd(learning_rate=1e38))")
+        >>> params = jnp.array([3e38, 1.0])
+        >>> updates, state = opt.update(jnp.array([jnp.nan, 1.0]), opt.init(params), params)
+        >>> updates, int(state.total_notfinite)
+        (Array([0., 0.], dtype=float32), 1)
+        >>> updates, state = opt.update(jnp.array([-10.0, 1.0]), state, params)  # 3e38 + 1e39: overflow
+        >>> updates, int(state.notfinite_count)
+        (Array([0., 0.], dtype=float32), 2)
     """
-    _validate.at_least(0, max_consecutive_errors=max_consecutive_errors)
-    return optax.apply_if_finite(optimizer, max_consecutive_errors)
+    inner = optax.with_extra_args_support(optimizer)
+
+    def init(params):
+        return optax.ApplyIfFiniteState(notfinite_count=jnp.zeros([], jnp.int32), last_finite=jnp.array(True),
+                                        total_notfinite=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        new, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        checked = [updates, new] if params is None else [updates, new, optax.apply_updates(params, new)]
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(checked)]))
+        new = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)), new)
+        inner_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), inner_state, state.inner_state)
+        skipped = (~finite).astype(jnp.int32)
+        return new, optax.ApplyIfFiniteState(
+            notfinite_count=jnp.where(finite, 0, state.notfinite_count + 1), last_finite=finite,
+            total_notfinite=state.total_notfinite + skipped, inner_state=inner_state)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def consecutive_skips(opt_state) -> jax.Array:
+    """The current run of skipped updates of the `skip_nonfinite` states in `opt_state`
+    (the largest, if several; -1 without one); jittable.
+
+    Examples:
+        >>> import jax.numpy as jnp, registry
+        >>> opt = registry.build("optimizer", "skip_nonfinite(sgd(learning_rate=0.1))")
+        >>> int(consecutive_skips(opt.init(jnp.zeros(2)))), int(consecutive_skips(()))
+        (0, -1)
+    """
+    is_state = lambda node: isinstance(node, optax.ApplyIfFiniteState)  # noqa: E731
+    counts = [n.notfinite_count for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
+    return jnp.max(jnp.array(counts, jnp.int32)) if counts else jnp.int32(-1)
 
 
 class DecoupledWeightDecayState(NamedTuple):

@@ -51,13 +51,14 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tricks import metrics as metrics_lib
+from tricks import optimizers
 
 AUTO_STEPS_PER_CALL = 100
 """Steps one loop-form call runs at most by default (``steps_per_call=0``)."""
@@ -98,14 +99,36 @@ class Called:
     log_every: int
     histograms: bool = False
 
-    def results(self) -> tuple[list[tuple[int, dict, dict]], int, dict | None]:
-        """``([(segment end, summed, logged), ...], bad, histograms)`` on the host (waits
-        for the call); `histograms`: layer -> `tricks.metrics.histogram_counts`, or None."""
+    def results(self) -> Outcome:
+        """What the call found, on the host (waits for the call)."""
         found = self.packing.unpack(np.asarray(self.values))
         ends = segment_ends(self.first, self.count, self.log_every)
         segments = [(end, *jax.tree.map(lambda x: x[i], (found["summed"], found["logged"])))  # noqa: B023
                     for i, end in enumerate(ends)]
-        return segments, int(found["bad"]), found.get("histograms")
+        return Outcome(segments, int(found["bad"]), found.get("histograms"), int(found["state_bad"]),
+                       int(found["skipped"]))
+
+
+class Outcome(NamedTuple):
+    """A call's results on the host (`Called.results`).
+
+    Attributes:
+        segments: ``[(segment end, summed, logged), ...]``: the log interval's summed
+            metrics up to each segment's end and the log-step metrics there.
+        bad: the first step whose loss was non-finite, or the call's last step if the
+            state is non-finite after it (-1: neither).
+        histograms: layer -> `tricks.metrics.histogram_counts` of the last step's
+            gradients, or None.
+        state_bad: the call's last step if the parameters are non-finite after it, else -1.
+        skipped: the updates skipped in a row up to the call's end by `skip_nonfinite`
+            (-1 without it).
+    """
+
+    segments: list[tuple[int, dict, dict]]
+    bad: int
+    histograms: dict | None
+    state_bad: int
+    skipped: int
 
 
 def segment_ends(first: int, count: int, log_every: int) -> list[int]:
@@ -180,10 +203,10 @@ class Calls:
         >>> calls.unrolled, calls.window
         (False, 100)
         >>> state, called = calls.run(jax.tree.map(jnp.copy, run.state), 30)
-        >>> segments, bad, histograms = called[0].results()
-        >>> int(state.step), len(called), bad, [end for end, _, _ in segments]
+        >>> found = called[0].results()
+        >>> int(state.step), len(called), found.bad, [end for end, _, _ in found.segments]
         (30, 1, -1, [20, 30])
-        >>> sorted(Metrics.compute(segments[0][1])), "grad_norm" in Metrics.compute(segments[0][2])
+        >>> sorted(Metrics.compute(found.segments[0][1])), "grad_norm" in Metrics.compute(found.segments[0][2])
         (['accuracy', 'loss'], True)
     """
 
@@ -285,7 +308,9 @@ class Calls:
         bad = jnp.where(jnp.any(failed), state.step - count + jnp.argmax(failed).astype(jnp.int32), -1)
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]))
         bad = jnp.where((bad < 0) & ~finite, state.step, bad).astype(jnp.int32)
-        results = {"summed": summed, "logged": logged, "bad": bad}
+        results = {"summed": summed, "logged": logged, "bad": bad,
+                   "state_bad": jnp.where(finite, -1, state.step).astype(jnp.int32),
+                   "skipped": optimizers.consecutive_skips(state.opt_state)}
         if histograms:
             results["histograms"] = metrics_lib.layer_histograms(outputs["grads"])
         return results

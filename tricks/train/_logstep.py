@@ -30,6 +30,11 @@ from tricks.train._calls import Called
 from tricks.train._writers import Writer
 
 
+MIN_SKIPPED_TO_STOP = 10
+"""A run whose optimizer skips non-finite updates (`tricks.optimizers.skip_nonfinite`) stops
+when every update of a log interval, and at least this many in a row, were skipped."""
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss (or the state) became NaN or infinite; the message names the step."""
 
@@ -45,7 +50,8 @@ class MetricsLog:
             log step at or past each multiple of this many steps (0: none), counted on
             the device by the call that ends there (`tricks.metrics.histogram_counts`).
         skips_nonfinite: whether the optimizer skips non-finite updates; if not, a
-            non-finite loss raises `NonFiniteLossError`.
+            non-finite loss raises `NonFiniteLossError`; if so, a run of skipped updates
+            as long as a log interval (and `MIN_SKIPPED_TO_STOP`) does.
         histograms: whether this process fetches and writes the histograms (the chief
             does); every process keeps the same schedule (`next_histogram`), so their
             training calls stop at the same steps.
@@ -61,7 +67,8 @@ class MetricsLog:
         >>> loss = registry.build("metric", "loss")
         >>> def called(first, count, losses):  # a one-segment call: its interval's loss so far
         ...     summed = jax.tree.map(lambda x: x[None], {"loss": loss.from_model_output(loss=jnp.array(losses))})
-        ...     results = {"summed": summed, "logged": {}, "bad": jnp.int32(-1)}
+        ...     results = {"summed": summed, "logged": {}, "bad": jnp.int32(-1), "state_bad": jnp.int32(-1),
+        ...                "skipped": jnp.int32(-1)}
         ...     packing = Packing(jax.eval_shape(lambda: results))
         ...     return Called(first, count, packing.pack(results), packing, log_every=2)
         >>> log.add([called(0, 1, [4.0]), called(1, 1, [4.0, 2.0])])  # steps 1 and 2: one interval
@@ -157,22 +164,31 @@ class MetricsLog:
             self._write(self._pending.popleft())
 
     def _write(self, called: Called) -> None:
-        segments, bad, histograms = called.results()
-        if bad >= 0 and not self._skips_nonfinite:
+        found = called.results()
+        if found.bad >= 0 and not self._skips_nonfinite:
             self._pending.clear()
             raise NonFiniteLossError(
-                f"the training loss became non-finite at step {bad}; lower the learning rate, "
+                f"the training loss became non-finite at step {found.bad}; lower the learning rate, "
                 f"add gradient clipping, or wrap the optimizer to skip non-finite updates"
             )
-        for end, summed, logged in segments:
+        if found.state_bad >= 0:  # (skipping keeps the parameters finite: this is a bug)
+            self._pending.clear()
+            raise NonFiniteLossError(f"the parameters became non-finite at step {found.state_bad}")
+        for end, summed, logged in found.segments:
             self._summed = summed  # the interval's sums up to the segment's end (see `Calls`)
             if self.logs_at(end):
                 self.latest = metrics_lib.Metrics.compute(self._summed, logged)
                 self._writer.write(end, {f"train/{k}": v for k, v in self.latest.items()})
                 self._summed = None
-        if histograms is not None and self._histograms:
+        if found.histograms is not None and self._histograms:
             self._writer.histograms(called.first + called.count,
-                                    {f"train/grads/{k}": v for k, v in histograms.items()})
+                                    {f"train/grads/{k}": v for k, v in found.histograms.items()})
+        if found.skipped >= max(self._log_every, MIN_SKIPPED_TO_STOP):
+            self._pending.clear()
+            end = called.first + called.count
+            raise NonFiniteLossError(
+                f"the last {found.skipped} updates (to step {end}) were all skipped as non-finite: the run has "
+                f"diverged; lower the learning rate or add gradient clipping")
 
 
 def _sums(window: list[dict], like: Any) -> Any:

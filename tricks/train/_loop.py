@@ -23,7 +23,7 @@ from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
-from tricks.train._logstep import MetricsLog
+from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._pretrained import load_pretrained
 from tricks.train._setup import setup
 from tricks.train._snapshots import snapshot_steps
@@ -61,8 +61,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         "wall_time_s", ...}``; ``eval`` is the last of the evaluated splits (test by default).
 
     Raises:
-        NonFiniteLossError: the loss became non-finite (with the step), unless the
-            optimizer skips non-finite updates.
+        NonFiniteLossError: the loss became non-finite (with the step and the last good
+            checkpoint), unless the optimizer skips non-finite updates; with
+            `skip_nonfinite`, when every update of a log interval was skipped.
         tricks.config.ConfigError, registry.RegistryError: a bad config.
 
     Examples:
@@ -175,6 +176,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                                                 "wall_time_s": clock.elapsed(), "snapshot": snapshot,
                                                 "data": batches.get_state(), "init_from": pretrained,
                                                 "log": metrics_log.state()})
+    except NonFiniteLossError as exc:  # nothing after it was saved: say what is left
+        checkpoints.wait()
+        good = checkpoints.steps()
+        kept = f"the last good checkpoint is step {good[-1]} ({checkpoints.directory / str(good[-1])})" if good \
+            else "no checkpoint was saved"
+        raise NonFiniteLossError(f"{exc}; {kept}") from None
     finally:
         writer.close()
         checkpoints.close()
