@@ -72,11 +72,11 @@ def test_overrides_are_typed_by_existing_values(py_config):
     assert cfg.data.name == "mnist1d"
 
 
-def test_a_spec_string_replaces_a_mapping_and_vice_versa(py_config):
+def test_a_spec_string_replaces_a_mapping_and_a_spec_keeps_its_form(py_config):
     cfg = config.load(str(py_config), ["--config.optimizer=adamw(learning_rate=3e-4)"])
     assert cfg.optimizer == "adamw(learning_rate=3e-4)"
     cfg = config.load(str(py_config), ["--config.schedule.decay_steps=50", "--config.schedule.alpha=0.1"])
-    assert cfg.schedule.to_dict() == {"name": "cosine", "init_value": 0.1, "decay_steps": 50, "alpha": 0.1}
+    assert cfg.schedule == "cosine(init_value=0.1, decay_steps=50, alpha=0.1)"
     cfg = config.load(str(py_config), ["--config.optimizer.momentum=one_cycle_momentum(total_steps=10)"])
     assert cfg.optimizer.momentum == "one_cycle_momentum(total_steps=10)"
 
@@ -90,7 +90,7 @@ def test_a_spec_string_replaces_a_mapping_and_vice_versa(py_config):
         ("--config.num_steps=ten", "expected an int, got 'ten'"),
         ("--config.use_bn=maybe", "expected a bool"),
         ("--config.batch_size", "must look like --config.key=value"),
-        ("--config.seed.x=1", "is a int, which has no field 'x'"),
+        ("--config.seed.x=1", "seed is an int, which has no field 'x'; for example --config.seed=1"),
         ("--config.optimizer={1", "invalid spec '{1'"),
         ("--config.widths=3", "expected a list"),
     ],
