@@ -28,6 +28,7 @@ default = Registry()
 """The shared registry that the module-level functions below use."""
 
 register = default.register
+alternatives = default.alternatives
 get = default.get
 build = default.build
 names = default.names
@@ -41,6 +42,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "Spec",
+    "alternatives",
     "build",
     "default",
     "describe",

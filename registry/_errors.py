@@ -53,23 +53,28 @@ class RegistryError(ValueError):
         return RegistryError(self.message, kind=kind, name=name, argument=self.argument)
 
 
-def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
+def suggest(word: str, choices: Iterable[str], n: int = 3, first: Iterable[str] = ()) -> str:
     """A ' (did you mean ...?)' hint naming the closest choices, or '' if none is close.
+
+    `first` are alternatives already chosen (specs, shown as they are), named before them.
 
     Examples:
         >>> suggest("adamww", ["adam", "adamw", "sgd"])
         " (did you mean 'adamw' or 'adam'?)"
         >>> suggest("zzz", ["adam"])
         ''
+        >>> suggest("mnist", ["mnist1d"], first=["tfds(name='mnist')"])
+        " (did you mean tfds(name='mnist') or 'mnist1d'?)"
     """
     choices = list(choices)
     close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in choices}
         close = [lowered[c] for c in difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=0.6)]
-    if not close:
+    named = [*first, *(repr(c) for c in close)]
+    if not named:
         return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+    return " (did you mean " + " or ".join(named) + "?)"
 
 
 def listing(choices: Iterable[str], limit: int = 40) -> str:

@@ -115,6 +115,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, _Entry]] = {}
+        self._alternatives: dict[str, list[Callable[[str], list[str]]]] = {}
 
     # Registration and lookup ------------------------------------------------------------
 
@@ -156,6 +157,37 @@ class Registry:
                 )
             entries[key] = _Entry(kind, key, factory)
             return factory
+
+        return decorator
+
+    def alternatives(self, kind: str) -> Callable[[Callable[[str], list[str]]], Callable[[str], list[str]]]:
+        """A decorator registering where else an unknown name of `kind` may be found.
+
+        The decorated function takes the unknown name and returns specs of registered
+        components that reach it (``[]`` for none); the unknown-name error suggests them
+        first. For kinds whose factories open a catalogue of their own (the ``tfds``
+        dataset and TFDS's datasets). It is called only when a name is unknown.
+
+        Examples:
+            >>> reg = Registry()
+            >>> @reg.register("dataset")
+            ... def catalogue(name: str):
+            ...     "A dataset from a catalogue."
+            ...     return name
+            >>> @reg.alternatives("dataset")
+            ... def in_catalogue(name):
+            ...     return [f"catalogue(name={name!r})"] if name in ("cifar10", "mnist") else []
+            >>> reg.build("dataset", "cifar10")
+            Traceback (most recent call last):
+            ...
+            registry._errors.RegistryError: dataset 'cifar10': unknown name (did you mean catalogue(name='cifar10')?); valid names: catalogue
+        """
+        if not isinstance(kind, str) or not kind.isidentifier():
+            raise RegistryError(f"a kind must be an identifier, got {kind!r}")
+
+        def decorator(find: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+            self._alternatives.setdefault(kind, []).append(find)
+            return find
 
         return decorator
 
@@ -253,8 +285,9 @@ class Registry:
             return entries[name]
         elsewhere = [k for k in self.kinds() if name in self._entries[k]]
         hint = f"; {name!r} is of kind {' and '.join(map(repr, elsewhere))}, not {kind!r}" if elsewhere else ""
+        first = [spec for find in self._alternatives.get(kind, ()) for spec in find(name)]
         raise RegistryError(
-            f"unknown name{suggest(name, entries)}{hint}; valid names: {listing(entries)}",
+            f"unknown name{suggest(name, entries, first=first)}{hint}; valid names: {listing(entries)}",
             kind=kind,
             name=name,
         )

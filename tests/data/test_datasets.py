@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from tensorflow_datasets.testing.mocking import RandomFakeGenerator
 
 import registry
 from tests.data.conftest import build_offline, write_fashion, write_idx
@@ -19,34 +18,11 @@ from tricks.data import IdxError, carve_validation, make_loader, read_idx
 REAL_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
-class FakeSource:
-    """A random-access source of TFDS's fake examples for `info` (stands in for ArrayRecord)."""
-
-    def __init__(self, info, num_examples: int, seed: int):
-        self.dataset_info = info
-        self._generator = RandomFakeGenerator(info.features, num_examples, seed=seed)
-        self._n = num_examples
-
-    def __len__(self):
-        return self._n
-
-    def __getitem__(self, i):
-        return self._generator[i]
-
-    def __getitems__(self, keys):
-        return [self._generator[k] for k in keys]
-
-
-def fake_as_data_source(builder, split, decoders=None, deserialize_method=None, **kwargs):
-    """mock_data's hook: TFDS's own mock ArrayRecord source has an unbound __getitems__."""
-    sizes = {"train": 40, "test": 12}
-    return [FakeSource(builder.info, sizes[s], seed=i) for i, s in enumerate(split)]
-
-
 @pytest.fixture
 def catalogue_mnist():
-    with tfds.testing.mock_data(as_data_source_fn=fake_as_data_source):
-        yield registry.build("dataset", "tfds(name='mnist', download=True, validation_fraction=0.25)")
+    """TFDS's MNIST as flax's example tests read it: 40 random examples per split, nothing prepared."""
+    with tfds.testing.mock_data(num_examples=40):
+        yield registry.build("dataset", "tfds(name='mnist', validation_fraction=0.25)")
 
 
 # One entry per registered dataset: the fixture that builds it and what it must look like.
@@ -54,7 +30,7 @@ EXPECTED = {
     "digits": ("digits", (8, 8, 1), {"train": 1293, "validation": 144, "test": 360}),
     "mnist1d": ("mnist1d", (40,), {"train": 3600, "validation": 400, "test": 1000}),
     "fashion_mnist": ("fashion", (28, 28, 1), {"train": 45, "validation": 15, "test": 20}),
-    "tfds": ("catalogue_mnist", (28, 28, 1), {"train": 30, "validation": 10, "test": 12}),
+    "tfds": ("catalogue_mnist", (28, 28, 1), {"train": 30, "validation": 10, "test": 40}),
     "subset": ("digits_reversed", (8, 8, 1), {"train": 100, "validation": 144, "test": 360}),
     "arrays": ("npz_arrays", (6, 6, 1), {"train": 50, "validation": 20, "test": 30}),
 }
@@ -301,6 +277,9 @@ def test_validation_split_of_a_dataset(digits, data_dir):
         ("digits(validation_seed=-1)", "argument 'validation_seed': must be >= 0"),
         ("digitz", "unknown name \\(did you mean 'digits'\\?\\)"),
         ("tfds(name='mnistt')", "TFDS has no dataset 'mnistt' \\(did you mean 'mnist'"),
+        ("cifar10", "dataset 'cifar10': unknown name \\(did you mean tfds\\(name='cifar10'\\)\\?\\)"),
+        ("mnist", "dataset 'mnist': unknown name \\(did you mean tfds\\(name='mnist'\\) or 'mnist1d'\\?\\)"),
+        ("MNIST", "unknown name \\(did you mean tfds\\(name='mnist'\\) or 'mnist1d'\\?\\)"),
     ],
 )
 def test_bad_dataset_specs(spec, match, data_dir):

@@ -46,6 +46,24 @@ def test_unknown_name_suggests_closest(reg):
         reg.build("optimizer", "adamww(learning_rate=0.1)")
 
 
+def test_alternatives_are_suggested_first_and_only_for_unknown_names(reg):
+    asked = []
+
+    @reg.alternatives("optimizer")
+    def elsewhere(name):
+        asked.append(name)
+        return [f"external(name={name!r})"] if name.startswith("adam") else []
+
+    with pytest.raises(RegistryError, match=r"unknown name \(did you mean external\(name='adamww'\) or 'adamw"):
+        reg.build("optimizer", "adamww")
+    with pytest.raises(RegistryError, match=r"'sgdd': unknown name \(did you mean 'sgd'\?\)"):
+        reg.build("optimizer", "sgdd")
+    with pytest.raises(RegistryError, match=r"schedule 'adamw': unknown name; 'adamw' is of kind"):
+        reg.build("schedule", "adamw")  # another kind's alternatives are not asked
+    reg.build("optimizer", "adam")
+    assert asked == ["adamww", "sgdd"]
+
+
 def test_name_of_another_kind_is_explained(reg):
     with pytest.raises(RegistryError, match="'cosine' is of kind 'schedule', not 'optimizer'"):
         reg.build("optimizer", "cosine")

@@ -14,7 +14,9 @@ preparation is never taken for a finished one):
   offline: 4000 train / 1000 test signals of length 40.
 - ``fashion_mnist``: the four IDX files of Debian's ``dataset-fashion-mnist``
   (``/usr/share/datasets/fashion-mnist``) or of ``source_dir``: 60000 / 10000, 28x28x1.
-- ``tfds(name=...)``: any TFDS catalogue dataset already prepared as array_record.
+- ``tfds(name=...)``: any TFDS catalogue dataset already prepared as array_record, or
+  served by ``tfds.testing.mock_data`` in tests (an unknown name TFDS has, such as
+  ``cifar10``, is refused with "did you mean tfds(name='cifar10')?").
 - ``subset(dataset, classes=..., train_per_class=...)``: some classes of another dataset,
   relabelled 0..k-1, optionally with few labelled examples per class (transfer experiments).
 

@@ -25,7 +25,9 @@ class CachedSource:
     reading the arrays back takes 0.2 s. A prepared TFDS folder never changes, so the
     cache stays valid; files are written under a temporary name and renamed (processes
     that read together never see half a file), and a cache that cannot be read or has
-    the wrong length is rebuilt with a warning. A read-only folder just skips caching.
+    the wrong length is rebuilt with a warning. A read-only folder just skips caching, and
+    `directory` None caches nothing (records that may change between runs, such as
+    ``tfds.testing.mock_data``'s random examples).
 
     Examples:
         >>> import tempfile
@@ -43,7 +45,7 @@ class CachedSource:
     def __init__(
         self,
         source: Sequence[Mapping[str, Any]],
-        directory: str | os.PathLike,
+        directory: str | os.PathLike | None,
         name: str,
         *,
         feature_key: str,
@@ -51,7 +53,9 @@ class CachedSource:
         length: int | None = None,
     ):
         self._source = source
-        self._paths = tuple(pathlib.Path(directory) / f"{name}.{part}.npy" for part in ("features", "labels"))
+        self._paths = () if directory is None else tuple(
+            pathlib.Path(directory) / f"{name}.{part}.npy" for part in ("features", "labels")
+        )
         self._feature_key, self._label_key = feature_key, label_key
         self._length = len(source) if length is None else int(length)
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
@@ -73,7 +77,7 @@ class CachedSource:
         return self._arrays
 
     def _load(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if not all(p.is_file() for p in self._paths):
+        if not self._paths or not all(p.is_file() for p in self._paths):
             return None
         try:
             features, labels = (np.load(p, allow_pickle=False) for p in self._paths)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import pathlib
 import re
@@ -39,32 +40,90 @@ def _sources(
     feature_key: str,
     label_key: str = "label",
 ) -> tuple[Any, list[CachedSource]]:
-    """(DatasetInfo, [train source, test source]) through `tfds.data_source`, cached once decoded."""
+    """(DatasetInfo, [train source, test source]) through `tfds.data_source`, cached once decoded.
+
+    Whether the data are there is TFDS's to say: `tfds.data_source` is asked first, and
+    only when it fails on a dataset that is not prepared does the error say how to
+    prepare it. So ``tfds.testing.mock_data`` (which serves random examples for any
+    catalogue dataset, prepared or not, as flax's example tests use it) works here too.
+    """
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir, **builder_kwargs)
     except tfds.core.registered.DatasetNotFoundError:
         base = tfds_name.split(":")[0].split("/")[0]
-        known = tfds.list_builders(with_community_datasets=False)
         raise registry.RegistryError(
-            f"TFDS has no dataset {base!r}{registry.suggest(base, known)}; `tfds.list_builders()` lists them",
+            f"TFDS has no dataset {base!r}{registry.suggest(base, _tfds_names())}; "
+            f"`tfds.list_builders()` lists them",
             argument="name",
         ) from None
-    if not download and not builder.is_prepared():
+    lock = _preparation_lock(builder) if download else contextlib.nullcontext()
+    try:
+        with lock, contextlib.redirect_stdout(sys.stderr):  # TFDS prints its preparation notices to stdout
+            sources = tfds.data_source(tfds_name, split=list(splits), data_dir=data_dir, download=download,
+                                       builder_kwargs=builder_kwargs)
+    except Exception:  # unprepared, TFDS says "`splits` is empty" (KeyError) or "file format is not set"
+        if download or builder.is_prepared():
+            raise
         raise registry.RegistryError(
             f"TFDS dataset {tfds_name!r} is not prepared in {builder.data_path}; "
             f"prepare it with `tfds build {tfds_name} --file_format=array_record` (the data_dir "
             f"option of that command or $TFDS_DATA_DIR sets where), or pass download=True",
             argument="name",
-        )
-    lock = _preparation_lock(builder) if download else contextlib.nullcontext()
-    with lock, contextlib.redirect_stdout(sys.stderr):  # TFDS prints its preparation notices to stdout
-        sources = tfds.data_source(
-            tfds_name, split=list(splits), data_dir=data_dir, download=download, builder_kwargs=builder_kwargs
-        )
-    cache = pathlib.Path(os.fspath(builder.data_path)) / "arrays"
+        ) from None
     keys = {"feature_key": feature_key, "label_key": label_key}
+    cache = _cache_dir(builder)
+    if cache is None:
+        sources = [_OneByOne(source) for source in sources]
     names = [re.sub(r"[^\w.-]+", "_", f"{split}-{feature_key}-{label_key}") for split in splits]
     return builder.info, [CachedSource(source, cache, name, **keys) for source, name in zip(sources, names)]
+
+
+def _cache_dir(builder) -> pathlib.Path | None:
+    """Where the decoded arrays of `builder`'s splits are kept: beside its prepared files.
+
+    None where there are no such files, so nothing is cached: TFDS then serves records
+    of no file (``tfds.testing.mock_data``'s random examples, which change with its
+    arguments), and the data folder may be inside TFDS's own package (the mock's).
+    """
+    folder = pathlib.Path(os.fspath(builder.data_path))
+    return folder / "arrays" if any(folder.glob(f"{builder.name}-*-of-*")) else None
+
+
+class _OneByOne(Sequence):
+    """`source` read one record at a time, for TFDS sources of no file (`_cache_dir`).
+
+    ``tfds.testing.mock_data``'s sources fail on batch reads in tensorflow_datasets
+    4.9.10: the mock sets ``__getitems__`` as a plain instance attribute, which Python
+    calls without the source (``_getitems() missing ... 'record_keys'``). Without a
+    ``__getitems__`` here, `CachedSource` and Grain read item by item.
+    """
+
+    def __init__(self, source: Sequence[Any]):
+        self._source = source
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index):
+        return self._source[index]
+
+
+@functools.cache
+def _tfds_names() -> frozenset[str]:
+    """The names of TFDS's catalogue datasets (from the installed package, no network)."""
+    return frozenset(tfds.list_builders(with_community_datasets=False))
+
+
+@registry.alternatives("dataset")
+def _in_tfds_catalogue(name: str) -> list[str]:
+    """``tfds(name=...)`` for a dataset name the registry lacks but TFDS's catalogue has.
+
+    Examples:
+        >>> _in_tfds_catalogue("cifar10"), _in_tfds_catalogue("CIFAR10"), _in_tfds_catalogue("digitz")
+        (["tfds(name='cifar10')"], ["tfds(name='cifar10')"], [])
+    """
+    found = [n for n in (name, name.lower()) if n in _tfds_names()]
+    return [f"tfds(name={found[0]!r})"] if found else []
 
 
 @contextlib.contextmanager
@@ -202,10 +261,13 @@ def tfds_catalogue(
     """Any TFDS catalogue dataset already prepared as array_record (e.g. ``tfds(name='mnist')``).
 
     Unknown registry names do not fall back to TFDS: a catalogue dataset is named
-    explicitly with this component. Its features must have a fixed shape and its label
+    explicitly with this component (``dataset="cifar10"`` is refused with "did you mean
+    tfds(name='cifar10')?"). Its features must have a fixed shape and its label
     must be a ``ClassLabel``; uint8 features are scaled by 1/255, others kept as stored.
     Preparing most catalogue datasets needs TensorFlow (``tfds build NAME
-    --file_format=array_record``, once, anywhere); reading them here does not.
+    --file_format=array_record``, once, anywhere); reading them here does not. Under
+    ``tfds.testing.mock_data(num_examples=n)`` every split is n random examples (not
+    cached), nothing prepared or downloaded: how a test runs a config on a catalogue dataset.
 
     Args:
         name: the TFDS name, optionally with config and version (``"cifar10:3.0.2"``).
@@ -221,6 +283,11 @@ def tfds_catalogue(
 
     Examples:
         >>> import registry, tricks
+        >>> import tensorflow_datasets as tfds
+        >>> with tfds.testing.mock_data(num_examples=8):
+        ...     ds = registry.build("dataset", "tfds(name='mnist', validation_fraction=0.25)")
+        >>> ds.input_shape, ds.split_sizes
+        ((28, 28, 1), {'train': 6, 'validation': 2, 'test': 8})
         >>> registry.build("dataset", "tfds(name='mnistt')")
         Traceback (most recent call last):
         ...
