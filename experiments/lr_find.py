@@ -19,7 +19,7 @@ Result (measured on 2 CPU cores shared with other jobs; range test 1e-7 -> 10 ov
 steps, beta 0.98, stop at 4x the best smoothed loss; final test accuracy, mean of 2 seeds;
 each rate is the peak of a cosine decay over the run):
 
-  case                      grid best        steepest (default)    valley              minimum
+  case                      grid best        steepest (default)    valley              minimum/10
   digits MLP, SGD+momentum  97.8% at 0.072   97.6% at 0.066  ok    95.7% at 0.0059 -2.1  97.6% at 0.089  ok
   digits MLP, Adam          98.3% at 0.019   98.2% at 0.010  ok    97.9% at 0.0011 ok    98.5% at 0.014  ok
   MNIST-1D CNN, Adam        92.3% at 0.019   91.9% at 0.026  ok    78.6% at 0.0023 -13.7 91.1% at 0.029  -1.2
@@ -34,13 +34,13 @@ each rate is the peak of a cosine decay over the run):
 
   Held-out cases (``--held-out``, measured after that choice; 2 seeds):
 
-  case                        grid best        steepest (default)   valley              minimum
+  case                        grid best        steepest (default)   valley              minimum/10
   MNIST-1D MLP, SGD+momentum  63.7% at 0.27    57.5% at 0.026 -6.2  51.8% at 0.0071 -12.0  63.9% at 0.19  ok
   digits CNN, Adam            98.5% at 0.0052  95.0% at 0.038 -3.5  94.7% at 0.00052 -3.8  98.9% at 0.011 ok
 
   Both range tests ran to the end (10) without the 4x stop: the loss of a network that
   diverged sits at chance level (ln 10), below 4x its best. The held-out check does not
-  confirm steepest: over the five cases minimum is within 1 point in four and steepest
+  confirm steepest: over the five cases minimum/10 is within 1 point in four and steepest
   in three. All three suggestions are printed and drawn; none is safe everywhere.
 
   Time, 100-step range test vs 100 training steps (median of 3 alternated runs, model and
@@ -253,7 +253,7 @@ def print_row(row: dict) -> None:
         gap = 100 * (row["best"] - acc)
         verdict = "within 1 point" if gap <= 1.0 else f"{gap:.1f} points below"
         default = " (the default suggestion)" if name == "steepest" else ""
-        print(f"  {name:<9} {lr:9.2e}: {100 * acc:5.1f}%  ({verdict}){default}")
+        print(f"  {name:<15} {lr:9.2e}: {100 * acc:5.1f}%  ({verdict}){default}")
 
 
 def main(argv: list[str] | None = None) -> int:

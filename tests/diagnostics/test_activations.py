@@ -58,6 +58,35 @@ def test_kaiming_suits_relu(digits_batch):
         assert reports[init].verdict() == problem, init
 
 
+def test_one_layer_is_judged_by_its_scale(digits_batch):
+    """With one hidden layer the last/first ratio is 1: the layer's scale against the input's decides."""
+    x, num_classes = digits_batch
+    inits = ["kaiming_normal", "normal(stddev=1.0)", "normal(stddev=0.01)"]
+    reports = diagnostics.compare_inits("mlp(widths=(256,))", inits, x, num_classes)
+    assert reports["normal(stddev=1.0)"].layers["Dense_0_activation"].std > 2  # the issue's case
+    verdicts = {init: report.verdict() for init, report in reports.items()}
+    assert verdicts == {
+        "kaiming_normal": "healthy",
+        "normal(stddev=1.0)": "explodes",
+        "normal(stddev=0.01)": "collapses",
+    }
+    assert reports["kaiming_normal"].scales == [pytest.approx(1.0, abs=0.1)]  # He et al.: E[h²] kept
+    tanh = diagnostics.compare_inits("mlp(widths=(256,), activation='tanh')", inits[1:2], x, num_classes)
+    assert tanh["normal(stddev=1.0)"].verdict() == "saturates"  # bounded: saturation, not explosion
+
+
+def test_init_histogram_title_fits_a_narrow_figure():
+    values = {"Dense_0_activation": np.maximum(np.linspace(-2, 2, 64), 0).reshape(8, 8)}
+    stats = {k: diagnostics.layer_statistics(v, "relu") for k, v in values.items()}
+    reports = {"normal(stddev=1.0)": diagnostics.InitReport("normal(stddev=1.0)", "relu", stats, values)}
+    title = "activations at init: experiments/configs/a_rather_long_config_name.py"
+    figure = diagnostics.draw_init_histograms(reports, title)
+    figure.canvas.draw()
+    box, frame = figure._suptitle.get_window_extent(), figure.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    assert "".join(figure.get_suptitle().split()) == "".join(title.split())  # wrapped, nothing lost
+
+
 def test_every_registered_init_can_be_judged():
     """One call for all (one compiled forward pass); a newly registered init needs an example above."""
     assert sorted(INIT_EXAMPLES) == registry.names("init")

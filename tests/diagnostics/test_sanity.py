@@ -88,3 +88,46 @@ def test_sanity_command(digits_spec, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 1 and "FAIL" in out and "stripped: " in out and output.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        "clip_by_global_norm(sgd(0.1, momentum=0.9), 1.0)",  # positional arguments
+        "lookahead(optimizer='adam(learning_rate=0.1)')",  # a nested spec as a string
+        {"name": "adamw", "learning_rate": 0.1, "weight_decay": 0},  # no decay, spelled as an int
+        "sgd(learning_rate=0.1, weight_decay=0.0, nesterov=False)",  # defaults written out
+    ],
+)
+def test_a_respelled_optimizer_is_not_listed_as_stripped(optimizer):
+    model, loss = "mlp(widths=(8,), dropout=0.0)", "cross_entropy"
+    cfg = ml_collections.ConfigDict({"model": model, "optimizer": optimizer, "loss": loss, "augment": []})
+    new, stripped = diagnostics.strip_regularization(cfg)
+    assert stripped == [] and new.optimizer == cfg.optimizer and new.model == cfg.model
+
+
+def test_a_default_weight_decay_is_stripped_and_listed_spelled_alike():
+    optimizer, loss = "clip_by_global_norm(adamw(0.1), 1.0)", "cross_entropy"
+    cfg = ml_collections.ConfigDict({"model": "mlp", "optimizer": optimizer, "loss": loss, "augment": []})
+    new, stripped = diagnostics.strip_regularization(cfg)  # adamw's default decay is 1e-4
+    before = "clip_by_global_norm(optimizer=adamw(learning_rate=0.1), max_norm=1.0)"
+    after = "clip_by_global_norm(optimizer=adamw(learning_rate=0.1, weight_decay=0.0), max_norm=1.0)"
+    assert stripped == [f"optimizer: {before} -> {after}"] and new.optimizer == after
+
+
+def test_sanity_command_lists_only_what_changed(digits_spec, tmp_path, capsys):
+    argv = [
+        "sanity",
+        f"--config.dataset={digits_spec}",
+        "--config.optimizer=clip_by_global_norm(sgd(0.0), 1.0)",
+        "--config.model=mlp(widths=(8,))",
+        "--config.loss=cross_entropy(label_smoothing=0.1)",
+        "--config.augment=[]",
+        "--max-steps",
+        "2",
+        "-o",
+        str(tmp_path / "sanity.png"),
+    ]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "stripped: loss: cross_entropy(label_smoothing=0.1) -> cross_entropy(label_smoothing=0.0)\n" in out

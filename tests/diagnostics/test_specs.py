@@ -20,19 +20,19 @@ def test_every_spec_form(spec):
     assert str(override("optimizer", spec, {"learning_rate": 0.5})) == "sgd(learning_rate=0.5, momentum=0.9)"
 
 
-def test_nested_wrappers_and_only_given():
+def test_nested_wrappers_and_only_changes():
     spec = {
         "name": "weight_decay",
         "weight_decay": 1e-4,
         "optimizer": "clip_by_global_norm(adamw(learning_rate=1e-3, weight_decay=0.1), max_norm=1.0)",
     }
-    new = override("optimizer", spec, {"weight_decay": 0.0}, only_given=True)
+    new = override("optimizer", spec, {"weight_decay": 0.0}, only_changes=True)
     assert str(new) == (
         "weight_decay(optimizer=clip_by_global_norm(optimizer=adamw(learning_rate=0.001, "
         "weight_decay=0.0), max_norm=1.0), weight_decay=0.0)"
     )
     registry.build("optimizer", new)
-    untouched = override("optimizer", "adam(learning_rate=1e-3)", {"weight_decay": 0.0}, only_given=True)
+    untouched = override("optimizer", "adam(learning_rate=1e-3)", {"weight_decay": 0.0}, only_changes=True)
     assert untouched == as_spec("adam(learning_rate=1e-3)")
     schedules_stay = override(
         "optimizer", "sgd(learning_rate='cosine(init_value=0.1, decay_steps=5)')", {"decay_steps": 9}

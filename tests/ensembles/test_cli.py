@@ -1,6 +1,8 @@
 """'tricks ensemble' and 'tricks sweep' from the command line."""
 
 import json
+import re
+import shutil
 
 import pytest
 
@@ -25,6 +27,45 @@ def test_sweep_writes_its_runs_ranked_by_validation_accuracy(sweep_root):
     assert json.loads((root / "01_seed=1" / "config.json").read_text())["seed"] == 1
 
 
+def _run(name: str, accuracy: float, loss: float) -> dict:
+    return {"name": name, "validation": {"accuracy": accuracy, "loss": loss}, "test": {"accuracy": 0.5},
+            "wall_time_s": 3.0}
+
+
+def test_sweep_breaks_accuracy_ties_by_validation_nll(sweep_root, tmp_path):
+    runs = [_run("00_seed=0", 0.9, 0.40), _run("01_seed=1", 0.9, 0.25), _run("02_seed=2", 0.95, 0.5)]
+    assert [run["name"] for run in ensembles.ranked(runs)] == ["02_seed=2", "01_seed=1", "00_seed=0"]
+    lines = ensembles.sweep_table({"runs": runs}).splitlines()
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["1", "02_seed=2"],
+        ["2", "01_seed=1"],
+        ["3", "00_seed=0"],
+    ]
+    # best:K ranks the same way: of two runs tied on accuracy, the one of lower NLL.
+    root, _ = sweep_root
+    copies = []
+    for name, loss in (("a", 0.4), ("b", 0.25)):
+        copy = tmp_path / name
+        shutil.copytree(root / "00_seed=0", copy)
+        summary = json.loads((copy / "summary.json").read_text())
+        summary["splits"]["validation"].update(accuracy=0.9, loss=loss)
+        (copy / "summary.json").write_text(json.dumps(summary))
+        copies.append(copy)
+    assert [m.workdir for m in ensembles.load_members(copies, "best:1")] == [copies[1]]
+
+
+def test_sweep_table_follows_the_longest_run_name():
+    long = "03_optimizer=adamw(learning_rate=0.003,weight_decay=0.0001),model=mlp_widths=_512,512__,seed=2"
+    unvalidated = {**_run("02_x", 0.7, 0.3), "validation": None}
+    runs = [_run("00_seed=0", 0.9, 0.3), _run(long, 0.8, 12.5), unvalidated]
+    lines = ensembles.sweep_table({"runs": runs}).splitlines()
+    spans = [[m.span() for m in re.finditer(r"\S+(?: \S+)*", line)] for line in lines]
+    assert [len(s) for s in spans] == [6, 6, 6, 6]
+    for column in (0, 2, 3, 4, 5):  # numbers flush right: their cells end together
+        assert len({s[column][1] for s in spans}) == 1, "\n".join(lines)
+    assert len({s[1][0] for s in spans}) == 1  # run names flush left
+
+
 def test_sweep_again_reuses_finished_runs(sweep_root, capsys):
     root, _ = sweep_root
     before = (root / "sweep.json").read_text()
@@ -44,8 +85,10 @@ def test_ensemble_command_prints_and_writes_ensemble_json(snapshot_run, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "5 members (cycle_ends)" in out and "best single: " in out and "ensemble (mean_prob)" in out
+    assert "5 members (cycle_ends)" in out and "ensemble (mean_prob)" in out
+    assert "best single (by validation accuracy): 00_seed=0@" in out
     written = json.loads((snapshot_run / "ensemble.json").read_text())
+    assert written["best_member"]["chosen_on"] == "validation"
     assert [m["name"] for m in written["members"]] == [f"00_seed=0@{s}" for s in (6, 12, 18, 24, 30)]
     assert set(written["ensemble"]) == {"accuracy", "nll", "ece"}
     assert set(written["members"][0]) >= {"name", "step", "accuracy", "nll", "ece"}

@@ -3,12 +3,13 @@
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 import registry
-from tricks import ensembles
+from tricks import ensembles, train
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,10 @@ def test_result_matches_a_recomputation_from_the_members(snapshots):
     assert result["ensemble"]["nll"] == pytest.approx(
         -np.mean(np.log(probs[np.arange(probs.shape[0]), outputs.labels])), rel=1e-5
     )
-    assert result["best_member"]["accuracy"] == max(r["accuracy"] for r in result["members"])
+    on_validation = ensembles.evaluate_ensemble(snapshots, "mean_prob", "validation", strategy="map")
+    scores = [(row["accuracy"], -row["nll"]) for row in on_validation["members"]]
+    index = scores.index(max(scores))
+    assert result["best_member"] == {**result["members"][index], "chosen_on": "validation"}
     assert result["evaluation"]["strategy"] == "map"
     # The last snapshot's test accuracy is what training reported for that step.
     assert result["members"][-1]["accuracy"] == pytest.approx(
@@ -114,3 +118,51 @@ def test_results_are_strict_json(snapshots):
     else:
         assert back["ensemble"]["nll"] == pytest.approx(result["ensemble"]["nll"])
     assert back["members"][0]["name"] == result["members"][0]["name"]
+
+
+def _always(model, label: int) -> ensembles.Member:
+    """A logistic-regression member that predicts `label` for every image."""
+    variables = {"params": {"head": {"kernel": np.zeros((64, 10), np.float32),
+                                     "bias": 10 * np.eye(10, dtype=np.float32)[label]}}}
+    return ensembles.Member(f"always_{label}", model, variables, "linear")
+
+
+def test_the_best_single_member_is_picked_on_validation_not_on_the_test_split():
+    """Two constant members: one is the better on validation, the other on test."""
+    dataset = registry.build("dataset", "digits")
+    counts = {split: np.bincount(dataset.arrays(split)[1], minlength=10) for split in ("validation", "test")}
+    on_validation, on_test = int(np.argmax(counts["validation"])), int(np.argmax(counts["test"]))
+    assert counts["validation"][on_validation] > counts["validation"][on_test]  # the data disagree,
+    assert counts["test"][on_test] > counts["test"][on_validation]  # as the test needs
+    model = registry.build("model", "mlp(widths=(), num_classes=10)")
+    members = ensembles.Members((_always(model, on_test), _always(model, on_validation)), dataset,
+                                train.default_config())
+    result = ensembles.evaluate_ensemble(members, "mean_prob", "test", strategy="loop")
+    assert result["best_member"]["name"] == f"always_{on_validation}"
+    test_accuracy = counts["test"][on_validation] / counts["test"].sum()
+    assert result["best_member"]["accuracy"] == pytest.approx(test_accuracy)
+    assert f"best single (by validation accuracy): always_{on_validation}" in ensembles.table(result)
+
+    no_validation = registry.build("dataset", {"name": "digits", "validation_fraction": 0.0})
+    members = dataclasses.replace(members, dataset=no_validation)
+    result = ensembles.evaluate_ensemble(members, "mean_prob", "test", strategy="loop")
+    assert result["best_member"]["chosen_on"] == "test"
+    assert f"best single (by test accuracy; no validation split): always_{on_test}" in ensembles.table(result)
+
+
+def _cell_spans(line: str) -> list[tuple[int, int]]:
+    """Where each cell of a table line starts and ends (cells are separated by 2 or more spaces)."""
+    return [match.span() for match in re.finditer(r"\S+(?: \S+)*", line)]
+
+
+def test_the_table_follows_the_longest_member_name():
+    long = "03_optimizer=adamw(learning_rate=0.003,weight_decay=0.0001),seed=2@1200"
+    rows = [{"name": name, "accuracy": 0.9, "nll": 0.3, "ece": 0.02} for name in ("run@10", long)]
+    text = ensembles.table({"split": "test", "combine": "mean_prob", "examples": 10, "members": rows,
+                            "best_member": {**rows[1], "chosen_on": "validation"},
+                            "ensemble": {"accuracy": 0.95, "nll": float("inf"), "ece": 0.01}})
+    lines = text.splitlines()[1:]
+    assert len(lines) == 5
+    ends = [[end for _, end in _cell_spans(line)[1:]] for line in lines]
+    assert all(len(e) == 3 for e in ends) and all(e == ends[0] for e in ends), text
+    assert all(_cell_spans(line)[0][0] == 0 for line in lines)

@@ -88,6 +88,8 @@ def test_lr_find_command_writes_plot_and_curve(digits_spec, tmp_path, capsys):
     assert output.stat().st_size > 10_000
     curve = json.loads(output.with_suffix(".json").read_text())
     assert len(curve["curve"]) == len(output.with_suffix(".csv").read_text().splitlines()) - 1
+    assert "minimum/10" in out and "minimum " not in out  # a tenth of the minimum, named so
+    assert curve["suggestions"]["minimum_over_10"] == pytest.approx(curve["minimum_lr"] / 10)
 
 
 def test_lr_find_command_bad_settings(digits_spec, capsys):

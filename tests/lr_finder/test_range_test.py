@@ -150,7 +150,8 @@ def test_too_short_a_curve_gives_no_suggestion():
     # the first step takes p from 1 to 0, so the second loss is NaN: one point only
     assert test.stop == "non-finite" and len(test.lrs) == 1
     assert all(np.isnan(v) for v in test.suggestions.values())
-    assert test.to_dict()["suggestions"] == {"steepest": None, "valley": None, "minimum": None}
+    assert test.to_dict()["suggestions"] == {"steepest": None, "valley": None, "minimum_over_10": None}
+    assert test.to_dict()["minimum_lr"] is None
     assert np.isnan(test.step_seconds) or test.step_seconds > 0
 
 
@@ -165,6 +166,22 @@ def test_saved_curve_and_plot(tmp_path):
     assert rows[0] == "step,lr,loss,smoothed" and len(rows) == len(test.lrs) + 1
     figure = lr_finder.draw(test, "t")
     labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
-    assert {"valley", "steepest", "minimum"} <= {label.split(":")[0] for label in labels}
+    assert {"valley", "steepest", "minimum/10"} <= {label.split(":")[0] for label in labels}
     figure.savefig(tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_minimum_over_10_is_named_for_what_it_is(tmp_path):
+    """The rule gives a tenth of the rate at the lowest loss: the plot, the JSON and the summary say so."""
+    opt = registry.build("optimizer", "adam()")
+    test = lr_finder.lr_range_test(loss, params(), opt, lambda step: None, start=1e-4, end=1e3, steps=30)
+    tenth, lowest = test.suggestions["minimum_over_10"], test.minimum_lr
+    assert tenth == pytest.approx(lowest / 10) and lowest in test.lrs
+    saved = json.loads(test.save(tmp_path / "curve")[0].read_text())
+    assert "minimum" not in saved["suggestions"]
+    assert saved["suggestions"]["minimum_over_10"] == pytest.approx(tenth)
+    assert saved["minimum_lr"] == pytest.approx(lowest)
+    labels = [text.get_text() for text in lr_finder.draw(test).axes[0].get_legend().get_texts()]
+    assert f"minimum/10: {tenth:.2g}" in labels and f"lowest smoothed loss: {lowest:.2g}" in labels
+    assert not any(label.startswith("minimum:") for label in labels)
+    assert f"minimum/10 {tenth:.3g} (the lowest smoothed loss is at {lowest:.3g})" in test.summary()

@@ -33,13 +33,14 @@ def test_valley_matches_fastai(seed):
     assert lr_finder.valley(lrs, losses) == fastai_valley(lrs, losses)
 
 
-def test_steepest_and_minimum_by_brute_force():
+def test_steepest_and_minimum_over_10_by_brute_force():
     rng = np.random.default_rng(0)
     lrs = np.geomspace(1e-5, 1, 40)
     losses = rng.normal(size=40).cumsum()
     slopes = [(losses[i + 1] - losses[i]) / (np.log(lrs[i + 1]) - np.log(lrs[i])) for i in range(39)]
     assert lr_finder.steepest(lrs, losses) == lrs[int(np.argmin(slopes))]
-    assert lr_finder.minimum(lrs, losses) == pytest.approx(lrs[int(np.argmin(losses))] / 10)
+    assert lr_finder.lowest(lrs, losses) == lrs[int(np.argmin(losses))]
+    assert lr_finder.minimum_over_10(lrs, losses) == pytest.approx(lrs[int(np.argmin(losses))] / 10)
 
 
 def test_rates_reach_both_ends():
@@ -92,6 +93,6 @@ def test_suggest_trims_the_ends_like_fastai():
     losses[:5] = 0.0  # a low start inside the warm-up window must not be the minimum
     losses[-5:] = -1.0  # nor the last points
     picks = lr_finder.suggest(lrs, losses, 50)
-    assert picks["minimum"] == pytest.approx(lrs[44] / 10)
+    assert picks["minimum_over_10"] == pytest.approx(lrs[44] / 10)
     short = lr_finder.suggest(lrs[:6], losses[5:11], 50)  # too short to trim: all points used
-    assert short["minimum"] == pytest.approx(lrs[5] / 10)
+    assert short["minimum_over_10"] == pytest.approx(lrs[5] / 10)

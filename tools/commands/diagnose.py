@@ -2,10 +2,12 @@
 
 init: pushes one batch of training data through the untrained model once per init
 scheme (the model spec's init argument is replaced by each) and reports per hidden
-layer the mean and std of the activations, the share saturated (|tanh| > 0.99; sigmoid
-< 0.01 or > 0.99) and the share of dead ReLUs (0 on every example), then a verdict per
-scheme (collapses, explodes, saturates, dead units, or healthy); writes a grid of
-per-layer activation histograms, one row per scheme.
+layer the mean and std of the activations, their scale (RMS over the input's), the
+share saturated (|tanh| > 0.99; sigmoid < 0.01 or > 0.99) and the share of dead ReLUs
+(0 on every example), then a verdict per scheme (collapses, explodes, saturates, dead
+units, or healthy; every layer is judged, a single one too, see
+`tricks.diagnostics.InitReport.verdict`); writes a grid of per-layer activation
+histograms, one row per scheme.
 
 Examples:
   tricks diagnose init --config experiments/configs/deep_tanh_mlp.py \\

@@ -10,7 +10,10 @@ Combination (--combine, kind 'ensemble'): mean_prob, mean_logit, vote, fused (we
 fit on the validation split), swa (weights averaged, batch-norm statistics recomputed).
 
 Prints a table (accuracy, NLL, expected calibration error) and writes ensemble.json
-into the first --workdir.
+into the first --workdir. The best single member is picked on the validation split
+(highest accuracy, then lowest NLL), as one picks a model without the test set; only a
+dataset without a validation split makes it the best on --split itself, and the table
+says so.
 
 Examples:
   tricks ensemble --workdir runs/snapshot --members cycle_ends

@@ -4,9 +4,11 @@ Trains the config's model with its own loss, optimizer and train step on the fir
 --examples training examples (the whole subset as one batch each step) after stripping
 augmentation and regularization: augmentations run in their evaluation form
 (normalization stays, random transforms go), dropout -> 0, every weight_decay of the
-optimizer -> 0, label smoothing -> 0, class-balanced sampling off. A model, loss or
-pipeline bug shows up here in seconds. Prints PASS/FAIL with the number of steps, the
-list of what was stripped, and writes the loss curve. Exit code 1 on FAIL.
+optimizer -> 0 (a default one too, as adamw's), label smoothing -> 0, class-balanced
+sampling off. A model, loss or pipeline bug shows up here in seconds. Prints PASS/FAIL
+with the number of steps, the list of what was stripped (only what changes: a spec
+spelled differently but building the same component is left as it is), and writes the
+loss curve. Exit code 1 on FAIL.
 
 Examples:
   tricks sanity

@@ -2,8 +2,9 @@
 
 Each run goes to ROOT/<index>_<overrides> (a run already there resumes, or returns at
 once if finished). ROOT/sweep.json lists the runs with their validation and test
-results; the table printed ranks them by validation accuracy. 'tricks ensemble
---workdir ROOT --members best:K' then combines the K best.
+results; the table printed ranks them by validation accuracy, ties by validation NLL
+(its columns as wide as the longest run name). 'tricks ensemble --workdir ROOT
+--members best:K' then combines the K best.
 
 --grid 'key=[v1, v2]' (repeatable) takes every combination, the first key varying
 slowest; --overrides-file takes a JSON or YAML list of runs, each a mapping

@@ -6,6 +6,7 @@ save it with ``figure.savefig(path)``.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -85,8 +86,24 @@ def draw_init_histograms(reports: Mapping[str, InitReport], title: str = ""):
                 )
             if j == 0:
                 axis.set_ylabel(f"{report.init}\n{report.verdict()}", fontsize=7)
-    figure.suptitle(title or "activations at initialization, per layer", fontsize=10)
+    _fitted_suptitle(figure, title or "activations at initialization, per layer", fontsize=10)
     return figure
+
+
+def _fitted_suptitle(figure, text: str, fontsize: float):
+    """Sets the figure's title, wrapped onto as many lines as it takes to fit the figure's width.
+
+    A grid of one or two columns is narrower than a title naming a config file.
+    """
+    renderer = figure.canvas.get_renderer()
+    limit = 0.95 * figure.bbox.width
+    characters = len(text)
+    while True:
+        title = figure.suptitle(textwrap.fill(text, characters), fontsize=fontsize)
+        width = title.get_window_extent(renderer).width
+        if width <= limit or characters <= 8:
+            return title
+        characters = min(characters - 1, int(characters * limit / width))
 
 
 def _row_bins(report: InitReport) -> np.ndarray:

@@ -15,10 +15,10 @@ import numpy as np
 
 from tricks import metrics as metrics_lib
 from tricks import train
-from tricks.diagnostics._specs import as_spec, override
+from tricks.diagnostics._specs import as_spec, canonical, override
 
 REGULARIZATION = {"dropout": 0.0, "conv_dropout": 0.0, "dense_dropout": 0.0}
-"""Model arguments set to 0 for the check (where the model's spec gives them)."""
+"""Model arguments set to 0 for the check (where the model has them and they are not 0 already)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,12 @@ def strip_regularization(config: ml_collections.ConfigDict) -> tuple[ml_collecti
     ``class_balanced`` sampling -> off. Kept: the model, the loss, batch norm, the
     optimizer and its schedules.
 
+    A default counts as given (``adamw``'s decay of 1e-4 is stripped too), and only what
+    really changes is listed and rewritten: specs are compared in `canonical` form, so a
+    spec that is only spelled differently (positional arguments, a default written out,
+    ``weight_decay=0``) stays as it is in the config. Each line shows both specs spelled
+    alike, every argument by keyword.
+
     Examples:
         >>> import ml_collections, tricks
         >>> cfg = ml_collections.ConfigDict({
@@ -81,16 +87,13 @@ def strip_regularization(config: ml_collections.ConfigDict) -> tuple[ml_collecti
 
     config = complete(config)
     stripped = [f"augment: {_text(a)} (evaluation form)" for a in config.augment]
-    changes = {
-        "model": override("model", config.model, REGULARIZATION, only_given=True),
-        "optimizer": override("optimizer", config.optimizer, {"weight_decay": 0.0}, only_given=True),
-        "loss": override("loss", config.loss, {"label_smoothing": 0.0}, only_given=True),
-    }
+    changes = {"model": REGULARIZATION, "optimizer": {"weight_decay": 0.0}, "loss": {"label_smoothing": 0.0}}
     new = config.to_dict()
-    for field, spec in changes.items():
-        if spec != as_spec(config[field]):
-            stripped.append(f"{field}: {as_spec(config[field])} -> {spec}")
-            new[field] = str(spec)
+    for kind, values in changes.items():  # each field is a spec of the kind of its name
+        spec = override(kind, config[kind], values, only_changes=True)
+        if canonical(kind, spec) != canonical(kind, config[kind]):
+            stripped.append(f"{kind}: {override(kind, config[kind], {})} -> {spec}")
+            new[kind] = str(spec)
     if config.class_balanced:
         stripped.append("class_balanced: True -> False")
         new["class_balanced"] = False

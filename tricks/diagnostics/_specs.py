@@ -28,7 +28,16 @@ def as_spec(spec: Any) -> registry.Spec:
     )
 
 
-def override(kind: str, spec: Any, values: Mapping[str, Any], only_given: bool = False) -> registry.Spec:
+def _keywords(kind: str, spec: Any) -> tuple[registry.Spec, tuple[registry.Parameter, ...], dict[str, Any]]:
+    """`spec` as a `Spec`, its factory's parameters, and its arguments all by keyword."""
+    spec = as_spec(spec)
+    parameters = registry.describe(kind, spec.name).parameters
+    kwargs = dict(zip((p.name for p in parameters), spec.args))
+    kwargs.update(spec.kwargs)
+    return spec, parameters, kwargs
+
+
+def override(kind: str, spec: Any, values: Mapping[str, Any], only_changes: bool = False) -> registry.Spec:
     """`spec` with arguments replaced, in it and in every nested spec of the same kind.
 
     An argument is set only where the component's factory has a parameter of that name,
@@ -40,8 +49,10 @@ def override(kind: str, spec: Any, values: Mapping[str, Any], only_given: bool =
         kind: the registry kind of `spec` (``"optimizer"``, ``"model"``, ``"loss"``...).
         spec: any spec form.
         values: argument name -> new value.
-        only_given: change only arguments the spec gives explicitly (the others keep
-            their defaults), so the result differs from `spec` exactly where it was changed.
+        only_changes: set an argument only where that changes the component: where the
+            spec gives it, or where its default differs from the new value (``adamw``'s
+            decay of 1e-4 is set to 0, ``mlp``'s dropout of 0 is left out). The result
+            then differs from `spec` in `canonical` form exactly where it was changed.
 
     Returns:
         The rewritten `registry.Spec` (``str(result)`` is a spec string for a config).
@@ -56,20 +67,50 @@ def override(kind: str, spec: Any, values: Mapping[str, Any], only_given: bool =
         'clip_by_global_norm(optimizer=adamw(learning_rate=0.001, weight_decay=0.0), max_norm=1.0)'
         >>> str(override("model", "mlp(widths=(8,))", {"init": "orthogonal", "dropout": 0.0}))
         "mlp(widths=(8,), dropout=0.0, init='orthogonal')"
-        >>> str(override("loss", "cross_entropy", {"label_smoothing": 0.0}, only_given=True))
-        'cross_entropy()'
+        >>> str(override("model", "mlp(widths=(8,))", {"dropout": 0.0}, only_changes=True))
+        'mlp(widths=(8,))'
+        >>> str(override("optimizer", "adamw(0.1)", {"weight_decay": 0.0}, only_changes=True))
+        'adamw(learning_rate=0.1, weight_decay=0.0)'
     """
-    spec = as_spec(spec)
-    description = registry.describe(kind, spec.name)
-    names = [p.name for p in description.parameters]
-    kwargs = dict(zip(names, spec.args))
-    kwargs.update(spec.kwargs)
-    for parameter in description.parameters:
+    spec, parameters, kwargs = _keywords(kind, spec)
+    for parameter in parameters:
         current = kwargs.get(parameter.name)
-        if parameter.name in values and (parameter.name in kwargs or not only_given):
-            kwargs[parameter.name] = values[parameter.name]
+        if parameter.name in values:
+            value = values[parameter.name]
+            if not only_changes or parameter.name in kwargs or parameter.default != value:
+                kwargs[parameter.name] = value
         elif parameter.kind == kind and current is not None:
-            kwargs[parameter.name] = override(kind, current, values, only_given)
+            kwargs[parameter.name] = override(kind, current, values, only_changes)
+    names = [p.name for p in parameters]
     ordered = {name: kwargs[name] for name in names if name in kwargs}
     ordered.update({k: v for k, v in kwargs.items() if k not in ordered})
     return registry.Spec(spec.name, (), ordered)
+
+
+def canonical(kind: str, spec: Any) -> registry.Spec:
+    """`spec` spelled one way: every argument by keyword, defaults written out, nested specs alike.
+
+    Two spellings of one component (arguments by position or by keyword, a default
+    written or left out, a nested spec of the same kind as a string or a mapping) have
+    equal canonical forms, so comparing them tells a real change from a re-spelling.
+
+    Raises:
+        registry.RegistryError: an unknown component (with suggestions).
+
+    Examples:
+        >>> import tricks
+        >>> written = "clip_by_global_norm('sgd(0.1)', 1.0)"
+        >>> respelled = {"name": "clip_by_global_norm", "max_norm": 1.0,
+        ...              "optimizer": "sgd(learning_rate=0.1, nesterov=False)"}
+        >>> canonical("optimizer", written) == canonical("optimizer", respelled)
+        True
+        >>> canonical("optimizer", "adamw") == canonical("optimizer", "adamw(weight_decay=0.0)")
+        False
+    """
+    spec, parameters, given = _keywords(kind, spec)
+    kwargs = {p.name: p.default for p in parameters if not p.required}
+    kwargs.update(given)
+    for parameter in parameters:
+        if parameter.kind == kind and kwargs.get(parameter.name) is not None:
+            kwargs[parameter.name] = canonical(kind, kwargs[parameter.name])
+    return registry.Spec(spec.name, (), kwargs)

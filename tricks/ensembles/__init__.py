@@ -8,8 +8,9 @@ kind ``ensemble``: ``mean_prob``, ``mean_logit``, ``vote``, ``fused`` (weights f
 the validation split) and ``swa`` (weights averaged, batch-norm statistics recomputed).
 `evaluate_ensemble` runs all members in one jitted call per batch over their stacked
 parameters (`member_logits`: vmap or lax.map, chosen by measurement; a loop for members
-of different architectures) and reports each member, the best one, and the ensemble:
-accuracy, NLL and expected calibration error (15 bins).
+of different architectures) and reports each member, the best one (picked on the
+validation split), and the ensemble: accuracy, NLL and expected calibration error (15
+bins).
 
 Command line: ``tricks ensemble --workdir DIR [--members cycle_ends|last|best:K]
 [--combine mean_prob|mean_logit|vote|fused|swa]`` and ``tricks sweep --config FILE

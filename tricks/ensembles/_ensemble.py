@@ -11,10 +11,11 @@ import numpy as np
 import registry
 from tricks.ensembles._combine import Rule, WeightAverage, log_softmax
 from tricks.ensembles._errors import EnsembleError
-from tricks.ensembles._evaluate import Member, member_logits
+from tricks.ensembles._evaluate import Member, Outputs, member_logits
 from tricks.ensembles._members import Members
 from tricks.ensembles._metrics import summarize
 from tricks.ensembles._swa import average_variables, recompute_batch_stats
+from tricks.ensembles._text import aligned
 
 
 def evaluate_ensemble(
@@ -37,10 +38,13 @@ def evaluate_ensemble(
 
     Returns:
         ``{"split", "combine", "examples", "members": [{"name", "workdir", "step",
-        "accuracy", "nll", "ece"}, ...], "best_member": {...}, "ensemble": {"accuracy",
-        "nll", "ece"}, "evaluation": {"strategy", "seconds_per_batch"}}``, plus
-        ``"weights"`` for ``fused``. The best member is the one most accurate on `split`
-        itself: an optimistic single model, so the comparison favours it.
+        "accuracy", "nll", "ece"}, ...], "best_member": {..., "chosen_on"},
+        "ensemble": {"accuracy", "nll", "ece"}, "evaluation": {"strategy",
+        "seconds_per_batch"}}``, plus ``"weights"`` for ``fused``. The best member, with
+        its metrics on `split`, is the one most accurate on the validation split (ties:
+        the lower NLL), as one would pick a single model without seeing the test set;
+        only a dataset without a validation split makes it the most accurate on `split`
+        itself, an optimistic pick. ``chosen_on`` names the split it was picked on.
 
     Raises:
         EnsembleError: a split the dataset lacks; ``fused`` without a non-empty
@@ -72,12 +76,19 @@ def evaluate_ensemble(
         }
         for member, logits in zip(members.members, outputs.logits, strict=True)
     ]
+    validation = None
+    if "validation" in members.dataset.splits:
+        validation = (
+            outputs
+            if split == "validation"
+            else member_logits(members.members, members.batches("validation"), outputs.strategy)
+        )
     result: dict[str, Any] = {
         "split": split,
         "combine": _describe(combine),
         "examples": int(outputs.labels.size),
         "members": rows,
-        "best_member": max(rows, key=lambda row: row["accuracy"]),
+        "best_member": _best_member(rows, validation, split),
     }
     if isinstance(rule, WeightAverage):
         first = members.members[0]
@@ -99,19 +110,27 @@ def evaluate_ensemble(
         result["ensemble"] = summarize(log_softmax(swa_logits), outputs.labels)
     else:
         if rule.needs_validation:
-            if "validation" not in members.dataset.splits:
+            if validation is None:
                 raise EnsembleError(
                     f"{result['combine']} fits its weights on the validation split, but dataset "
                     f"{members.dataset.name} has an empty one: give it a validation share "
                     "(e.g. validation_fraction=0.1) or use another rule"
                 )
-            held_out = member_logits(members.members, members.batches("validation"), outputs.strategy)
-            rule = rule.fit(held_out.logits, held_out.labels)
+            rule = rule.fit(validation.logits, validation.labels)
             result["weights"] = list(rule.weights)
         combined = rule.combine(outputs.logits)
         result["ensemble"] = summarize(combined.log_probs, outputs.labels, combined.predicted)
     result["evaluation"] = {"strategy": outputs.strategy, "seconds_per_batch": outputs.timings}
     return result
+
+
+def _best_member(rows: list[dict[str, Any]], validation: Outputs | None, split: str) -> dict[str, Any]:
+    """The row of the member most accurate on the validation split (ties: lower NLL), else on `split`."""
+    scores = rows
+    if validation is not None:
+        scores = [summarize(log_softmax(logits), validation.labels) for logits in validation.logits]
+    best = max(range(len(rows)), key=lambda i: (scores[i]["accuracy"], -scores[i]["nll"]))
+    return {**rows[best], "chosen_on": "validation" if validation is not None else split}
 
 
 def _describe(combine: Any) -> str:
@@ -124,37 +143,42 @@ def _describe(combine: Any) -> str:
 
 
 def table(result: Mapping[str, Any]) -> str:
-    """`evaluate_ensemble`'s result as an aligned text table (accuracy in %, NLL, ECE).
+    """`evaluate_ensemble`'s result as a text table (accuracy in %, NLL, ECE), columns as wide as their cells.
+
+    The best single member's line says which split it was picked on.
 
     Examples:
         >>> row = {"name": "run@10", "accuracy": 0.9, "nll": 0.3, "ece": 0.02}
         >>> print(table({"split": "test", "combine": "vote", "examples": 10, "members": [row],
-        ...              "best_member": row,
+        ...              "best_member": {**row, "chosen_on": "validation"},
         ...              "ensemble": {"accuracy": 0.95, "nll": float("inf"), "ece": 0.01}}))
         split test, 10 examples
-        member                       accuracy (%)        NLL      ECE
-        run@10                              90.00     0.3000   0.0200
-        best single: run@10                 90.00     0.3000   0.0200
-        ensemble (vote)                     95.00        inf   0.0100
+        member                                        accuracy (%)     NLL     ECE
+        run@10                                               90.00  0.3000  0.0200
+        best single (by validation accuracy): run@10         90.00  0.3000  0.0200
+        ensemble (vote)                                      95.00     inf  0.0100
     """
-    lines = [
-        f"split {result['split']}, {result['examples']} examples",
-        f"{'member':<28} {'accuracy (%)':>12} {'NLL':>10} {'ECE':>8}",
+    best = result["best_member"]
+    picked = f"by {best['chosen_on']} accuracy"
+    if best["chosen_on"] != "validation":
+        picked += "; no validation split"
+    labelled = [
+        *((row["name"], row) for row in result["members"]),
+        (f"best single ({picked}): {best['name']}", best),
+        (f"ensemble ({result['combine']})", result["ensemble"]),
     ]
-
-    def line(label: str, m: Mapping[str, float]) -> str:
-        return f"{label:<28} {100 * m['accuracy']:>12.2f} {_number(m['nll'], 10)} {_number(m['ece'], 8)}"
-
-    lines += [line(row["name"], row) for row in result["members"]]
-    lines.append(line(f"best single: {result['best_member']['name']}", result["best_member"]))
-    lines.append(line(f"ensemble ({result['combine']})", result["ensemble"]))
+    rows = [["member", "accuracy (%)", "NLL", "ECE"]]
+    rows += [
+        [label, f"{100 * m['accuracy']:.2f}", _number(m["nll"]), _number(m["ece"])] for label, m in labelled
+    ]
+    lines = [f"split {result['split']}, {result['examples']} examples", *aligned(rows, "<>>>")]
     if "weights" in result:
         lines.append("weights: " + ", ".join(f"{w:.3f}" for w in result["weights"]))
     return "\n".join(lines)
 
 
-def _number(value: float, width: int) -> str:
-    return f"{value:>{width}.4f}" if math.isfinite(value) else f"{'inf':>{width}}"
+def _number(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "inf"
 
 
 def jsonable(value: Any) -> Any:

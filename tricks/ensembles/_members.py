@@ -7,7 +7,8 @@ A selection names which checkpoints become members:
   ``sgdr`` or ``cyclic`` rate, or ``snapshot_every``), all the run's config asks for;
   ``cycle_ends:K``: the last K of them;
 - ``best:K``: the newest checkpoints of the K runs with the highest validation
-  accuracy (from each run's ``summary.json``).
+  accuracy, ties broken by the lower validation NLL (from each run's ``summary.json``;
+  the order of `tricks.ensembles.ranked`).
 
 A workdir is a run (it holds ``config.json``) or a sweep's root (it holds
 ``sweep.json``, written by `tricks.ensembles.sweep`), which stands for all its runs.
@@ -27,6 +28,7 @@ import ml_collections
 from tricks import data as data_lib
 from tricks.ensembles._errors import EnsembleError
 from tricks.ensembles._evaluate import Member
+from tricks.ensembles._sweep import ranked
 
 SELECTIONS = ("last", "cycle_ends", "cycle_ends:K", "best:K")
 """The forms of a member selection."""
@@ -151,11 +153,16 @@ def validation_accuracy(workdir: pathlib.Path) -> float | None:
         >>> validation_accuracy(run)
         0.9
     """
+    validation = _validation(workdir)
+    return None if not validation else float(validation["accuracy"])
+
+
+def _validation(workdir: pathlib.Path) -> dict[str, float] | None:
+    """The run's validation results from its ``summary.json``, or None if it has none."""
     path = pathlib.Path(workdir) / "summary.json"
     if not path.is_file():
         return None
-    validation = json.loads(path.read_text()).get("splits", {}).get("validation")
-    return None if not validation else float(validation["accuracy"])
+    return json.loads(path.read_text()).get("splits", {}).get("validation") or None
 
 
 def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last") -> Members:
@@ -238,10 +245,10 @@ def _plain(value: Any) -> Any:
 
 
 def _best(runs: list[pathlib.Path], count: int) -> list[pathlib.Path]:
-    scored = [(validation_accuracy(run), run) for run in runs]
-    usable = [(score, run) for score, run in scored if score is not None]
+    scored = [{"run": run, "validation": _validation(run)} for run in runs]
+    usable = [item for item in scored if item["validation"]]
     if len(usable) < count:
-        missing = [str(run) for score, run in scored if score is None]
+        missing = [str(item["run"]) for item in scored if not item["validation"]]
         raise EnsembleError(
             f"best:{count} needs {count} runs with a validation accuracy, found {len(usable)}"
             + (
@@ -250,8 +257,7 @@ def _best(runs: list[pathlib.Path], count: int) -> list[pathlib.Path]:
                 else ""
             )
         )
-    usable.sort(key=lambda pair: -pair[0])  # stable: ties keep the given order
-    return [run for _, run in usable[:count]]
+    return [item["run"] for item in ranked(usable)[:count]]
 
 
 def _steps(run: pathlib.Path, checkpoints, config, num_steps: int, kind: str, count: int | None) -> list[int]:

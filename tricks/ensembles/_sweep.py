@@ -2,14 +2,16 @@
 
 `sweep` trains each variant into ``ROOT/<name>`` (resuming one already there) and
 writes ``ROOT/sweep.json``: the runs, their validation and test results, and their
-ranking by validation accuracy. ``load_members([ROOT], "best:K")`` then takes the K
-best runs as an ensemble (Caruana et al. 2004: the best few of a sweep ensemble well).
+ranking by validation accuracy (ties by validation NLL). ``load_members([ROOT],
+"best:K")`` then takes the K best runs in that order as an ensemble (Caruana et al.
+2004: the best few of a sweep ensemble well).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import pathlib
 import re
 from collections.abc import Mapping, Sequence
@@ -19,6 +21,7 @@ import ml_collections
 import yaml
 
 from tricks.config import ConfigError
+from tricks.ensembles._text import aligned
 
 
 def split_values(text: str) -> list[str]:
@@ -156,7 +159,8 @@ def sweep(
     Returns:
         The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
         "step", "validation", "test", "wall_time_s"}, ...], "ranking": [names by
-        validation accuracy, best first; runs without one last]}``.
+        validation accuracy, best first, ties by validation NLL; runs without one
+        last]}``.
 
     Raises:
         ConfigError: no runs, or an override that does not apply to `config`.
@@ -241,37 +245,49 @@ def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.P
 
 
 def ranked(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """`runs` sorted by validation accuracy, best first (stable; runs without one last).
+    """`runs` sorted by validation accuracy, best first; ties by validation NLL, lower first.
+
+    Runs without a validation result come last, in the order given (as do runs tied on
+    both, which are rare: the NLL is a float average over the split).
 
     Examples:
-        >>> runs = [{"name": "a", "validation": {"accuracy": 0.8}}, {"name": "b", "validation": None},
-        ...         {"name": "c", "validation": {"accuracy": 0.9}}]
+        >>> runs = [{"name": "a", "validation": {"accuracy": 0.8, "loss": 0.5}},
+        ...         {"name": "b", "validation": None},
+        ...         {"name": "c", "validation": {"accuracy": 0.9, "loss": 0.4}},
+        ...         {"name": "d", "validation": {"accuracy": 0.9, "loss": 0.3}}]
         >>> [r["name"] for r in ranked(runs)]
-        ['c', 'a', 'b']
+        ['d', 'c', 'a', 'b']
     """
-    return sorted(
-        runs, key=lambda run: -run["validation"]["accuracy"] if run.get("validation") else float("inf")
-    )
+    return sorted(runs, key=_rank_key)
+
+
+def _rank_key(run: Mapping[str, Any]) -> tuple[float, float]:
+    validation = run.get("validation")
+    if not validation:
+        return (math.inf, math.inf)
+    return (-validation["accuracy"], validation.get("loss", math.inf))
 
 
 def sweep_table(result: Mapping[str, Any]) -> str:
-    """A sweep's runs ranked by validation accuracy, as an aligned text table.
+    """A sweep's runs ranked (`ranked`), as a text table whose columns are as wide as their cells.
 
     Examples:
         >>> print(sweep_table({"runs": [{"name": "00_seed=0", "validation": {"accuracy": 0.9, "loss": 0.3},
         ...                              "test": {"accuracy": 0.88}, "wall_time_s": 12.0}]}))
-        rank  run                                 val acc (%)  val NLL  test acc (%)   time (s)
-           1  00_seed=0                                 90.00   0.3000         88.00         12
+        rank  run        val acc (%)  val NLL  test acc (%)  time (s)
+           1  00_seed=0        90.00   0.3000         88.00        12
     """
-    lines = [
-        f"{'rank':>4}  {'run':<34} {'val acc (%)':>12} {'val NLL':>8} {'test acc (%)':>13} {'time (s)':>10}"
-    ]
+    rows = [["rank", "run", "val acc (%)", "val NLL", "test acc (%)", "time (s)"]]
     for i, run in enumerate(ranked(result["runs"]), 1):
         val, test = run.get("validation") or {}, run.get("test") or {}
-        acc = f"{100 * val['accuracy']:.2f}" if val else "-"
-        loss = f"{val['loss']:.4f}" if val else "-"
-        test_acc = f"{100 * test['accuracy']:.2f}" if test else "-"
-        lines.append(
-            f"{i:>4}  {run['name']:<34} {acc:>12} {loss:>8} {test_acc:>13} {run['wall_time_s']:>10.0f}"
+        rows.append(
+            [
+                str(i),
+                run["name"],
+                f"{100 * val['accuracy']:.2f}" if val else "-",
+                f"{val['loss']:.4f}" if val else "-",
+                f"{100 * test['accuracy']:.2f}" if test else "-",
+                f"{run['wall_time_s']:.0f}",
+            ]
         )
-    return "\n".join(lines)
+    return "\n".join(aligned(rows, "><>>>>"))

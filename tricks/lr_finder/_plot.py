@@ -7,16 +7,18 @@ import math
 import numpy as np
 
 from tricks.lr_finder._range_test import RangeTest
+from tricks.lr_finder._suggest import LABELS
 
-_COLORS = {"valley": "tab:green", "steepest": "tab:orange", "minimum": "tab:purple"}
+_COLORS = {"valley": "tab:green", "steepest": "tab:orange", "minimum_over_10": "tab:purple"}
 
 
 def draw(test: RangeTest, title: str = ""):
     """A matplotlib `Figure` (Agg canvas): raw and smoothed loss against rate, suggestions marked.
 
     The y range runs from the lowest loss to the highest smoothed loss (the raw loss's
-    last, diverging points would otherwise squash the curve); the point where the test
-    stopped is marked with an x.
+    last, diverging points would otherwise squash the curve); the lowest smoothed loss,
+    whose rate over 10 is the ``minimum/10`` suggestion, is marked with a triangle, and
+    the point where the test stopped with an x.
 
     Examples:
         >>> import itertools
@@ -47,8 +49,18 @@ def draw(test: RangeTest, title: str = ""):
     for name, value in test.suggestions.items():
         if math.isfinite(value):
             at = float(np.interp(np.log(value), np.log(test.lrs), test.smoothed)) if len(test.lrs) else 0.0
-            axis.axvline(value, color=_COLORS.get(name, "gray"), linestyle="--", linewidth=1)
-            axis.plot([value], [at], "o", color=_COLORS.get(name, "gray"), label=f"{name}: {value:.2g}")
+            color = _COLORS.get(name, "gray")
+            axis.axvline(value, color=color, linestyle="--", linewidth=1)
+            axis.plot([value], [at], "o", color=color, label=f"{LABELS[name]}: {value:.2g}")
+    if math.isfinite(test.minimum_lr):
+        at = float(np.interp(np.log(test.minimum_lr), np.log(test.lrs), test.smoothed))
+        axis.plot(
+            [test.minimum_lr],
+            [at],
+            "v",
+            color=_COLORS["minimum_over_10"],
+            label=f"lowest smoothed loss: {test.minimum_lr:.2g}",
+        )
     if len(test.lrs):
         axis.plot(
             [test.lrs[-1]],

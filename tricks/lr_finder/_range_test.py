@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from tricks.lr_finder._suggest import SUGGESTERS, rates, suggest
+from tricks.lr_finder._suggest import LABELS, SUGGESTERS, lowest, rates, suggest, window
 from tricks.optimizers import hyperparams, set_hyperparams
 
 STOPS = ("end", "diverged", "non-finite")
@@ -33,8 +33,10 @@ class RangeTest:
         lrs: the rate of each recorded step.
         losses: the training loss of each recorded step (before its update).
         smoothed: the bias-corrected moving average of `losses`.
-        suggestions: ``{"steepest", "valley", "minimum"}`` -> rate (see
+        suggestions: ``{"steepest", "valley", "minimum_over_10"}`` -> rate (see
             `tricks.lr_finder.suggest`); NaN each when fewer than 2 steps were recorded.
+        minimum_lr: the rate at the lowest smoothed loss, in the points the suggestions
+            see (``suggestions["minimum_over_10"]`` is a tenth of it); NaN likewise.
         stop: one of `STOPS`.
         stop_lr: the rate reached when the test stopped (for ``"non-finite"``, the rate
             whose step gave the non-finite loss; that step is not recorded).
@@ -48,6 +50,7 @@ class RangeTest:
     losses: np.ndarray
     smoothed: np.ndarray
     suggestions: dict[str, float]
+    minimum_lr: float
     stop: str
     stop_lr: float
     planned: dict[str, Any]
@@ -72,7 +75,10 @@ class RangeTest:
                 f"{self.seconds:.1f} s ({1e3 * self.step_seconds:.2f} ms per step after the first)"
             )
         ]
-        lines += [f"  {name:<9} {value:.3g}" for name, value in self.suggestions.items()]
+        for name, value in self.suggestions.items():
+            lines.append(f"  {LABELS[name]:<10} {value:.3g}")
+            if name == "minimum_over_10":
+                lines[-1] += f" (the lowest smoothed loss is at {self.minimum_lr:.3g})"
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class RangeTest:
 
         return {
             "suggestions": {k: number(v) for k, v in self.suggestions.items()},
+            "minimum_lr": number(self.minimum_lr),
             "stop": self.stop,
             "stop_lr": number(self.stop_lr),
             "planned": self.planned,
@@ -186,8 +193,10 @@ def run_range_test(
     lrs_array, smoothed_array = np.array(lrs), np.array(smoothed)
     if len(lrs) >= 2:
         suggestions = suggest(lrs_array, smoothed_array, steps)
+        kept = window(len(lrs), steps)
+        minimum_lr = lowest(lrs_array[kept], smoothed_array[kept])
     else:
-        suggestions = {name: float("nan") for name in SUGGESTERS}
+        suggestions, minimum_lr = {name: float("nan") for name in SUGGESTERS}, float("nan")
     settings = {
         "start": start,
         "end": end,
@@ -201,6 +210,7 @@ def run_range_test(
         np.array(losses),
         smoothed_array,
         suggestions,
+        minimum_lr,
         stop,
         stop_lr,
         settings,

@@ -65,14 +65,24 @@ def steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(lrs[int(np.argmin(slopes))])
 
 
-def minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """One tenth of the rate at the lowest loss (fastai's ``minimum``).
+def lowest(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """The rate at the lowest loss: the curve's minimum, too high to train at (see `minimum_over_10`).
 
     Examples:
-        >>> minimum(np.array([1e-3, 1e-2, 1e-1]), np.array([2.0, 1.0, 3.0]))
+        >>> lowest(np.array([1e-3, 1e-2, 1e-1]), np.array([2.0, 1.0, 3.0]))
+        0.01
+    """
+    return float(np.asarray(lrs)[int(np.argmin(losses))])
+
+
+def minimum_over_10(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """One tenth of the rate at the lowest loss (fastai's ``minimum``, named here for what it is).
+
+    Examples:
+        >>> minimum_over_10(np.array([1e-3, 1e-2, 1e-1]), np.array([2.0, 1.0, 3.0]))
         0.001
     """
-    return float(np.asarray(lrs)[int(np.argmin(losses))] / 10)
+    return lowest(lrs, losses) / 10
 
 
 def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
@@ -104,25 +114,38 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(np.asarray(lrs)[start + int(sections) + int(sections / 2)])
 
 
-SUGGESTERS = {"steepest": steepest, "valley": valley, "minimum": minimum}
+SUGGESTERS = {"steepest": steepest, "valley": valley, "minimum_over_10": minimum_over_10}
 """The suggestion rules, by name; `steepest` is the default suggestion (see `tricks.lr_finder`)."""
 
+LABELS = {"steepest": "steepest", "valley": "valley", "minimum_over_10": "minimum/10"}
+"""How the plot and the summary name each suggestion."""
 
-def suggest(lrs: np.ndarray, smoothed: np.ndarray, planned_steps: int) -> dict[str, float]:
-    """Every suggestion, computed on the smoothed curve without its ends.
+
+def window(num_points: int, planned_steps: int) -> slice:
+    """The points the suggestions are computed on: the curve without its ends.
 
     Like fastai, the first ``planned_steps // 10`` points (the EMA warm-up) and the last 5
     (the blow-up) are left out, as long as at least 3 points remain.
 
     Examples:
+        >>> window(30, 30), window(6, 50)
+        (slice(3, 25, None), slice(0, 6, None))
+    """
+    first, last = planned_steps // 10, num_points - 5
+    if last - first < 3:
+        first, last = 0, num_points
+    return slice(first, last)
+
+
+def suggest(lrs: np.ndarray, smoothed: np.ndarray, planned_steps: int) -> dict[str, float]:
+    """Every suggestion, computed on the smoothed curve's `window`.
+
+    Examples:
         >>> lrs = np.geomspace(1e-5, 1.0, 30)
         >>> losses = np.concatenate([np.full(10, 2.3), np.linspace(2.3, 0.3, 15), np.geomspace(0.3, 20, 5)])
         >>> {k: f"{v:.1e}" for k, v in suggest(lrs, losses, 30).items()}
-        {'steepest': '3.9e-03', 'valley': '5.7e-03', 'minimum': '1.4e-02'}
+        {'steepest': '3.9e-03', 'valley': '5.7e-03', 'minimum_over_10': '1.4e-02'}
     """
     lrs, smoothed = np.asarray(lrs), np.asarray(smoothed)
-    first, last = planned_steps // 10, len(smoothed) - 5
-    if last - first < 3:
-        first, last = 0, len(smoothed)
-    window = slice(first, last)
-    return {name: rule(lrs[window], smoothed[window]) for name, rule in SUGGESTERS.items()}
+    kept = window(len(smoothed), planned_steps)
+    return {name: rule(lrs[kept], smoothed[kept]) for name, rule in SUGGESTERS.items()}
