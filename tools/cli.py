@@ -51,15 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = _overrides(parser, args.command, extra)
     logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax's routine notices are not for users
     from tricks.config import ConfigError
-    from tricks.train import NonFiniteLossError
+    from tricks.train import NonFiniteLossError, WorkdirError
 
     try:
         return args.run(args) or 0
     except (registry.RegistryError, ConfigError) as exc:
         print(f"tricks {args.command}: {exc}")
         return 2
-    except NonFiniteLossError as exc:  # a diverged run: nothing after it was saved
-        print(f"tricks {args.command}: {exc}", file=sys.stderr)
+    except (NonFiniteLossError, WorkdirError) as exc:  # a diverged run; a busy workdir, a full disk
+        print(f"tricks {args.command}: {exc}")
         return 1
 
 

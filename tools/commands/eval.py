@@ -1,7 +1,9 @@
 """Evaluate a run's checkpoint (the newest by default) on its evaluation splits.
 
-Works on a finished run or one still training. Prints a table and writes
-WORKDIR/eval.json.
+Works on a finished run or one still training. Without --step, the newest checkpoint
+that restores whole is evaluated: a damaged one is passed over with a warning and left
+where it is. Prints a table and writes WORKDIR/eval.json (a read-only WORKDIR is only
+warned about: nothing else is written).
 
 Examples:
   tricks eval --workdir runs/digits
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'split':<12}" + "".join(f" {name:>{max(len(name), 9)}}" for name in names))
     for split, m in result["splits"].items():
         print(f"{split:<12}" + "".join(f" {_cell(m[name]):>{max(len(name), 9)}}" for name in names))
-    (pathlib.Path(args.workdir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = pathlib.Path(args.workdir) / "eval.json"
+    try:
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    except OSError as exc:
+        print(f"warning: could not write {path} ({exc.strerror}); the results above are not saved", file=sys.stderr)
     return 0
 
 

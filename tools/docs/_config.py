@@ -108,7 +108,7 @@ def config_fields() -> list[Field]:
     Examples:
         >>> fields = {f.name: f for f in config_fields()}
         >>> fields["batch_size"].default, fields["batch_size"].type
-        (128, 'int >= 1')
+        (128, 'int in [1, 2**31 - 1]')
         >>> fields["distributed.auto"].type, fields["distributed.timeout_s"].type
         ('bool', 'int')
         >>> fields["optimizer"].meaning.endswith("; `learning_rate`: cosine over the rest of the run")
@@ -132,7 +132,7 @@ def config_fields() -> list[Field]:
         inner = [f"`{key.partition('.')[2]}`: {text}"
                  for key, text in comments.items() if key.startswith(f"{name}.") and text]
         meaning = "; ".join(filter(None, [_meaning(name, comments)] + inner))
-        least = getattr(_defaults, "_COUNTS", {})  # the integer fields' least values, which `complete` checks
+        least = getattr(_defaults, "_COUNTS", {})  # the integer fields' ranges, which `complete` checks
         fields.append(Field(name, value, _type(name, value, registry.kinds(), least), meaning))
     return fields
 
@@ -200,14 +200,19 @@ def _meaning(name: str, comments: dict[str, str]) -> str:
     return comments.get(name) or UNCOMMENTED.get(name, "")
 
 
-def _type(name: str, value: Any, kinds: list[str], least: dict[str, int]) -> str:
+def _type(name: str, value: Any, kinds: list[str], least: dict[str, tuple[int, int]]) -> str:
     kind = SPEC_LISTS.get(name) or (name if name in kinds else None)
     if kind and isinstance(value, list):
         return f"list of `{kind}` specs"
     if kind:
         return f"`{kind}` spec"
     text = type(value).__name__
-    return f"{text} >= {least[name]}" if name in least else text
+    if name not in least:
+        return text
+    from tricks.train import _defaults
+
+    low, high = least[name]
+    return f"{text} in [{low}, {_defaults._BOUND_TEXT.get(high, high)}]"
 
 
 def _literal(value: Any) -> str:

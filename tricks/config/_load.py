@@ -43,8 +43,9 @@ def load_file(path_arg: str) -> ml_collections.ConfigDict:
     r"""Reads ``FILE[:arg]``: a ``.py`` file's ``get_config(arg)``, or a YAML/JSON mapping.
 
     Raises:
-        ConfigError: the file is missing, of an unknown type, or does not give a mapping;
-            or ``arg`` changes nothing in the config (a misspelt ``:smoke``).
+        ConfigError: the file is missing, of an unknown type, does not parse (the file
+            and line are named), or does not give a mapping; or ``arg`` changes nothing in
+            the config (a misspelt ``:smoke``).
 
     Examples:
         >>> import pathlib, tempfile
@@ -58,6 +59,11 @@ def load_file(path_arg: str) -> ml_collections.ConfigDict:
         >>> _ = (folder / "run.yaml").write_text("optimizer: adamw(learning_rate=0.001)\nbatch_size: 64\n")
         >>> load_file(str(folder / "run.yaml")).optimizer
         'adamw(learning_rate=0.001)'
+        >>> _ = (folder / "bad.py").write_text("def get_config(arg=None):\n    return {'seed': 1,)\n")
+        >>> load_file(str(folder / "bad.py"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: .../bad.py:2: syntax error: closing parenthesis ')' does not match opening parenthesis '{'
     """
     path, arg = split_arg(path_arg)
     if not path.is_file():
@@ -91,6 +97,8 @@ def _from_python(path: pathlib.Path, arg: str | None) -> ml_collections.ConfigDi
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except SyntaxError as exc:  # (an error the code raises as it runs keeps its traceback)
+        raise ConfigError(f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}") from None
     finally:
         sys.modules.pop(name, None)
     get_config = getattr(module, "get_config", None)

@@ -13,6 +13,7 @@ import grain
 import jax
 import numpy as np
 
+from tricks.config import ConfigError
 from tricks.data._dataset import Dataset
 
 Batch = dict[str, Any]
@@ -87,9 +88,9 @@ class Layout:
         return divmod(step * self.batch_size, self.num_examples)
 
     def check_trainable(self, split: str) -> None:
-        """Raises unless a training step can be made (a batch no larger than the split)."""
+        """Raises `ConfigError` unless a training step can be made (a batch no larger than the split)."""
         if self.batch_size > self.num_examples:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {self.batch_size} is larger than split {split!r} ({self.num_examples} "
                 f"examples): no training batch can be made; use batch_size <= {self.num_examples} "
                 f"(evaluation with eval_batches() pads instead and works with any batch size)"
@@ -120,10 +121,11 @@ def resolve_processes(
 
 
 def _check_divisible(batch_size: int, by: int, what: str) -> None:
+    """Raises `ConfigError` (a `ValueError`), naming the nearest valid sizes, unless `by` divides the batch."""
     if batch_size % by:
         lower = batch_size // by * by
         options = [b for b in (lower, lower + by) if b > 0]
-        raise ValueError(
+        raise ConfigError(
             f"batch_size {batch_size} is not divisible by the {what} ({by}); "
             f"nearest valid sizes: {', '.join(map(str, options))}"
         )

@@ -60,9 +60,10 @@ def make_loader(
         ``steps_per_epoch``...
 
     Raises:
-        ValueError: a bad split, a batch size not divisible by the process count or the
-            mesh's data axis (naming the nearest valid sizes), an empty split, a
-            negative seed; ``batch``/``iterate`` raise when no full batch fits the split.
+        ValueError: a bad split, an empty split, a negative seed.
+        tricks.config.ConfigError: (a `ValueError`) a batch size not divisible by the
+            process count or the mesh's data axis (naming the nearest valid sizes);
+            ``batch``/``iterate`` raise it when no full batch fits the split.
 
     Examples:
         >>> import numpy as np
@@ -80,7 +81,7 @@ def make_loader(
         >>> make_loader(ds, "train", batch_size=6, process_count=4, process_index=0)
         Traceback (most recent call last):
         ...
-        ValueError: batch_size 6 is not divisible by the process count (4); nearest valid sizes: 4, 8
+        tricks.config._load.ConfigError: batch_size 6 is not divisible by the process count (4); nearest valid sizes: 4, 8
     """
     if on_device is None:
         on_device = dataset.nbytes(split) <= DEVICE_BYTES_LIMIT

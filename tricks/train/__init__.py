@@ -18,6 +18,7 @@ from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
+from tricks.train._workdir import WorkdirError
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import make_eval_step, make_train_step
 
@@ -31,6 +32,7 @@ __all__ = [
     "Setup",
     "TrainState",
     "Trained",
+    "WorkdirError",
     "complete",
     "create_state",
     "default_config",

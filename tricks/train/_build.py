@@ -60,6 +60,10 @@ def build_components(config: ml_collections.ConfigDict, model_axis_name: str | N
         train_examples = len(dataset.source("train")) if "train" in dataset.splits else 0
         num_steps = config.num_epochs * data_lib.Layout(train_examples, config.batch_size, 0, 1,
                                                         drop_remainder=True).steps_per_epoch
+        if num_steps > 2**31 - 1:
+            raise ConfigError(f"num_epochs {config.num_epochs} of {num_steps // config.num_epochs} steps each is "
+                              f"{num_steps} steps, more than the int32 step counter holds (2**31 - 1); lower "
+                              f"num_epochs or set num_steps")
     num_classes = int(dataset.num_classes)
     model_spec = with_default(config.model, "num_classes", num_classes)
     if model_axis_name is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import ml_collections
 
+import registry
 from registry import suggest
 from tricks.config import ConfigError
+from tricks.data import SPLITS
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -62,11 +67,14 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """`config` with every missing standard field set to its default.
+    """`config` with every missing standard field set to its default, and checked.
 
     Raises:
-        ConfigError: a top-level field that is not a standard one (with suggestions), or
-            a step count or interval that is not a whole number in its range.
+        ConfigError: a top-level field that is not a standard one (with suggestions); a
+            step count, interval, batch size or seed that is not a whole number in its
+            range (step counts are int32); no steps at all; a bool field given anything but
+            a bool; ``eval_splits`` that is not a list of split names; or a number
+            anywhere (specs included) that is not finite.
 
     Examples:
         >>> complete(ml_collections.ConfigDict({"batch_size": 64})).log_every
@@ -75,19 +83,83 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         Traceback (most recent call last):
         ...
         tricks.config._load.ConfigError: unknown config field 'batch_sise' (did you mean 'batch_size' or 'eval_batch_size'?); valid fields: ...
+        >>> complete(ml_collections.ConfigDict({"eval_splits": ["tset"]}))
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: config field 'eval_splits': unknown split 'tset' (did you mean 'test'?); valid splits: train, validation, test
+        >>> complete(ml_collections.ConfigDict({"optimizer": "adamw(learning_rate=1e999)"}))
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: config field 'optimizer.learning_rate' must be a finite number, got inf
     """
+    defaults = default_config().to_dict()
     merged = default_config().to_dict()
     _merge(merged, config.to_dict(), "")
-    for key, least in _COUNTS.items():
+    for key, (least, most) in _COUNTS.items():
         value = merged[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(f"config field '{key}' must be a whole number >= {least}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            bounds = f"in [{least}, {_BOUND_TEXT.get(most, most)}]"
+            raise ConfigError(f"config field '{key}' must be a whole number {bounds}, got {value!r}")
+    if merged["num_steps"] == 0 and merged["num_epochs"] == 0:
+        raise ConfigError("config fields 'num_steps' and 'num_epochs' are both 0, so nothing would be trained; "
+                          "set num_steps > 0 (or num_epochs > 0)")
+    _check_bools(merged, defaults, "")
+    _check_splits(merged["eval_splits"])
+    _check_finite(merged, "")
     return ml_collections.ConfigDict(merged, type_safe=False)
 
 
-_COUNTS = {"batch_size": 1, "eval_batch_size": 1, "num_steps": 0, "num_epochs": 0, "eval_every": 0, "log_every": 1,
-           "histogram_every": 0, "steps_per_call": 0, "checkpoint_every": 0, "keep": 0, "snapshot_every": 0}
-"""The integer fields and their least valid values."""
+_INT32 = 2**31 - 1
+_BOUND_TEXT = {_INT32: "2**31 - 1", 2**32 - 1: "2**32 - 1"}
+_COUNTS = {"batch_size": (1, _INT32), "eval_batch_size": (1, _INT32), "num_steps": (0, _INT32),
+           "num_epochs": (0, _INT32), "eval_every": (0, _INT32), "log_every": (1, _INT32),
+           "histogram_every": (0, _INT32), "steps_per_call": (0, _INT32), "checkpoint_every": (0, _INT32),
+           "keep": (1, _INT32), "snapshot_every": (0, _INT32), "seed": (0, 2**32 - 1)}
+"""The integer fields and their valid ranges: steps are counted in int32, seeds are uint32;
+``keep`` >= 1, since a run that keeps no checkpoint cannot be resumed or evaluated."""
+
+
+def _check_bools(merged: dict, defaults: dict, where: str) -> None:
+    """Refuses a non-bool where the default is a bool (the string "no" would count as true)."""
+    for key, default in defaults.items():
+        value = merged[key]
+        if isinstance(default, dict) and "name" not in default and isinstance(value, dict):  # not a spec
+            _check_bools(value, default, f"{where}{key}.")
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"config field '{where}{key}' must be true or false, got {value!r}")
+
+
+def _check_splits(splits: Any) -> None:
+    """Refuses ``eval_splits`` that is not a non-empty list of known split names."""
+    valid = ", ".join(SPLITS)
+    if isinstance(splits, str) or not isinstance(splits, (list, tuple)) or not splits:
+        raise ConfigError(f"config field 'eval_splits' must be a non-empty list of split names ({valid}), "
+                          f"got {splits!r}")
+    for split in splits:
+        if split not in SPLITS:
+            hint = suggest(split, SPLITS) if isinstance(split, str) else ""
+            raise ConfigError(f"config field 'eval_splits': unknown split {split!r}{hint}; valid splits: {valid}")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Refuses an infinite or NaN number anywhere in `value`, inside spec strings too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config field '{where}' must be a finite number, got {value!r}")
+    if isinstance(value, str) and "(" in value:
+        try:
+            value = registry.parse(value)
+        except registry.RegistryError:
+            return  # reported, with the field, when the spec is built
+    if isinstance(value, registry.Spec):
+        items = [*((f"[{i}]", v) for i, v in enumerate(value.args)), *((f".{k}", v) for k, v in value.kwargs.items())]
+    elif isinstance(value, dict):
+        items = [(f".{k}", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return
+    for suffix, item in items:
+        _check_finite(item, f"{where}{suffix}".removeprefix("."))
 
 
 def _merge(defaults: dict, given: dict, where: str) -> None:

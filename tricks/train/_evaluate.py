@@ -35,6 +35,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
     """Evaluates a run's checkpoint (the newest by default) on its evaluation splits.
 
     Works on a finished run or one still training (only finished checkpoints are read).
+    Without `step`, the newest checkpoint that restores whole is evaluated: damaged ones
+    are passed over with a warning each, and nothing in `workdir` is moved (`load`).
 
     Args:
         workdir: a folder written by `train_and_evaluate`.
@@ -46,9 +48,11 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
         ``{"step": ..., "splits": {split: {"loss", "accuracy", "examples"}}}``
 
     Raises:
-        FileNotFoundError: no config or no checkpoint in `workdir`, or no checkpoint at `step`.
+        FileNotFoundError: no config or no usable checkpoint in `workdir`, or no checkpoint
+            at `step`.
         ValueError: a split named in `splits` that the dataset lacks, or none of the
-            config's splits present.
+            config's splits present; an unreadable ``config.json``; a damaged checkpoint
+            at `step`.
     """
     from tricks.train._load import load
 

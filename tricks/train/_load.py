@@ -117,17 +117,24 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
          splits: Any = None) -> Trained:
     """Reads a run back from its workdir: its config rebuilt, a checkpoint restored.
 
+    Nothing in the workdir is changed: a damaged checkpoint (see
+    `Checkpoints.restore_latest_valid`) is passed over with a warning, left where it is.
+
     Args:
         workdir: a folder written by `train_and_evaluate` (finished or still training:
-            only finished checkpoints are read).
-        step: the checkpoint's step; None takes the newest.
+            only finished checkpoints are read, and one that the run deletes while it is
+            read gives way to the newest one left).
+        step: the checkpoint's step; None takes the newest that restores whole.
         dataset: the dataset to use instead of the config's: needed for a run trained on
             arrays given in memory (`tricks.data.from_arrays`), which are not saved.
         splits: the evaluation splits (`Trained.eval_loaders`); the config's if None.
 
     Raises:
-        FileNotFoundError: no such workdir, no ``config.json``, no checkpoint, or no
-            checkpoint at `step` (the message lists the steps there are).
+        FileNotFoundError: no such workdir, no ``config.json``, no checkpoint (or none
+            that is not damaged), or no checkpoint at `step` (the message lists the steps
+            there are).
+        ValueError: a ``config.json`` that is not a JSON object; a checkpoint at `step`
+            that is damaged (`DamagedCheckpointError`).
         tricks.config.ConfigError: a run trained on arrays in memory, loaded without them.
 
     Examples:
@@ -148,17 +155,23 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
         raise FileNotFoundError(f"workdir {workdir} does not exist")
-    if not (workdir / "config.json").exists():
+    path = workdir / "config.json"
+    if not path.exists():
         raise FileNotFoundError(f"{workdir} holds no config.json: not a training workdir (written by 'tricks train')")
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    except ValueError as exc:  # not UTF-8 text, not JSON, or not a JSON object
+        raise ValueError(f"{path} is not a readable config ({exc})") from None
     checkpoints = Checkpoints(workdir, read_only=True)
     try:
         steps = checkpoints.steps()
         if not steps:
             raise FileNotFoundError(f"{workdir} holds no checkpoint (no finished step under {workdir / 'checkpoints'})")
-        step = steps[-1] if step is None else int(step)
-        if step not in steps:
+        if step is not None and int(step) not in steps:
             raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; steps saved: {steps}")
-        config = complete(ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text())))
+        config = complete(ml_collections.ConfigDict(record))
         built = config.copy_and_resolve_references()
         built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
         if dataset is not None:
@@ -166,7 +179,15 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
         if splits is not None:
             built.eval_splits = list(splits)
         run = setup(built)
-        state, _ = checkpoints.restore(step, run.state)
+        if step is None:
+            restored = checkpoints.restore_latest_valid(run.state)
+            if restored is None:
+                raise FileNotFoundError(f"{workdir} holds no usable checkpoint: every one under "
+                                        f"{checkpoints.directory} is damaged")
+            step, state, _ = restored
+        else:
+            step = int(step)
+            state, _ = checkpoints.restore(step, run.state)
     finally:
         checkpoints.close()
     model = run.components.model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import logging
@@ -17,7 +18,8 @@ import numpy as np
 
 from tricks import metrics as metrics_lib
 from tricks import schedules as schedules_lib
-from tricks.train import _workdir
+from tricks.config import ConfigError
+from tricks.train import _lock, _workdir
 from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
@@ -25,7 +27,7 @@ from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._pretrained import load_pretrained
-from tricks.train._setup import setup
+from tricks.train._setup import Setup, setup
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import skips_nonfinite
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter, trim_records
@@ -64,7 +66,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         NonFiniteLossError: the loss became non-finite (with the step and the last good
             checkpoint), unless the optimizer skips non-finite updates; with
             `skip_nonfinite`, when every update of a log interval was skipped.
-        tricks.config.ConfigError, registry.RegistryError: a bad config.
+        tricks.config.ConfigError, registry.RegistryError: a bad config, or `workdir` holds
+            checkpoints of a state this config cannot continue (checked before anything
+            is written).
+        WorkdirError: another process is training in `workdir` (whose lock the chief
+            holds for the whole run); or a write failed (a full disk), with the last good
+            checkpoint named.
 
     Examples:
         >>> import tempfile
@@ -82,8 +89,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0  # logs, config and summary are written once
     run = setup(config)  # a config that cannot be built leaves the workdir untouched
+    if not run.eval_loaders:
+        raise ConfigError(f"eval_splits {list(config.eval_splits)}: the dataset has none of them (its splits: "
+                          f"{', '.join(run.components.dataset.splits)}), so nothing would be evaluated")
+    try:
+        with _lock.hold(workdir) if chief else contextlib.nullcontext():  # one run at a time writes a workdir
+            return _train(config, workdir, run, chief, force=force, on_call=on_call)
+    except OSError as exc:
+        if exc.errno not in _workdir.DISK_FULL:
+            raise
+        good = Checkpoints(workdir, read_only=True).steps()
+        raise _workdir.write_error(exc.filename or f"to {workdir}", exc,
+                                   workdir.absolute() / "checkpoints" / str(good[-1]) if good else None) from exc
+
+
+def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup, chief: bool, *, force: bool,
+           on_call: Callable[[int, Any], None] | None) -> dict[str, Any]:
+    """`train_and_evaluate` once `run` is set up and `workdir` locked."""
     if chief:
-        _workdir.prepare(workdir, config, force)
+        _workdir.prepare(workdir, config, force, run.state)
         for note in run.components.notes:  # a schedule whose given length is not the run's
             print(f"warning: {note}", file=sys.stderr)
     state, num_steps = run.state, run.num_steps
@@ -96,12 +120,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         start, state, meta = restored
         log_state = meta.get("log")
         elapsed = float(meta.get("wall_time_s", 0.0))
-        if meta["data"].get("pipeline") == run.loader.fingerprint:
-            batches.set_state(meta["data"])
+        position = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+        if position.get("pipeline") == run.loader.fingerprint:
+            batches.set_state(position)
         else:  # only reachable with force=True: the config changed the data pipeline
             batches = run.loader.iterate(start)
             if chief:
-                print(f"the data pipeline changed ({meta['data'].get('pipeline')} -> {run.loader.fingerprint}); "
+                print(f"the data pipeline changed ({position.get('pipeline')} -> {run.loader.fingerprint}); "
                       f"the new one starts at step {start}")
         if chief:
             print(f"resuming {workdir} from step {start}")
@@ -150,6 +175,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             pace.called(done - step)
             state, called = calls.run(state, done - step, histograms=done == histogram, logged=metrics_log.logs_at(done))
             metrics_log.add(called)
+            checkpoints.check()  # a save that failed (a full disk) stops the run at once
             if on_call is not None:
                 began = time.perf_counter()
                 on_call(done, state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -66,14 +67,17 @@ class JsonlWriter(Writer):
 
     def write(self, step: int, scalars: Mapping[str, float]) -> None:
         values = {k: _number(v) for k, v in scalars.items()}
-        if self._last is not None and self._last[0] == int(step):
-            record = self._last[1] | values
-            self._file.truncate(self._offset)  # the line of this step, rewritten with both
-        else:
-            record = {"step": int(step)} | ({"wall_time_s": round(self._clock(), 6)} if self._clock else {}) | values
-            self._offset = self._file.tell()
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            if self._last is not None and self._last[0] == int(step):
+                record = self._last[1] | values
+                self._file.truncate(self._offset)  # the line of this step, rewritten with both
+            else:
+                record = {"step": int(step)} | ({"wall_time_s": round(self._clock(), 6)} if self._clock else {}) | values
+                self._offset = self._file.tell()
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise _unwritten(self._file, exc) from exc
         self._last = (int(step), record)
 
     def close(self) -> None:
@@ -122,8 +126,11 @@ class TensorBoardWriter(Writer):
 
         data = Event(wall_time=time.time(), **fields).SerializeToString()
         header = struct.pack("<Q", len(data))
-        self._file.write(header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data)))
-        self._file.flush()
+        try:
+            self._file.write(header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data)))
+            self._file.flush()
+        except OSError as exc:
+            raise _unwritten(self._file, exc) from exc
 
     def _add(self, summary, step: int) -> None:
         self._event(step=int(step), summary=summary)
@@ -272,6 +279,14 @@ def _tfrecords(data: bytes) -> list:
             break
         offset = end
     return found
+
+
+def _unwritten(file, error: OSError) -> OSError:
+    """`error` (a full disk) with `file`'s path, `file` closed: what it could not write
+    is dropped, so closing it again (the loop's ``finally``) raises nothing more."""
+    with contextlib.suppress(OSError):
+        file.close()
+    return OSError(error.errno, error.strerror, file.name)
 
 
 def _replace(path: pathlib.Path, data: bytes) -> None:
