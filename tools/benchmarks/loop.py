@@ -176,7 +176,7 @@ def measure(cfg, steps: int, segment: int, warm: int = 200,
 
     run_cfg = cfg.copy_and_resolve_references()
     run_cfg.num_steps, run_cfg.eval_every, run_cfg.progress = warm + steps, 10**9, False
-    run_cfg.eval_splits = ["validation"]
+    run_cfg.eval_splits = ["validation", "test"]  # (whichever the dataset has: evaluated once, at the end)
     with tempfile.TemporaryDirectory() as workdir:
         train.train_and_evaluate(run_cfg, workdir, on_call=on_call)
     return samples, calls
