@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import registry
+from tricks._text import aligned
 from tricks.diagnostics._specs import override
 
 SATURATION = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
@@ -313,12 +314,7 @@ def init_table(reports: Mapping[str, InitReport]) -> str:
         for name, report in reports.items()
         for (layer, s), scale in zip(report.layers.items(), report.scales)
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    align = "<<>>>>>"  # names flush left, numbers flush right
-    lines = [
-        "  ".join(f"{cell:{side}{width}}" for cell, side, width in zip(row, align, widths)).rstrip()
-        for row in [header, *rows]
-    ]
+    lines = aligned([header, *rows], "<<>>>>>")  # names flush left, numbers flush right
     for name, report in reports.items():
         low, high = min(report.scales), max(report.scales)
         scale = f"{low:.2f}" if len(report.scales) == 1 else f"{low:.2f}-{high:.2f}"

@@ -15,7 +15,7 @@ from tricks.ensembles._evaluate import Member, Outputs, member_logits
 from tricks.ensembles._members import Members
 from tricks.ensembles._metrics import summarize
 from tricks.ensembles._swa import average_variables, recompute_batch_stats
-from tricks.ensembles._text import aligned
+from tricks._text import aligned
 
 
 def evaluate_ensemble(

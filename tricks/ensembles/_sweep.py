@@ -21,7 +21,7 @@ import ml_collections
 import yaml
 
 from tricks.config import ConfigError
-from tricks.ensembles._text import aligned
+from tricks._text import aligned
 
 
 def split_values(text: str) -> list[str]:

@@ -226,6 +226,7 @@ class Calls:
         sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b)[2], axis_name=self._axis), *mapped)
         self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
         self._open = None  # the open log interval's sums, on the device (None: it starts afresh)
+        self._zeros = None  # an interval's first sums, kept for fused calls (pmap's calls donate theirs)
         self._programs: dict[tuple[int, bool, bool], tuple[Callable, Packing]] = {}
         self.dispatched = 0  # jitted calls made (one `run` may make several)
 
@@ -266,8 +267,13 @@ class Calls:
         """The open interval's sums on the device (zeros when it starts at this call)."""
         if self._open is not None:
             return self._open
+        if self._zeros is not None:  # (fused calls do not donate them: made once)
+            return self._zeros
         zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), self.summed_shapes)
-        return self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
+        zeros = self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
+        if self.fused:
+            self._zeros = zeros
+        return zeros
 
     def _call(self, state, size: int, histograms: bool, logged: bool):
         self.dispatched += 1

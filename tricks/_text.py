@@ -1,4 +1,5 @@
-"""Text tables whose columns are as wide as their longest cell, so long run names keep them aligned."""
+"""Text tables whose columns are as wide as their longest cell, so long names keep them aligned
+(the ensemble, sweep and init tables)."""
 
 from __future__ import annotations
 
