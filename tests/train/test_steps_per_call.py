@@ -41,7 +41,7 @@ def assert_same_records(a, b):
         np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=2e-5, atol=1e-7)
 
 
-FORMS = {"loop": (1, 4, 0), "unrolled": (1, 3, 0), "stacked": (1, 4, 0)}
+FORMS = {"loop": (1, 4, 0), "unrolled": (1, 3, 0), "stacked": (1, 4, 0), "pmap": (1, 4, 0)}
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
@@ -52,13 +52,15 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
     inside would-be windows; every one of them happens at its step whatever the window.
     The reference runs each step as a call of its own. Each form of call is checked: the
     loop (traced length), unrolled calls (as convolutions on CPU get) with single-step
-    remainders, and windows of stacked batches from Grain."""
+    remainders, and windows of stacked batches from Grain and under pmap."""
     if form == "unrolled":
         monkeypatch.setattr(_calls, "unrolls", lambda *args: True)
     if form == "stacked":
         make_loader = data_lib.make_loader
         monkeypatch.setattr(data_lib, "make_loader", lambda *args, **kwargs: make_loader(
             *args, **kwargs, on_device=args[1] != "train"))
+    if form == "pmap":
+        fields = {**fields, "parallel": "pmap"}
     first, *others = FORMS[form]
     one, records_one, saved_one = run_with(tmp_path, first, **fields)
     for steps_per_call in others:

@@ -4,12 +4,16 @@ The loop's figure includes everything a real run does per step: the batch gather
 the device (epoch shuffles included), augmentation, per-step metrics fetched and
 reduced on the host, and the writers (console off, JSON lines, TensorBoard). The bare
 step is a jitted loss + gradient + optimizer update of the same model, loss and
-optimizer on one fixed batch (passed as an argument), state donated. Two references:
+optimizer, its batch (with one-hot targets) passed as an argument, state donated. Two
+references:
 
 * ``bare``: the bare step called once per step from a Python loop;
 * ``batched``: the bare step run as many times per call as the loop's calls run, in the
   same form (a `fori_loop` of `AUTO_STEPS_PER_CALL`, or unrolled, see
-  `tricks.train._calls`), a dropout key per step.
+  `tricks.train._calls`), a dropout key per step, on a window of as many distinct
+  batches passed in stacked, step i taking row i: the plain k-steps-per-call loop.
+  (Until session 9 every step of it took the same batch, which left out the per-step
+  slice of a window that any k-step call makes.)
 
 The loop's goal: within 5% of the faster of the two (on CPU, for every shipped config).
 
@@ -27,14 +31,18 @@ step, medians; loop vs the faster reference, median of paired ratios):
 
 | config | calls | bare | batched | loop | vs faster |
 |---|---|---|---|---|---|
-| deep_relu_mlp | loop of 100 | 1.674 | 1.379 | 1.316 | -2.7% |
-| deep_tanh_mlp | loop of 100 | 1.884 | 1.628 | 1.739 | +6.3% |
-| digits | loop of 100 | 0.888 | 0.824 | 0.842 | +1.5% |
-| fashion_mnist_cnn | unrolled, 4 | 60.687 | 44.999 | 43.477 | -2.8% |
-| fashion_mnist_mlp | loop of 100 | 1.376 | 1.186 | 1.300 | +9.4% |
-| mnist1d_cnn | unrolled, 4 | 0.702 | 0.637 | 0.659 | +5.9% |
-| mnist1d_mlp | loop of 100 | 0.150 | 0.128 | 0.158 | +22.5% |
-| snapshot_mnist1d | unrolled, 4 | 0.706 | 0.650 | 0.663 | +6.2% |
+| deep_relu_mlp | loop of 100 | 1.262 | 1.257 | 1.127 | -10.3% |
+| deep_tanh_mlp | loop of 100 | 1.651 | 1.533 | 1.614 | +4.7% |
+| digits | loop of 100 | 0.851 | 0.746 | 0.812 | +9.0% |
+| fashion_mnist_cnn | unrolled, 4 | 59.723 | 41.566 | 41.205 | -0.4% |
+| fashion_mnist_mlp | loop of 100 | 1.388 | 1.201 | 1.307 | +9.1% |
+| mnist1d_cnn | unrolled, 4 | 0.678 | 0.616 | 0.638 | +4.4% |
+| mnist1d_mlp | loop of 100 | 0.170 | 0.134 | 0.163 | +23.4% |
+| snapshot_mnist1d | unrolled, 4 | 0.683 | 0.599 | 0.655 | +7.0% |
+
+(Run to run, figures move by 5-8%: digits gave +1.5% and +7.2% in two earlier runs. With
+``--segment 8`` the MNIST-1D MLP's loop pays its first call's host work once per 8 calls
+instead of 2: +10% instead of +13.5%, with ``histogram_every=0``.)
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
 `cnn1d`'s 2.98 ms. What the loop does that the references do not: it gathers each call's
@@ -84,16 +92,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class BareStep:
-    """A minimal jitted step of `run`'s model, loss and optimizer on one fixed batch.
+    """A minimal jitted step of `run`'s model, loss and optimizer, its batch passed in.
 
     With `per_call` > 1, each call runs that many steps, in a `fori_loop` or `unrolled`,
-    with a dropout key per step, as the training loop's calls do.
+    with a dropout key per step, as the training loop's calls do, on a window of that many
+    distinct batches passed in stacked (the first steps' batches), step i taking row i.
     """
 
     def __init__(self, run, per_call: int = 1, unrolled: bool = False):
         model, optimizer, loss_fn = run.components.model, run.components.optimizer, run.components.loss
-        batch = run.loader.batch(0)
-        targets = jax.nn.one_hot(batch["label"], run.components.num_classes)
+        batches = [run.loader.batch(i) for i in range(per_call)]
+        images = np.stack([np.asarray(b["image"]) for b in batches])
+        targets = np.stack([np.asarray(jax.nn.one_hot(b["label"], run.components.num_classes)) for b in batches])
         has_stats = bool(run.state.batch_stats)
 
         def step(params, stats, opt_state, key, image, targets):
@@ -107,8 +117,8 @@ class BareStep:
             changes, opt_state = optimizer.update(grads, opt_state, params)
             return optax.apply_updates(params, changes), updates.get("batch_stats", stats), opt_state
 
-        def calls(params, stats, opt_state, key, image, targets):  # a key per step: dropout is not loop-invariant
-            one = lambda i, c: step(*c, jax.random.fold_in(key, i), image, targets)  # noqa: E731
+        def calls(params, stats, opt_state, key, images, targets):  # a key per step: dropout is not loop-invariant
+            one = lambda i, c: step(*c, jax.random.fold_in(key, i), images[i], targets[i])  # noqa: E731
             carry = (params, stats, opt_state)
             if not unrolled:
                 return jax.lax.fori_loop(0, per_call, one, carry)
@@ -118,7 +128,8 @@ class BareStep:
 
         self.per_call = per_call
         self._jitted = jax.jit(step if per_call == 1 else calls, donate_argnums=(0, 1, 2))
-        self._data = (jax.random.PRNGKey(0), batch["image"], targets)  # arguments, as a real step's batch is
+        data = (images[0], targets[0]) if per_call == 1 else (images, targets)
+        self._data = (jax.random.PRNGKey(0), *jax.device_put(data))  # arguments, as a real step's batches are
         self._carry = jax.tree.map(lambda x: x.copy(), (run.state.params, run.state.batch_stats, run.state.opt_state))
         self.seconds_per_step(per_call)  # compiled
 

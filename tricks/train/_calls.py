@@ -36,9 +36,12 @@ in about 1.5 s). Two forms:
   whose program holds a convolution runs unrolled; everything else runs the loop.
 
 A call starts from a window of stacked batches, one per step: gathered from the split
-on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked by
-the host (Grain), whose calls run exactly `window` steps like the unrolled form. Under
-`pmap` each step is a call of its own, its summed metrics added over the devices. A call
+on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked
+from per-step batches (`Sharded.stack_window`) where the call cannot gather them itself:
+from Grain, and under `pmap` (whose devices each see only their own rows). Stacked calls
+run exactly `window` steps, like the unrolled form, and end at log steps; their default
+window is one log interval (at most `AUTO_STEPS_PER_CALL`), so each interval is one
+call. Under `pmap` the call runs on every device, its summed metrics added over them. A call
 that ends where a gradient histogram is due also counts its last step's gradients into
 TensorBoard's buckets (`tricks.metrics.layer_histograms`), on the device: no gradients
 leave it, and no other call keeps a copy of them.
@@ -178,7 +181,7 @@ class Calls:
 
     Args:
         step: the pure ``train_step(state, batch) -> (state, outputs)``.
-        strategy: the data-parallel strategy (`Sharded` fuses steps; `Pmap` runs one per call).
+        strategy: the data-parallel strategy (`Sharded` or `Pmap`: it compiles the calls).
         batches: the training iterator (`StepIterator`), at the run's first step.
         steps_per_call: the config's field (0: the form's default).
         example: ``(state, batch)``, to trace the step once (metric shapes, convolutions).
@@ -186,10 +189,10 @@ class Calls:
         log_every: steps between log records (segments end at log steps).
 
     Attributes:
-        fused: whether a jitted call runs several steps (the strategy allows it).
         unrolled: whether calls run unrolled (`unrolls`).
-        window: the steps one jitted call runs at most (exactly, when unrolled or fed
-            stacked batches; a remainder then runs as single-step calls).
+        fixed: whether calls run exactly `window` steps (unrolled, or fed stacked batches;
+            a remainder then runs as single-step calls), else up to `window`.
+        window: the steps one jitted call runs at most.
         longest: the most steps one `run` should be asked for: `window`, or a multiple of
             it near `AUTO_STEPS_PER_CALL` (several jitted calls).
 
@@ -214,19 +217,20 @@ class Calls:
                  metrics: metrics_lib.Metrics, log_every: int = 1):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
         self._axis, self._log_every = strategy.axis_name, log_every
-        self.fused = strategy.fuses
-        self.unrolled = self.fused and unrolls(step, *example)  # (pmap does not fuse)
-        default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL
-        self.window = (steps_per_call or default) if self.fused else 1
-        self._on_device = getattr(batches.loader, "on_device", False)
-        self._fixed = self.unrolled or not (self._on_device and self.fused)  # calls of exactly `window`
-        self.longest = self.window if not self._fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
-                                                                * self.window)
+        self.unrolled = unrolls(step, *example, self._axis)
+        # windows gathered on the device by the call itself, or stacked from per-step batches (Grain; pmap)
+        self._gathers = getattr(batches.loader, "on_device", False) and self._axis is None
+        self.fixed = self.unrolled or not self._gathers  # calls of exactly `window` steps, or of one
+        default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL if self._gathers else \
+            min(AUTO_STEPS_PER_CALL, log_every)  # (stacked calls end at log steps: one call per interval)
+        self.window = steps_per_call or default
+        self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
+                                                               * self.window)
         mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
         sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b)[2], axis_name=self._axis), *mapped)
         self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
         self._open = None  # the open log interval's sums, on the device (None: it starts afresh)
-        self._zeros = None  # an interval's first sums, kept for fused calls (pmap's calls donate theirs)
+        self._zeros = None  # an interval's first sums (made once)
         self._programs: dict[tuple[int, bool, bool], tuple[Callable, Packing]] = {}
         self.dispatched = 0  # jitted calls made (one `run` may make several)
 
@@ -241,7 +245,7 @@ class Calls:
         log-step metrics (under pmap every step is one); longer calls always compute them.
         """
         first = int(self._batches.step)
-        if self._fixed:
+        if self.fixed:
             sizes = []
             for end in segment_ends(first, count, self._log_every):
                 size = end - first - sum(sizes)
@@ -267,27 +271,20 @@ class Calls:
         """The open interval's sums on the device (zeros when it starts at this call)."""
         if self._open is not None:
             return self._open
-        if self._zeros is not None:  # (fused calls do not donate them: made once)
-            return self._zeros
-        zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), self.summed_shapes)
-        zeros = self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
-        if self.fused:
-            self._zeros = zeros
-        return zeros
+        if self._zeros is None:
+            zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), self.summed_shapes)
+            self._zeros = self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
+        return self._zeros
 
     def _call(self, state, size: int, histograms: bool, logged: bool):
         self.dispatched += 1
-        length = 1 if size == 1 and self._fixed else self.window  # the compiled window (`size` <= it)
+        length = 1 if size == 1 and self.fixed else self.window  # the compiled window (`size` <= it)
         key = (length, histograms, logged or length > 1)
         if key not in self._programs:
             self._programs[key] = self._compile(*key, state)
         program, packing = self._programs[key]
-        if not self.fused:  # one step per call, as the strategy compiles it (pmap)
-            (state, sums), values = program((state, self._opened()), next(self._batches))
-            values = self._strategy.metrics(values)
-        else:
-            state, values, sums = program(state, self._opened(), np.int32(size), *self._window(size, length))
-        return state, values, packing, sums
+        state, values, sums = program(state, self._opened(), np.int32(size), *self._window(size, length))
+        return state, self._strategy.metrics(values), packing, sums
 
     def _one(self, state, batch):
         """A step and its summed metrics (added over the devices under pmap)."""
@@ -322,64 +319,46 @@ class Calls:
         return results
 
     def _window(self, size: int, length: int) -> tuple:
-        """The data arguments of a call of `size` steps compiled for `length`."""
-        if self._on_device:
+        """The data arguments of a call of `size` steps compiled for `length` (stacked
+        windows: `size` == `length`)."""
+        if self._gathers:
             return self._batches.next_window(size, length)
-        return (jax.tree.map(lambda *xs: jnp.stack(xs), *(next(self._batches) for _ in range(size))),)
+        return (self._strategy.stack_window([next(self._batches) for _ in range(size)]),)
 
     def _compile(self, length: int, histograms: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
         """``(state, opened, count, *window) -> (state, packed results, sums)``: `count` <=
-        `length` steps from the open interval's sums `opened` to those after the last step
-        (under pmap ``((state, opened), batch) -> ((state, sums), packed results)``), and the
-        results' `Packing`; `example` is a state in the strategy's training layout.
+        `length` steps from the open interval's sums `opened` to those after the last step,
+        compiled by the strategy (`Sharded.compile_calls`: under pmap each device runs it on
+        its rows), and the results' `Packing`; `example` is a state in the strategy's
+        training layout.
 
         The window's batches are stacked before the first step: gathered on the device in
         one go (XLA:CPU gathers 100 rows of MNIST-1D in 17 us one step at a time, in 1.6 us
-        as part of one gather of 100 steps' rows), or stacked by the host.
+        as part of one gather of 100 steps' rows), or stacked from per-step batches
+        (`Sharded.stack_window`).
         """
         stack = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731  (one segment)
-
-        if not self.fused:
-            def single(carry, batch):  # the state and the open interval's sums, one step further
-                state, opened = carry
-                state, outputs, summed = self._one(state, batch)
-                summed = metrics_lib.Metrics.merge(opened, summed)
-                return (state, summed), self._finish(state, outputs, stack(summed),
-                                                     stack(self._logged(state, outputs, logged)),
-                                                     outputs["loss"][None], 1, histograms)
-
-            devices = jax.local_device_count()  # the rows of one device, as `Pmap.compile_train` splits them
-            batch = jax.tree.map(lambda x: x.reshape(devices, -1, *x.shape[1:]), self._batches.loader.batch(0))
-            opened = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype), self.summed_shapes)
-            one_device = jax.tree.map(lambda x: x[:1], (example, batch))  # one device's shapes, as mapped
-            results = jax.eval_shape(jax.vmap(single, axis_name=self._axis), (one_device[0], opened), one_device[1])[1]
-            packing = Packing(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results))
-
-            def program(carry, batch):
-                carry, results = single(carry, batch)
-                return carry, Packing.pack(results)
-
-            return self._strategy.compile_train(program), packing
-
+        mapped = self._axis is not None  # (pmap: each device's program sees its own rows)
         sharding = self._strategy.batch_sharding
         stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
+        constrain = (lambda tree, _: tree) if mapped else jax.lax.with_sharding_constraint
         loader, straight = self._batches.loader, self.unrolled or length == 1
         every = self._log_every
         segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
 
         def call(state, opened, count, *args):
-            if self._on_device:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
+            if self._gathers:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
                 steps = state.step + jnp.arange(length, dtype=jnp.int32)
                 window = jax.vmap(lambda step: loader.gather(step, *args, scale=None))(steps)
             else:
                 window = args[0]
-            window = jax.lax.with_sharding_constraint(window, stacked_sharding)
+            window = constrain(window, stacked_sharding)
 
             def one(i, state):
                 batch = jax.tree.map(lambda x: x[i], window)
-                if self._on_device:
+                if self._gathers:
                     batch["image"] = loader.dataset.to_float(batch["image"])
-                return self._one(state, jax.lax.with_sharding_constraint(batch, sharding))
+                return self._one(state, constrain(batch, sharding))
 
             if straight:  # `count` == `length`: one segment (the calls are split at log steps)
                 summed, losses = opened, []
@@ -428,20 +407,25 @@ class Calls:
             state, results, sums = call(*args)
             return state, Packing.pack(results), sums
 
-        results = jax.eval_shape(call, example, self.summed_shapes, np.int32(length), *self._window_shapes(length))[1]
-        return jax.jit(program, donate_argnums=0), Packing(results)
+        args = (example, self._opened(), np.int32(length), *self._window_shapes(length))
+        if mapped:  # one device's results: `call` under a vmap that stands in for pmap
+            results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, 0), axis_name=self._axis), *args)[1]
+            results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
+        else:
+            results = jax.eval_shape(call, *args)[1]
+        return self._strategy.compile_calls(program), Packing(results)
 
     def _window_shapes(self, length: int) -> tuple:
         """Shapes of a window's data arguments (for tracing a program without taking batches)."""
-        if self._on_device:
+        if self._gathers:
             return self._batches.loader.window_args(int(self._batches.step), length)
-        batch = self._batches.loader.batch(int(self._batches.step))
-        return (jax.tree.map(lambda x: jax.ShapeDtypeStruct((length, *x.shape), x.dtype), batch),)
+        return (self._strategy.window_like(self._batches.loader.batch(int(self._batches.step)), length),)
 
 
-def unrolls(step: Callable, state: Any, batch: Any) -> bool:
+def unrolls(step: Callable, state: Any, batch: Any, axis_name: str | None = None) -> bool:
     """Whether the training calls of `step` run unrolled: on a CPU backend, when the step's
-    program holds a convolution (see the module's docstring for the measurements).
+    program holds a convolution (see the module's docstring for the measurements). A step
+    that averages over `axis_name` (pmap's) is traced mapped over it.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -453,6 +437,8 @@ def unrolls(step: Callable, state: Any, batch: Any) -> bool:
     """
     if jax.default_backend() != "cpu":
         return False
+    if axis_name is not None:
+        step, (state, batch) = jax.vmap(step, axis_name=axis_name), jax.tree.map(lambda x: x[None], (state, batch))
     return "conv_general_dilated" in _primitives(jax.make_jaxpr(step)(state, batch).jaxpr)
 
 
@@ -475,8 +461,8 @@ class Pace:
 
     Until the pace is measured, and always with several processes (whose calls must stop
     at the same steps), a call runs to the next log step. Then it runs as many steps as
-    the recent calls ran in `seconds`, rounded down to a multiple of `multiple` (the
-    unrolled calls' length), at least one such multiple: the host waits for each call's
+    the recent calls ran in `seconds`, rounded down to a multiple of `multiple` (fixed
+    calls' length), at least one such multiple: the host waits for each call's
     rows before it dispatches the one after next, so the time between consecutive calls,
     over the steps of a call, is the device's time per step (the median of the last few).
     Time the loop spends elsewhere (an `on_call` hook) is left out (`exclude`).

@@ -166,7 +166,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
     checkpoint_every = config.checkpoint_every
     stops = Stops((run.eval_every, checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, config.log_every, adaptive=jax.process_count() == 1,
-                multiple=calls.window if calls.unrolled else 1)
+                multiple=calls.window if calls.fixed else 1)
     done, results = start, {}
     try:
         while done < num_steps:  # a call ends where the host must act, a histogram is due, or the pace says

@@ -20,10 +20,12 @@ the same whatever the strategy, and a run can resume under the other one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import registry
@@ -48,12 +50,25 @@ class Sharded:
     def replicated(self) -> jax.sharding.NamedSharding:
         return jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
 
-    fuses = True
-    """Whether several steps run in one call (`tricks.train._calls.Calls`)."""
-
     def compile_train(self, step: Callable) -> TrainStep:
         """`step(state, batch) -> (state, out)` jitted, the state donated."""
         return TrainStep(step, jax.jit(step, donate_argnums=0), self)
+
+    def compile_calls(self, call: Callable) -> Callable:
+        """A training call ``call(state, opened, count, window) -> (state, results, sums)``
+        (`tricks.train._calls.Calls`) jitted, the state donated; `window` holds the call's
+        batches stacked on a leading step axis (`stack_window`)."""
+        return jax.jit(call, donate_argnums=0)
+
+    def stack_window(self, batches: Any) -> Any:
+        """Consecutive global batches stacked for `compile_calls`: ``(steps, batch, ...)``,
+        the batch axis split over ``data``."""
+        return _stacked(jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "data")), None)(
+            *batches)
+
+    def window_like(self, batch: Any, steps: int) -> Any:
+        """The shapes `stack_window` gives `steps` batches like `batch`."""
+        return jax.eval_shape(lambda *b: _stack(b, None), *[batch] * steps)
 
     def to_train(self, state: Any) -> Any:
         """The state laid out for `compile_train`'s step."""
@@ -74,8 +89,6 @@ class Pmap(Sharded):
 
     axis_name = "data"
 
-    fuses = False  # inside `pmap` each device would need the whole split passed in every call
-
     def compile_train(self, step: Callable) -> TrainStep:
         mapped = jax.pmap(step, axis_name=self.axis_name, donate_argnums=0)
         devices = jax.local_device_count()
@@ -86,11 +99,29 @@ class Pmap(Sharded):
 
         return TrainStep(step, train_step, self)
 
+    def compile_calls(self, call: Callable) -> Callable:
+        """`call` mapped over the devices (`Sharded.compile_calls`): each device runs it on
+        its slice of the state, the open sums and the window (``(devices, steps, rows, ...)``);
+        the step count is shared."""
+        return jax.pmap(call, axis_name=self.axis_name, in_axes=(0, 0, None, 0), donate_argnums=0)
+
+    def stack_window(self, batches: Any) -> Any:
+        """Consecutive global batches stacked for `compile_calls`: ``(devices, steps, rows, ...)``,
+        each device's rows of every step on that device."""
+        return _stacked(self._stacked_sharding, jax.local_device_count())(*batches)
+
+    def window_like(self, batch: Any, steps: int) -> Any:
+        return jax.eval_shape(lambda *b: _stack(b, jax.local_device_count()), *[batch] * steps)
+
+    @property
+    def _stacked_sharding(self) -> jax.sharding.NamedSharding:
+        """A leading axis split over this process's devices, as `pmap` lays out its arguments."""
+        return jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.local_devices()), ("data",)),
+                                          jax.sharding.PartitionSpec("data"))
+
     def to_train(self, state: Any) -> Any:
         """A leading device axis, each device's slice made from its own replica (no host copy)."""
-        devices = jax.local_devices()
-        stacked = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("data",)),
-                                             jax.sharding.PartitionSpec("data"))
+        devices, stacked = jax.local_devices(), self._stacked_sharding
 
         def stack(x):
             shards = {shard.device: shard.data for shard in jax.device_put(x, self.replicated).addressable_shards}
@@ -106,6 +137,20 @@ class Pmap(Sharded):
 
     def metrics(self, tree: Any) -> Any:
         return jax.tree.map(lambda x: x[0], tree)
+
+
+def _stack(batches: tuple, devices: int | None) -> Any:
+    """`batches` stacked on a new step axis; with `devices`, each batch's rows split into
+    `devices` parts first, the device axis leading: ``(devices, steps, rows / devices, ...)``."""
+    if devices is None:
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
+    return jax.tree.map(lambda *xs: jnp.stack([x.reshape(devices, -1, *x.shape[1:]) for x in xs], axis=1), *batches)
+
+
+@functools.lru_cache(maxsize=None)
+def _stacked(sharding: jax.sharding.NamedSharding, devices: int | None) -> Callable:
+    """`_stack` jitted into `sharding` (one program per window length)."""
+    return jax.jit(lambda *batches: _stack(batches, devices), out_shardings=sharding)
 
 
 @dataclasses.dataclass(frozen=True)
