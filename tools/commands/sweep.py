@@ -11,11 +11,15 @@ slowest; --overrides-file takes a JSON or YAML list of runs, each a mapping
 {key: value} or a list of 'key=value'; with both, every file entry meets every grid
 point. --config.key=value overrides apply to all runs.
 
+--vectorize trains the runs that differ only in their seed side by side in one program
+(one compilation, one process), each still into its own workdir; it prints the grouping.
+
 Examples:
   tricks sweep --config experiments/configs/digits.py --workdir runs/sweep --grid 'seed=[0,1,2]'
   tricks sweep --config experiments/configs/digits.py --workdir runs/lr \\
       --grid 'optimizer.learning_rate=[0.01,0.003]' --grid 'seed=[0,1]' --config.progress=false
   tricks sweep --config experiments/configs/mnist1d_cnn.py --workdir runs/models --overrides-file runs.yaml
+  tricks sweep --config experiments/configs/mnist1d_mlp.py --workdir runs/seeds --grid 'seed=[0,1,2,3,4]' --vectorize
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="train even if a run's folder holds a run of a different config"
     )
+    parser.add_argument(
+        "--vectorize", action="store_true", help="train runs that differ only in their seed side by side"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if runs == [[]]:
         print("tricks sweep: give --grid 'key=[v1,v2]' or --overrides-file FILE")
         return 2
-    result = ensembles.sweep(base, args.workdir, runs, force=args.force)
+    result = ensembles.sweep(base, args.workdir, runs, force=args.force, vectorize=args.vectorize)
     print(ensembles.sweep_table(result))
     print(f"wrote {args.workdir}/sweep.json")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 import functools
 import math
 from collections.abc import Callable, Iterator
@@ -168,6 +169,30 @@ class DeviceLoader(Loader):
             self._table = tuple(
                 self._put(a) for a in (self._seed, table.order, table.starts, table.counts, table.present)
             )
+
+    def reseeded(self, seed: int) -> DeviceLoader:
+        """This loader with another `seed` (its own epoch orders and class draws), sharing
+        the split already on the device: the members of a vectorized run each train with
+        their own seed from one copy of the data (`tricks.train.train_population`).
+
+        Examples:
+            >>> import numpy as np
+            >>> from tricks.data import Dataset
+            >>> rows = [{"x": np.full((1,), i, np.uint8), "label": i % 2} for i in range(10)]
+            >>> ds = Dataset("toy", {"train": rows, "test": rows}, feature_key="x",
+            ...              class_names="ab", input_shape=(1,), dtype=np.uint8, scale=1.0)
+            >>> other = DeviceLoader(ds, "train", 4, seed=0).reseeded(1)
+            >>> bool((other.batch(3)["image"] == DeviceLoader(ds, "train", 4, seed=1).batch(3)["image"]).all())
+            True
+        """
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        other = copy.copy(self)
+        other.seed, other._seed = seed, np.uint32(seed)
+        other._perms, other._stacks = collections.OrderedDict(), collections.OrderedDict()
+        if self.class_balanced:
+            other._table = (self._put(other._seed), *self._table[1:])
+        return other
 
     def _epoch_order(self, epoch: int, keep: int) -> jax.Array:
         if not self.shuffle:

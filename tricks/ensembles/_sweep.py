@@ -142,25 +142,32 @@ def sweep(
     runs: Sequence[Sequence[str]],
     *,
     force: bool = False,
+    vectorize: bool = False,
 ) -> dict[str, Any]:
     """Trains `config` once per override list in `runs`, each into ``root/<run_name>``.
 
     Every override list is applied before any training starts, so an unknown field
     fails at once (a bad argument inside a component spec fails when its run is built).
-    ``root/sweep.json`` is rewritten after each run, so an interrupted sweep keeps what
-    it finished; a second call resumes, reusing the summaries of finished runs.
+    ``root/sweep.json`` is rewritten after each run (or group), so an interrupted sweep
+    keeps what it finished; a second call resumes, reusing the summaries of finished runs.
+
+    With `vectorize`, runs that differ only in fields that vectorize
+    (`tricks.train.VECTORIZED_FIELDS`: the seed) form a group trained side by side in
+    one program (`tricks.train.train_population`), each into its own workdir as before;
+    groups run one after another, and the grouping is printed.
 
     Args:
         config: the base training config.
         root: the sweep's folder.
         runs: one list of ``key=value`` overrides per run (`grid`, `read_overrides`).
         force: passed to `train_and_evaluate` (train over a workdir of another config).
+        vectorize: train each group of runs that differ only in their seed together.
 
     Returns:
         The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
         "step", "validation", "test", "wall_time_s"}, ...], "ranking": [names by
         validation accuracy, best first, ties by validation NLL; runs without one
-        last]}``.
+        last]}``; a vectorized member stopped by a non-finite loss has ``"error"``.
 
     Raises:
         ConfigError: no runs, or an override that does not apply to `config`.
@@ -194,26 +201,81 @@ def sweep(
     ]
     result: dict[str, Any] = {"config": json.loads(config.to_json()), "runs": [], "ranking": []}
     root.mkdir(parents=True, exist_ok=True)
-    for name, overrides, run_config in configs:
-        summary = finished_summary(run_config, root / name)
-        if summary is None:
+    groups = vector_groups(configs) if vectorize else [[run] for run in configs]
+    if vectorize:
+        print(grouping(groups), flush=True)
+    summaries: dict[str, dict] = {}
+    for group in groups:
+        todo = []
+        for name, _, run_config in group:
+            summary = finished_summary(run_config, root / name)
+            if summary is None:
+                todo.append((name, run_config))
+            else:
+                print(f"sweep run {name}: finished before, summary reused", flush=True)
+                summaries[name] = summary
+        if len(todo) > 1:
+            print(f"sweep runs {', '.join(name for name, _ in todo)}: side by side", flush=True)
+            trained = train.train_population([c for _, c in todo], [root / name for name, _ in todo], force=force)
+            summaries.update({name: summary for (name, _), summary in zip(todo, trained, strict=True)})
+        for name, run_config in todo if len(todo) == 1 else []:
             print(f"sweep run {name}", flush=True)
-            summary = train.train_and_evaluate(run_config, root / name, force=force)
-        else:
-            print(f"sweep run {name}: finished before, summary reused", flush=True)
-        result["runs"].append(
-            {
-                "name": name,
-                "overrides": overrides,
-                "step": summary["step"],
-                "validation": summary["splits"].get("validation"),
-                "test": summary["splits"].get("test"),
-                "wall_time_s": summary["wall_time_s"],
-            }
-        )
+            summaries[name] = train.train_and_evaluate(run_config, root / name, force=force)
+        result["runs"] = [_entry(name, overrides, summaries[name]) for name, overrides, _ in configs
+                          if name in summaries]
         result["ranking"] = [run["name"] for run in ranked(result["runs"])]
         (root / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _entry(name: str, overrides: list[str], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's line in ``sweep.json``."""
+    splits = summary.get("splits", {})
+    entry = {"name": name, "overrides": overrides, "step": summary["step"], "validation": splits.get("validation"),
+             "test": splits.get("test"), "wall_time_s": summary.get("wall_time_s", 0.0)}
+    if "error" in summary:
+        entry["error"] = summary["error"]
+    return entry
+
+
+def vector_groups(configs: Sequence[tuple[str, list[str], ml_collections.ConfigDict]]) -> list[list[tuple]]:
+    """`configs` (``(name, overrides, config)``) in groups whose members differ only in
+    `tricks.train.VECTORIZED_FIELDS`, in order of first appearance.
+
+    Examples:
+        >>> from tricks import train
+        >>> from tricks.config import apply_overrides
+        >>> base = train.default_config()
+        >>> runs = [(f"r{i}", o, apply_overrides(base, o)) for i, o in enumerate(
+        ...     grid(["optimizer.learning_rate=[0.1,0.01]", "seed=[0,1]"]))]
+        >>> [[name for name, _, _ in group] for group in vector_groups(runs)]
+        [['r0', 'r1'], ['r2', 'r3']]
+    """
+    from tricks import train
+
+    groups: dict[str, list[tuple]] = {}
+    for run in configs:
+        record = train.complete(run[2]).to_dict()
+        for field in train.VECTORIZED_FIELDS:
+            record.pop(field, None)
+        record.pop("progress", None)
+        groups.setdefault(repr(sorted(record.items(), key=lambda kv: kv[0])), []).append(run)
+    return list(groups.values())
+
+
+def grouping(groups: Sequence[Sequence[tuple]]) -> str:
+    """What `sweep` says about its vectorized groups: their runs, and the fields that split them."""
+    from tricks import train
+
+    lines = [f"--vectorize: {sum(map(len, groups))} runs in {len(groups)} group(s) trained one after another; the runs "
+             f"of a group differ only in {', '.join(train.VECTORIZED_FIELDS)} and train side by side"]
+    if len(groups) > 1:
+        split = train.differing_fields([group[0][2] for group in groups])
+        lines.append(f"  groups differ in {', '.join(split)}, which do not vectorize (so far only "
+                     f"{', '.join(train.VECTORIZED_FIELDS)} does)")
+    for i, group in enumerate(groups, 1):
+        lines.append(f"  group {i}: {', '.join(name for name, _, _ in group)}")
+    return "\n".join(lines)
 
 
 def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict | None:

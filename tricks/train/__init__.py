@@ -16,6 +16,7 @@ from tricks.metrics import GRAD_NORM_PREFIX, layer_histograms, layer_names, per_
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
+from tricks.train._population import VECTORIZED_FIELDS, differing_fields, train_population
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
 from tricks.train._workdir import WorkdirError
@@ -24,6 +25,7 @@ from tricks.train._step import make_eval_step, make_train_step
 
 __all__ = [
     "GRAD_NORM_PREFIX",
+    "VECTORIZED_FIELDS",
     "Checkpoints",
     "NonFiniteLossError",
     "Pmap",
@@ -36,6 +38,7 @@ __all__ = [
     "complete",
     "create_state",
     "default_config",
+    "differing_fields",
     "evaluate_workdir",
     "initialize_distributed",
     "layer_histograms",
@@ -50,4 +53,5 @@ __all__ = [
     "sharded",
     "snapshot_steps",
     "train_and_evaluate",
+    "train_population",
 ]

@@ -93,6 +93,8 @@ class Called:
         packing: how they unpack.
         log_every: the run's log interval (where segments end).
         histograms: whether the results hold gradient histograms.
+        member: in a call of several members (`Calls` with ``members``), whose results
+            these are: `values` holds all of theirs, one row each (fetched once).
     """
 
     first: int
@@ -101,10 +103,12 @@ class Called:
     packing: Packing
     log_every: int
     histograms: bool = False
+    member: int | None = None
 
     def results(self) -> Outcome:
         """What the call found, on the host (waits for the call)."""
-        found = self.packing.unpack(np.asarray(self.values))
+        values = np.asarray(self.values)  # (a jax.Array keeps its host copy: fetched once for all members)
+        found = self.packing.unpack(values if self.member is None else values[self.member])
         ends = segment_ends(self.first, self.count, self.log_every)
         segments = [(end, *jax.tree.map(lambda x: x[i], (found["summed"], found["logged"])))  # noqa: B023
                     for i, end in enumerate(ends)]
@@ -187,6 +191,11 @@ class Calls:
         example: ``(state, batch)``, to trace the step once (metric shapes, convolutions).
         metrics: the training metrics (`tricks.metrics.Metrics`).
         log_every: steps between log records (segments end at log steps).
+        members: 0, or how many runs train side by side (`tricks.train.train_population`):
+            then `step` is one member's, and the state, the sums and the results have a
+            leading member axis (but one step counter); `batches` gives windows of the
+            members' data stacked on it, and its loader says which arguments are
+            stacked (``axes``).
 
     Attributes:
         unrolled: whether calls run unrolled (`unrolls`).
@@ -214,8 +223,9 @@ class Calls:
     """
 
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
-                 metrics: metrics_lib.Metrics, log_every: int = 1):
+                 metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
+        self.members = members
         self._axis, self._log_every = strategy.axis_name, log_every
         self.unrolled = unrolls(step, *example, self._axis)
         # windows gathered on the device by the call itself, or stacked from per-step batches (Grain; pmap)
@@ -272,7 +282,8 @@ class Calls:
         if self._open is not None:
             return self._open
         if self._zeros is None:
-            zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), self.summed_shapes)
+            lead = (self.members,) if self.members else ()
+            zeros = jax.tree.map(lambda x: np.zeros((*lead, *x.shape), x.dtype), self.summed_shapes)
             self._zeros = self._strategy.to_train(jax.device_put(zeros, self._strategy.replicated))
         return self._zeros
 
@@ -408,7 +419,13 @@ class Calls:
             return state, Packing.pack(results), sums
 
         args = (example, self._opened(), np.int32(length), *self._window_shapes(length))
-        if mapped:  # one device's results: `call` under a vmap that stands in for pmap
+        if self.members:  # each member's call, side by side: one step counter, the rest per member
+            state_axes = jax.tree.map(lambda _: 0, example).replace(step=None)
+            in_axes = (state_axes, 0, None, *self._batches.loader.axes)
+            results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0)), *args)[1]
+            results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
+            program = jax.vmap(program, in_axes=in_axes, out_axes=(state_axes, 0, 0))
+        elif mapped:  # one device's results: `call` under a vmap that stands in for pmap
             results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, 0), axis_name=self._axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
         else:
