@@ -58,11 +58,17 @@ _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 def matches(value: Any, annotation: Any) -> bool:
     """Whether `value` fits `annotation`; unknown typing constructs are accepted.
 
-    An int fits a float; a bool fits neither; a list or tuple fits any sequence type.
+    An int fits a float; a bool fits neither; a list or tuple fits any sequence type. A
+    scalar array (0-d, numpy or JAX, traced too) fits by its dtype: float or integer for
+    a float, integer for an int, so a number can be built in as a traced value
+    (`tricks.train.train_population` builds its members' optimizers so).
 
     Examples:
+        >>> import numpy as np
         >>> matches(3, float), matches(True, int), matches([1, 2], tuple[int, ...])
         (True, False, True)
+        >>> matches(np.float32(0.1), float), matches(np.zeros((), np.float32), int)
+        (True, False)
     """
     annotation = _strip(annotation)
     if annotation is Any or annotation is inspect.Parameter.empty:
@@ -78,9 +84,9 @@ def matches(value: Any, annotation: Any) -> bool:
     if annotation is bool:
         return isinstance(value, bool)
     if annotation is int:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) or _scalar_array(value, "iu")
     if annotation is float:
-        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) or _scalar_array(value, "fiu")
     if annotation is str:
         return isinstance(value, str)
     if annotation in _SEQUENCES or origin in _SEQUENCES:
@@ -105,6 +111,11 @@ def matches(value: Any, annotation: Any) -> bool:
         except TypeError:
             return True
     return True
+
+
+def _scalar_array(value: Any, kinds: str) -> bool:
+    """Whether `value` is a 0-d array whose dtype kind is one of `kinds` (numpy's codes)."""
+    return getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", None) in kinds
 
 
 def describe(annotation: Any) -> str:

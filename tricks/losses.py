@@ -85,7 +85,8 @@ class Loss(abc.ABC):
                 f"{self.name} expects logits and targets of the same shape (N, C), "
                 f"got {logits.shape} and {targets.shape}"
             )
-        smoothed = optax.smooth_labels(targets, self.label_smoothing) if self.label_smoothing else targets
+        smoothing = self.label_smoothing  # a number, or an array (traced: smoothing by 0 changes nothing)
+        smoothed = optax.smooth_labels(targets, smoothing) if not isinstance(smoothing, float) or smoothing else targets
         losses = self._per_example(logits, smoothed)
         return losses, targets @ self._weights(logits.shape[-1])
 
@@ -210,10 +211,12 @@ class OHEM:
 def _check(
     label_smoothing: float, class_weights: ClassWeights
 ) -> tuple[float, tuple[float, ...] | str | None]:
-    if not 0.0 <= label_smoothing < 1.0:
-        raise registry.RegistryError(f"must be in [0, 1), got {label_smoothing}", argument="label_smoothing")
+    if isinstance(label_smoothing, (int, float)):  # (an array, traced, is a member's of a population)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise registry.RegistryError(f"must be in [0, 1), got {label_smoothing}", argument="label_smoothing")
+        label_smoothing = float(label_smoothing)
     if class_weights is None or class_weights == "balanced":
-        return float(label_smoothing), class_weights
+        return label_smoothing, class_weights
     if isinstance(class_weights, str):
         raise registry.RegistryError(
             f"must be None, 'balanced' or a list of weights, got {class_weights!r}", argument="class_weights"
@@ -224,7 +227,7 @@ def _check(
             f"must be non-negative with at least one positive weight, got {list(weights)}",
             argument="class_weights",
         )
-    return float(label_smoothing), weights
+    return label_smoothing, weights
 
 
 @registry.register("loss")

@@ -11,15 +11,18 @@ slowest; --overrides-file takes a JSON or YAML list of runs, each a mapping
 {key: value} or a list of 'key=value'; with both, every file entry meets every grid
 point. --config.key=value overrides apply to all runs.
 
---vectorize trains the runs that differ only in their seed side by side in one program
-(one compilation, one process), each still into its own workdir; it prints the grouping.
+--vectorize trains the runs that differ only in their seed and in numbers of their
+optimizer and loss specs (rates, schedule values, weight decay, momentum, label smoothing)
+side by side in one program (one compilation), each still into its own workdir; groups
+that differ in anything else run one after another, and the command prints the grouping.
 
 Examples:
   tricks sweep --config experiments/configs/digits.py --workdir runs/sweep --grid 'seed=[0,1,2]'
   tricks sweep --config experiments/configs/digits.py --workdir runs/lr \\
       --grid 'optimizer.learning_rate=[0.01,0.003]' --grid 'seed=[0,1]' --config.progress=false
   tricks sweep --config experiments/configs/mnist1d_cnn.py --workdir runs/models --overrides-file runs.yaml
-  tricks sweep --config experiments/configs/mnist1d_mlp.py --workdir runs/seeds --grid 'seed=[0,1,2,3,4]' --vectorize
+  tricks sweep --config experiments/configs/mnist1d_mlp.py --workdir runs/seeds --vectorize \
+      --grid 'seed=[0,1,2,3,4]' --grid 'optimizer.learning_rate.init_value=[0.03,0.01,0.003,0.001]'
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="train even if a run's folder holds a run of a different config"
     )
     parser.add_argument(
-        "--vectorize", action="store_true", help="train runs that differ only in their seed side by side"
+        "--vectorize", action="store_true",
+        help="train runs that differ only in their seed and optimizer/loss numbers side by side"
     )
 
 

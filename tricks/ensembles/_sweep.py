@@ -151,17 +151,18 @@ def sweep(
     ``root/sweep.json`` is rewritten after each run (or group), so an interrupted sweep
     keeps what it finished; a second call resumes, reusing the summaries of finished runs.
 
-    With `vectorize`, runs that differ only in fields that vectorize
-    (`tricks.train.VECTORIZED_FIELDS`: the seed) form a group trained side by side in
-    one program (`tricks.train.train_population`), each into its own workdir as before;
-    groups run one after another, and the grouping is printed.
+    With `vectorize`, runs that differ only in their seed and in numbers of their
+    optimizer and loss specs (`vector_groups`) form a group trained side by side in one
+    program (`tricks.train.train_population`), each into its own workdir as before;
+    groups run one after another, and the grouping is printed. A group whose numbers
+    cannot be traced (a warmup length) trains in groups of seeds instead, saying why.
 
     Args:
         config: the base training config.
         root: the sweep's folder.
         runs: one list of ``key=value`` overrides per run (`grid`, `read_overrides`).
         force: passed to `train_and_evaluate` (train over a workdir of another config).
-        vectorize: train each group of runs that differ only in their seed together.
+        vectorize: train each group of runs that can share one program together.
 
     Returns:
         The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
@@ -190,7 +191,6 @@ def sweep(
         tricks.config._load.ConfigError: sede=2: unknown key 'sede' in the config (did you mean 'seed'?); ...
     """
     from tricks import config as config_lib
-    from tricks import train
 
     if not runs:
         raise ConfigError("a sweep needs at least one run (give --grid or --overrides-file)")
@@ -214,13 +214,8 @@ def sweep(
             else:
                 print(f"sweep run {name}: finished before, summary reused", flush=True)
                 summaries[name] = summary
-        if len(todo) > 1:
-            print(f"sweep runs {', '.join(name for name, _ in todo)}: side by side", flush=True)
-            trained = train.train_population([c for _, c in todo], [root / name for name, _ in todo], force=force)
-            summaries.update({name: summary for (name, _), summary in zip(todo, trained, strict=True)})
-        for name, run_config in todo if len(todo) == 1 else []:
-            print(f"sweep run {name}", flush=True)
-            summaries[name] = train.train_and_evaluate(run_config, root / name, force=force)
+        if todo:
+            summaries.update(_train_group(todo, root, force))
         result["runs"] = [_entry(name, overrides, summaries[name]) for name, overrides, _ in configs
                           if name in summaries]
         result["ranking"] = [run["name"] for run in ranked(result["runs"])]
@@ -238,28 +233,28 @@ def _entry(name: str, overrides: list[str], summary: Mapping[str, Any]) -> dict[
     return entry
 
 
-def vector_groups(configs: Sequence[tuple[str, list[str], ml_collections.ConfigDict]]) -> list[list[tuple]]:
-    """`configs` (``(name, overrides, config)``) in groups whose members differ only in
-    `tricks.train.VECTORIZED_FIELDS`, in order of first appearance.
+def vector_groups(configs: Sequence[tuple[str, list[str], ml_collections.ConfigDict]],
+                  numbers: bool = True) -> list[list[tuple]]:
+    """`configs` (``(name, overrides, config)``) in groups that may train side by side
+    (equal `tricks.train.vector_key`: they differ in their seed and, with `numbers`, in
+    numbers of their optimizer and loss specs), in order of first appearance.
 
     Examples:
         >>> from tricks import train
         >>> from tricks.config import apply_overrides
         >>> base = train.default_config()
         >>> runs = [(f"r{i}", o, apply_overrides(base, o)) for i, o in enumerate(
-        ...     grid(["optimizer.learning_rate=[0.1,0.01]", "seed=[0,1]"]))]
+        ...     grid(["batch_size=[64,128]", "optimizer.weight_decay=[0.1,0.01]", "seed=[0,1]"]))]
         >>> [[name for name, _, _ in group] for group in vector_groups(runs)]
-        [['r0', 'r1'], ['r2', 'r3']]
+        [['r0', 'r1', 'r2', 'r3'], ['r4', 'r5', 'r6', 'r7']]
+        >>> [len(group) for group in vector_groups(runs, numbers=False)]
+        [2, 2, 2, 2]
     """
     from tricks import train
 
     groups: dict[str, list[tuple]] = {}
     for run in configs:
-        record = train.complete(run[2]).to_dict()
-        for field in train.VECTORIZED_FIELDS:
-            record.pop(field, None)
-        record.pop("progress", None)
-        groups.setdefault(repr(sorted(record.items(), key=lambda kv: kv[0])), []).append(run)
+        groups.setdefault(train.vector_key(run[2], numbers), []).append(run)
     return list(groups.values())
 
 
@@ -268,14 +263,39 @@ def grouping(groups: Sequence[Sequence[tuple]]) -> str:
     from tricks import train
 
     lines = [f"--vectorize: {sum(map(len, groups))} runs in {len(groups)} group(s) trained one after another; the runs "
-             f"of a group differ only in {', '.join(train.VECTORIZED_FIELDS)} and train side by side"]
+             f"of a group differ only in their seed and numbers of their optimizer and loss, and train side by side"]
     if len(groups) > 1:
         split = train.differing_fields([group[0][2] for group in groups])
-        lines.append(f"  groups differ in {', '.join(split)}, which do not vectorize (so far only "
-                     f"{', '.join(train.VECTORIZED_FIELDS)} does)")
+        lines.append(f"  groups differ in {', '.join(split)}")
     for i, group in enumerate(groups, 1):
         lines.append(f"  group {i}: {', '.join(name for name, _, _ in group)}")
     return "\n".join(lines)
+
+
+def _train_group(todo: list[tuple[str, ml_collections.ConfigDict]], root: pathlib.Path,
+                 force: bool) -> dict[str, dict]:
+    """Trains `todo` (``(name, config)``) side by side; a group that cannot share one
+    program (`tricks.train.NotVectorizable`) trains in subgroups of the runs that differ
+    only in their seed."""
+    from tricks import train
+
+    if len(todo) == 1:
+        name, config = todo[0]
+        print(f"sweep run {name}", flush=True)
+        return {name: train.train_and_evaluate(config, root / name, force=force)}
+    print(f"sweep runs {todo[0][0]} .. {todo[-1][0]} ({len(todo)}): side by side", flush=True)
+    try:
+        trained = train.train_population([c for _, c in todo], [root / name for name, _ in todo], force=force)
+    except train.NotVectorizable as exc:
+        subgroups = vector_groups([(name, [], config) for name, config in todo], numbers=False)
+        if len(subgroups) == 1:
+            raise
+        print(f"  {exc}; these runs train in {len(subgroups)} groups of seeds instead", flush=True)
+        found: dict[str, dict] = {}
+        for group in subgroups:
+            found.update(_train_group([(name, config) for name, _, config in group], root, force))
+        return found
+    return {name: summary for (name, _), summary in zip(todo, trained, strict=True)}
 
 
 def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict | None:

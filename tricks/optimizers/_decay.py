@@ -9,13 +9,15 @@ from tricks._types import ScheduleLike
 
 
 def uses(value: ScheduleLike | None) -> bool:
-    """Whether a weight-decay argument is active: a schedule, or a nonzero number.
+    """Whether a weight-decay argument is active: a schedule, a nonzero number, or an
+    array (traced, its value unknown: the members of `tricks.train.train_population`).
 
     Examples:
-        >>> uses(0.0), uses(1e-4), uses(lambda step: 0.0)
-        (False, True, True)
+        >>> import numpy as np
+        >>> uses(0.0), uses(1e-4), uses(lambda step: 0.0), uses(np.float32(0.0))
+        (False, True, True, True)
     """
-    return value is not None and (callable(value) or value != 0)
+    return value is not None and (callable(value) or not isinstance(value, (int, float)) or value != 0)
 
 
 def l2(weight_decay: jax.Array | None) -> list[optax.GradientTransformation]:

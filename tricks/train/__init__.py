@@ -16,7 +16,8 @@ from tricks.metrics import GRAD_NORM_PREFIX, layer_histograms, layer_names, per_
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
-from tricks.train._population import VECTORIZED_FIELDS, differing_fields, train_population
+from tricks.train._population import (VECTORIZED_FIELDS, NotVectorizable, differing_fields, train_population,
+                                      vector_key)
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
 from tricks.train._workdir import WorkdirError
@@ -28,6 +29,7 @@ __all__ = [
     "VECTORIZED_FIELDS",
     "Checkpoints",
     "NonFiniteLossError",
+    "NotVectorizable",
     "Pmap",
     "Pretrained",
     "Sharded",
@@ -54,4 +56,5 @@ __all__ = [
     "snapshot_steps",
     "train_and_evaluate",
     "train_population",
+    "vector_key",
 ]

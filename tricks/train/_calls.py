@@ -196,6 +196,9 @@ class Calls:
             leading member axis (but one step counter); `batches` gives windows of the
             members' data stacked on it, and its loader says which arguments are
             stacked (``axes``).
+        constants: if given, a pytree passed to every step as ``step(state, batch,
+            constants)`` (with `members`, stacked on the member axis: each member's
+            numbers, such as its learning rate).
 
     Attributes:
         unrolled: whether calls run unrolled (`unrolls`).
@@ -223,11 +226,13 @@ class Calls:
     """
 
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
-                 metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0):
+                 metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
-        self.members = members
+        self.members, self._constants = members, constants
+        one = constants if constants is None or not members else jax.tree.map(lambda x: x[0], constants)
+        bound = step if constants is None else lambda state, batch: step(state, batch, one)
         self._axis, self._log_every = strategy.axis_name, log_every
-        self.unrolled = unrolls(step, *example, self._axis)
+        self.unrolled = unrolls(bound, *example, self._axis)
         # windows gathered on the device by the call itself, or stacked from per-step batches (Grain; pmap)
         self._gathers = getattr(batches.loader, "on_device", False) and self._axis is None
         self.fixed = self.unrolled or not self._gathers  # calls of exactly `window` steps, or of one
@@ -237,7 +242,7 @@ class Calls:
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
         mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
-        sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b)[2], axis_name=self._axis), *mapped)
+        sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b, one)[2], axis_name=self._axis), *mapped)
         self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
         self._open = None  # the open log interval's sums, on the device (None: it starts afresh)
         self._zeros = None  # an interval's first sums (made once)
@@ -294,12 +299,13 @@ class Calls:
         if key not in self._programs:
             self._programs[key] = self._compile(*key, state)
         program, packing = self._programs[key]
-        state, values, sums = program(state, self._opened(), np.int32(size), *self._window(size, length))
+        constants = () if self._constants is None else self._constants
+        state, values, sums = program(state, self._opened(), np.int32(size), constants, *self._window(size, length))
         return state, self._strategy.metrics(values), packing, sums
 
-    def _one(self, state, batch):
+    def _one(self, state, batch, constants):
         """A step and its summed metrics (added over the devices under pmap)."""
-        state, outputs = self._step(state, batch)
+        state, outputs = self._step(state, batch) if self._constants is None else self._step(state, batch, constants)
         summed = self._metrics.summed(outputs)
         if self._axis is not None:
             summed = jax.lax.psum(summed, self._axis)
@@ -337,7 +343,7 @@ class Calls:
         return (self._strategy.stack_window([next(self._batches) for _ in range(size)]),)
 
     def _compile(self, length: int, histograms: bool, logged: bool, example: Any) -> tuple[Callable, Packing]:
-        """``(state, opened, count, *window) -> (state, packed results, sums)``: `count` <=
+        """``(state, opened, count, constants, *window) -> (state, packed results, sums)``: `count` <=
         `length` steps from the open interval's sums `opened` to those after the last step,
         compiled by the strategy (`Sharded.compile_calls`: under pmap each device runs it on
         its rows), and the results' `Packing`; `example` is a state in the strategy's
@@ -357,7 +363,7 @@ class Calls:
         every = self._log_every
         segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
 
-        def call(state, opened, count, *args):
+        def call(state, opened, count, constants, *args):
             if self._gathers:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
                 steps = state.step + jnp.arange(length, dtype=jnp.int32)
                 window = jax.vmap(lambda step: loader.gather(step, *args, scale=None))(steps)
@@ -369,7 +375,7 @@ class Calls:
                 batch = jax.tree.map(lambda x: x[i], window)
                 if self._gathers:
                     batch["image"] = loader.dataset.to_float(batch["image"])
-                return self._one(state, constrain(batch, sharding))
+                return self._one(state, constrain(batch, sharding), constants)
 
             if straight:  # `count` == `length`: one segment (the calls are split at log steps)
                 summed, losses = opened, []
@@ -418,15 +424,16 @@ class Calls:
             state, results, sums = call(*args)
             return state, Packing.pack(results), sums
 
-        args = (example, self._opened(), np.int32(length), *self._window_shapes(length))
+        constants = () if self._constants is None else self._constants
+        args = (example, self._opened(), np.int32(length), constants, *self._window_shapes(length))
         if self.members:  # each member's call, side by side: one step counter, the rest per member
             state_axes = jax.tree.map(lambda _: 0, example).replace(step=None)
-            in_axes = (state_axes, 0, None, *self._batches.loader.axes)
+            in_axes = (state_axes, 0, None, 0, *self._batches.loader.axes)
             results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0)), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
             program = jax.vmap(program, in_axes=in_axes, out_axes=(state_axes, 0, 0))
         elif mapped:  # one device's results: `call` under a vmap that stands in for pmap
-            results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, 0), axis_name=self._axis), *args)[1]
+            results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, None, 0), axis_name=self._axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
         else:
             results = jax.eval_shape(call, *args)[1]
