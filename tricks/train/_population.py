@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 import registry
 from tricks import metrics as metrics_lib
@@ -43,7 +44,6 @@ from tricks.train._build import create_checked_state
 from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
-from tricks.train._evaluate import evaluate
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._setup import _spec_text, setup
 from tricks.train._snapshots import snapshot_steps
@@ -368,6 +368,8 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
     stops = Stops((run.eval_every, base.checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, base.log_every, adaptive=True, multiple=calls.window if calls.fixed else 1)
     live = list(range(len(members)))
+    state_axes = jax.tree.map(lambda _: 0, state.replace(step=None)).replace(step=None)
+    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(state_axes, None)))  # every member on each batch
 
     def guarded(i: int, action) -> None:  # a member's non-finite loss stops that member only
         if i not in live:
@@ -397,11 +399,11 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
                 continue
             for i in list(live):
                 guarded(i, MetricsLog.finish)
+            evaluated = _evaluate(evaluator, state, run.eval_loaders, live) if evaluating else {}
             for i in live:
                 member, common = members[i], _one(state, i)
                 if evaluating:
-                    member.results = {split: evaluate(run.eval_step, common, loader_.eval_batches())
-                                      for split, loader_ in run.eval_loaders.items()}
+                    member.results = evaluated[i]
                     member.writer.write(done, {f"eval/{split}/{k}": v for split, m in member.results.items()
                                                for k, v in m.items() if k != "examples"})
                     monitored = member.results.get("validation") or next(iter(member.results.values()), None)
@@ -427,8 +429,7 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
             summaries.append({"error": member.error, "step": member.stopped_at})
             continue
         if not member.results:  # resumed at its last step
-            member.results = {split: evaluate(run.eval_step, _one(state, i), loader_.eval_batches())
-                              for split, loader_ in run.eval_loaders.items()}
+            member.results = _evaluate(evaluator, state, run.eval_loaders, [i])[i]
         summary = {"step": int(num_steps), "eval": member.results[list(member.results)[-1]],
                    "splits": member.results, "train": member.log.latest, "wall_time_s": member.clock.elapsed(),
                    "snapshots": snapshots, "code_version": version,
@@ -436,6 +437,23 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
         (member.workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         summaries.append(summary)
     return summaries
+
+
+def _evaluate(evaluator, state, loaders: dict, members: Sequence[int]) -> dict[int, dict[str, dict]]:
+    """`members`' evaluation metrics on every split, as `evaluate` gives one run's: all the
+    members evaluated on each batch in one call, merged on the device, fetched once."""
+    found: dict[int, dict[str, dict]] = {i: {} for i in members}
+    for split, loader in loaders.items():
+        merged = count = None
+        for batch in loader.eval_batches():
+            metrics, examples = evaluator(state, batch)
+            merged = metrics_lib.Metrics.merge(merged, metrics)
+            count = examples if count is None else count + examples
+        merged, count = jax.device_get((merged, count))
+        for i in members:
+            found[i][split] = metrics_lib.Metrics.compute(jax.tree.map(lambda x: x[i], merged)) | {  # noqa: B023
+                "examples": int(np.rint(count[i]))}
+    return found
 
 
 def _restore(members: list[_Member], base, snapshots: list[int]) -> tuple[int, list[dict]]:

@@ -1,0 +1,98 @@
+"""Runs side by side (`tricks.train.train_population`) against one run and against runs one by one.
+
+For each config, in one process and one run of this command: the wall time of one run
+(`train_and_evaluate`, seed 0), of N seeds trained together, and of N seeds trained one
+after another in the same process (as `tricks sweep` without ``--vectorize`` does: each
+run builds and compiles its own programs). Every figure includes building, compiling,
+evaluating and checkpointing, as a user waits for it. A short run of each config first
+prepares its dataset (not timed).
+
+Goal (issue #17): on 2 CPU cores, 8 seeds of the digits MLP in at most 2x the time of one run.
+
+Examples:
+  tricks bench population
+  tricks bench population --members 4 --configs digits mnist1d_cnn --steps 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import tempfile
+import time
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
+DEFAULT = ("digits", "mnist1d_mlp", "mnist1d_cnn", "fashion_mnist_cnn")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--members", type=int, default=8, help="seeds trained side by side (and one by one)")
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT),
+                        help="shipped configs (experiments/configs/NAME.py) or config files")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="train this many steps instead of each config's own (0: the config's)")
+    parser.add_argument("--sequential", type=int, default=0,
+                        help="how many of the one-by-one runs to time (0: all; fewer: their mean times N)")
+
+
+def measure(cfg, members: int, sequential: int) -> dict[str, float]:
+    """Seconds for one run, `members` together, and `members` one by one (or `sequential`
+    of them, scaled to `members`)."""
+    from tricks import train
+
+    configs = []
+    for seed in range(members):
+        member = cfg.copy_and_resolve_references()
+        member.seed, member.progress = seed, False
+        configs.append(member)
+    with tempfile.TemporaryDirectory() as root:
+        root = pathlib.Path(root)
+        warm = configs[0].copy_and_resolve_references()
+        warm.num_steps, warm.eval_every = 2, 2
+        train.train_and_evaluate(warm, root / "warm")  # the dataset prepared and cached
+        began = time.perf_counter()
+        train.train_and_evaluate(configs[0], root / "one")
+        one = time.perf_counter() - began
+        began = time.perf_counter()
+        train.train_population(configs, [root / f"together{i}" for i in range(members)])
+        together = time.perf_counter() - began
+        timed = sequential or members
+        began = time.perf_counter()
+        for i, member in enumerate(configs[:timed]):
+            train.train_and_evaluate(member, root / f"alone{i}")
+        alone = (time.perf_counter() - began) * members / timed
+    return {"one": one, "together": together, "sequential": alone, "timed": timed}
+
+
+def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+
+    from tricks import config as config_lib
+    from tricks import train
+
+    if args.members < 1:
+        print(f"tricks bench population: --members must be at least 1, got {args.members}")
+        return 2
+    rows = []
+    for name in args.configs:
+        path = CONFIGS / f"{name}.py" if (CONFIGS / f"{name}.py").is_file() else pathlib.Path(name)
+        cfg = train.complete(config_lib.load(str(path), getattr(args, "overrides", [])))
+        if args.steps:
+            cfg.num_steps = args.steps
+            cfg.eval_every = min(cfg.eval_every, args.steps) if cfg.eval_every > 0 else 0
+        with contextlib.redirect_stdout(io.StringIO()):  # the runs' own lines
+            found = measure(cfg, args.members, args.sequential)
+        rows.append((pathlib.Path(path).stem, cfg.num_steps, found))
+        print(f"{rows[-1][0]}: one run {found['one']:.1f} s, {args.members} together {found['together']:.1f} s, "
+              f"{args.members} one by one {found['sequential']:.1f} s", flush=True)
+    print(f"\n{'config':<20} {'steps':>6} {'one s':>7} {'together s':>11} {'one by one s':>13} "
+          f"{'together/one':>13} {'saved':>7}")
+    for name, steps, found in rows:
+        scaled = "*" if found["timed"] < args.members else " "
+        print(f"{name:<20} {steps:>6} {found['one']:7.1f} {found['together']:11.1f} {found['sequential']:12.1f}"
+              f"{scaled} {found['together'] / found['one']:12.2f}x {found['sequential'] / found['together']:6.1f}x")
+    if any(found["timed"] < args.members for _, _, found in rows):
+        print(f"(* {args.sequential} of the {args.members} one-by-one runs timed, scaled to {args.members})")
+    print(f"(goal on 2 CPU cores: {args.members} seeds of the digits MLP in at most 2x one run)")
+    return 0
