@@ -181,3 +181,19 @@ def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_pa
     assert "which their factories need as concrete numbers" in out and "train in 2 groups of seeds instead" in out
     assert out.count("training 2 members side by side (differing in seed)") == 2
     assert sorted(run["step"] for run in result["runs"]) == [10] * 4
+
+
+def test_more_members_than_memory_holds_are_refused_or_split(tmp_path, monkeypatch, capsys):
+    """With room for 2 members by `member_bytes`' estimate, 3 are refused, naming how many
+    fit, before anything is written; a sweep trains them in groups of 2 instead."""
+    each = sum(train.member_bytes(train.setup(config(0))).values())
+    monkeypatch.setattr(_population, "free_memory", lambda: int(2.5 * each / _population.MEMORY_HEADROOM))
+    with pytest.raises(train.TooManyMembers, match="3 members side by side need about .* at most 2 fit") as info:
+        train.train_population([config(seed) for seed in range(3)], [tmp_path / f"m{i}" for i in range(3)])
+    assert info.value.fits == 2 and not (tmp_path / "m0").exists()
+    base = config(0, num_steps=10, eval_every=10, checkpoint_every=0)
+    result = ensembles.sweep(base, tmp_path / "sweep", ensembles.grid(["seed=[0,1,2]"]), vectorize=True)
+    out = capsys.readouterr().out
+    assert "at most 2 fit; train them in groups of 2: in 2 groups" in out
+    assert "training 2 members side by side" in out and "sweep run 02_seed=2" in out
+    assert [run["step"] for run in result["runs"]] == [10, 10, 10]

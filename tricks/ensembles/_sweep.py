@@ -155,7 +155,8 @@ def sweep(
     optimizer and loss specs (`vector_groups`) form a group trained side by side in one
     program (`tricks.train.train_population`), each into its own workdir as before;
     groups run one after another, and the grouping is printed. A group whose numbers
-    cannot be traced (a warmup length) trains in groups of seeds instead, saying why.
+    cannot be traced (a warmup length) trains in groups of seeds instead, and one too
+    large for the device's memory in smaller groups, saying why.
 
     Args:
         config: the base training config.
@@ -286,6 +287,10 @@ def _train_group(todo: list[tuple[str, ml_collections.ConfigDict]], root: pathli
     print(f"sweep runs {todo[0][0]} .. {todo[-1][0]} ({len(todo)}): side by side", flush=True)
     try:
         trained = train.train_population([c for _, c in todo], [root / name for name, _ in todo], force=force)
+    except train.TooManyMembers as exc:
+        chunks = [todo[i:i + exc.fits] for i in range(0, len(todo), exc.fits)]
+        print(f"  {exc}: in {len(chunks)} groups", flush=True)
+        return {name: summary for chunk in chunks for name, summary in _train_group(chunk, root, force).items()}
     except train.NotVectorizable as exc:
         subgroups = vector_groups([(name, [], config) for name, config in todo], numbers=False)
         if len(subgroups) == 1:

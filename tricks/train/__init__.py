@@ -16,8 +16,8 @@ from tricks.metrics import GRAD_NORM_PREFIX, layer_histograms, layer_names, per_
 from tricks.train._logstep import NonFiniteLossError
 from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
-from tricks.train._population import (VECTORIZED_FIELDS, NotVectorizable, differing_fields, train_population,
-                                      vector_key)
+from tricks.train._population import (VECTORIZED_FIELDS, NotVectorizable, TooManyMembers, differing_fields,
+                                      member_bytes, train_population, vector_key)
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
 from tricks.train._workdir import WorkdirError
@@ -34,6 +34,7 @@ __all__ = [
     "Pretrained",
     "Sharded",
     "Setup",
+    "TooManyMembers",
     "TrainState",
     "Trained",
     "WorkdirError",
@@ -49,6 +50,7 @@ __all__ = [
     "load_pretrained",
     "make_eval_step",
     "make_train_step",
+    "member_bytes",
     "per_layer_grad_norms",
     "pmap",
     "setup",

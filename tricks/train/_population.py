@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Callable, Sequence
@@ -56,6 +57,10 @@ and numbers in the optimizer and loss specs (a learning rate, a schedule's value
 decay, momentum, label smoothing) wherever their factories take them traced."""
 
 
+MEMORY_HEADROOM = 0.8
+"""The share of the free device memory a population may plan to use (`fitting_members`)."""
+
+
 class NotVectorizable(ConfigError):
     """Members that cannot share one program; `fields` names what sets them apart
     (dotted config fields: ``batch_size``, ``optimizer.learning_rate.warmup_steps``)."""
@@ -63,6 +68,65 @@ class NotVectorizable(ConfigError):
     def __init__(self, message: str, fields: Sequence[str]):
         super().__init__(message)
         self.fields = list(fields)
+
+
+class TooManyMembers(ConfigError):
+    """More members than fit in the device's free memory; `fits` is how many would (>= 1)."""
+
+    def __init__(self, message: str, fits: int):
+        super().__init__(message)
+        self.fits = fits
+
+
+def member_bytes(run) -> dict[str, int]:
+    """An estimate of one member's device memory, from its state and batch: the state
+    four times over (itself, its gradients, the optimizer's updates, the next state), the
+    model's activations on one batch twice (kept for the backward pass, and their
+    gradients; from Flax's captured intermediates, traced only), and one call's window of
+    batches.
+
+    Examples:
+        >>> from tricks import train
+        >>> parts = member_bytes(train.setup(train.default_config()))
+        >>> sorted(parts), parts["state"] > 0
+        (['activations', 'state', 'window'], True)
+    """
+    state = run.state
+    nbytes = lambda tree: sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))  # noqa: E731
+    batch = run.loader.batch(0)
+    image = jnp.asarray(batch["image"])
+    _, captured = jax.eval_shape(lambda v, x: run.components.model.apply(
+        v, x, train=False, capture_intermediates=True, mutable=["intermediates"]), state.variables(), image)
+    window = min(run.config.steps_per_call or 100, 100) * nbytes(batch)
+    return {"state": 4 * nbytes((state.params, state.opt_state, state.batch_stats)),
+            "activations": 2 * nbytes(captured), "window": window}
+
+
+def free_memory() -> int:
+    """The free memory of the first device in bytes: its allocator's limit less what is in
+    use, or on a CPU (no allocator statistics) the host's available memory."""
+    stats = jax.local_devices()[0].memory_stats()
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fitting_members(run, members: int) -> None:
+    """Checks that `members` side by side fit in `MEMORY_HEADROOM` of the free memory.
+
+    Raises:
+        TooManyMembers: they do not; the message gives the estimate and how many fit.
+    """
+    parts = member_bytes(run)
+    each, free = sum(parts.values()), free_memory() * MEMORY_HEADROOM
+    if members * each <= free:
+        return
+    fits = max(1, int(free // each))
+    gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
+    raise TooManyMembers(
+        f"{members} members side by side need about {gib(members * each)} of device memory ({gib(each)} each: "
+        f"{', '.join(f'{k} {gib(v)}' for k, v in parts.items())}), and {gib(free)} is free to use "
+        f"({MEMORY_HEADROOM:.0%} of it): at most {fits} fit; train them in groups of {fits}", fits)
 
 
 def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path], *,
@@ -88,6 +152,8 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     Raises:
         NotVectorizable: members that differ in another field, in a spec's structure, or
             in a number its factory needs concrete (named, before anything is written).
+        TooManyMembers: more members than the device's free memory holds, by the
+            estimate of `member_bytes` (saying how many fit).
         tricks.config.ConfigError: no members, a parallel strategy other than
             ``sharded``, several processes, or training data that is not on the device.
         WorkdirError: a workdir is locked by another run.
@@ -126,6 +192,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
                           f"device, and it streams from disk; train them one by one")
     if not run.eval_loaders:
         raise ConfigError(f"eval_splits {list(base.eval_splits)}: the dataset has none of them")
+    fitting_members(run, len(configs))
     varying = _Varying(run, configs)
     names = (_spec_text(base.model), _spec_text(base.dataset))
     example = jnp.asarray(run.loader.batch(0)["image"])
