@@ -4,6 +4,8 @@ import dataclasses
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -197,3 +199,17 @@ def test_more_members_than_memory_holds_are_refused_or_split(tmp_path, monkeypat
     assert "at most 2 fit; train them in groups of 2: in 2 groups" in out
     assert "training 2 members side by side" in out and "sweep run 02_seed=2" in out
     assert [run["step"] for run in result["runs"]] == [10, 10, 10]
+
+
+def test_members_spread_over_eight_devices_equal_separate_runs(separate, tmp_path):
+    """8 members on 8 simulated devices, one per device, each training on its whole batch:
+    the records are those of the runs alone on one device."""
+    from tests.train.test_scale import _env
+
+    worker = pathlib.Path(__file__).with_name("population_worker.py")
+    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], env=_env(8), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "spread over the 8 devices, 1 per device" in done.stdout
+    for seed in SEEDS:
+        assert_records_close(records(tmp_path / f"m{seed}"), records(separate[seed, RATES[0]]["workdir"]))

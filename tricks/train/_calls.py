@@ -199,6 +199,9 @@ class Calls:
         constants: if given, a pytree passed to every step as ``step(state, batch,
             constants)`` (with `members`, stacked on the member axis: each member's
             numbers, such as its learning rate).
+        member_axis: with `members`, the mesh axis the member axis is split over (each
+            device training its own members on whole batches), or None (every member's
+            batch split over the devices, as one run's).
 
     Attributes:
         unrolled: whether calls run unrolled (`unrolls`).
@@ -226,9 +229,10 @@ class Calls:
     """
 
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
-                 metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None):
+                 metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None,
+                 member_axis: str | None = None):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
-        self.members, self._constants = members, constants
+        self.members, self._constants, self._member_axis = members, constants, member_axis
         one = constants if constants is None or not members else jax.tree.map(lambda x: x[0], constants)
         bound = step if constants is None else lambda state, batch: step(state, batch, one)
         self._axis, self._log_every = strategy.axis_name, log_every
@@ -358,7 +362,8 @@ class Calls:
         mapped = self._axis is not None  # (pmap: each device's program sees its own rows)
         sharding = self._strategy.batch_sharding
         stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
-        constrain = (lambda tree, _: tree) if mapped else jax.lax.with_sharding_constraint
+        # (under pmap each device sees its own rows; members spread over the devices keep their batches whole)
+        constrain = (lambda tree, _: tree) if mapped or self._member_axis else jax.lax.with_sharding_constraint
         loader, straight = self._batches.loader, self.unrolled or length == 1
         every = self._log_every
         segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
@@ -429,9 +434,10 @@ class Calls:
         if self.members:  # each member's call, side by side: one step counter, the rest per member
             state_axes = jax.tree.map(lambda _: 0, example).replace(step=None)
             in_axes = (state_axes, 0, None, 0, *self._batches.loader.axes)
-            results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0)), *args)[1]
+            results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0),
+                                              spmd_axis_name=self._member_axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
-            program = jax.vmap(program, in_axes=in_axes, out_axes=(state_axes, 0, 0))
+            program = jax.vmap(program, in_axes=in_axes, out_axes=(state_axes, 0, 0), spmd_axis_name=self._member_axis)
         elif mapped:  # one device's results: `call` under a vmap that stands in for pmap
             results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, None, 0), axis_name=self._axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)

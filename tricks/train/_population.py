@@ -12,7 +12,9 @@ the members differ as traced values (`tricks.train._varying`), and each member's
 starts from its own optimizer's ``init``. Everything on the host is per member, as
 `train_and_evaluate` does it for one run: its workdir, lock, config, records
 (`MetricsLog`, writers), evaluations and checkpoints (a member's state is a single run's),
-so every tool reads a member's workdir as any run's. A member whose loss becomes
+so every tool reads a member's workdir as any run's. With several devices and a number
+of members that divides by their count, the member axis is split over the devices
+(``spmd_axis_name``): each device trains its members on whole batches. A member whose loss becomes
 non-finite stops (its records end where a single run's would, and it gets no summary)
 while the others go on.
 
@@ -35,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 import registry
 from tricks import metrics as metrics_lib
@@ -422,12 +425,21 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
     if metas:
         print(f"resuming {len(members)} members from step {start}")
     state = jax.tree.map(lambda *xs: jnp.stack(xs), *[m.state.replace(step=None) for m in members])
-    state = jax.device_put(state.replace(step=members[0].state.step), run.strategy.replicated)
+    # members spread over the devices (each device trains its own on whole batches) when they divide evenly
+    spread = jax.device_count() > 1 and len(members) % jax.device_count() == 0
+    by_member = NamedSharding(run.strategy.mesh, PartitionSpec("data")) if spread else run.strategy.replicated
+    state = jax.device_put(state, jax.tree.map(lambda _: by_member, state.replace(step=None)))
+    state = state.replace(step=jax.device_put(members[0].state.step, run.strategy.replicated))
+    if spread:
+        print(f"  spread over the {jax.device_count()} devices, {len(members) // jax.device_count()} per device",
+              flush=True)
     has_plateau = bool(metrics_lib.plateau_scales(members[0].state.opt_state))
     loader = _MemberLoader([m.loader for m in members])
     calls = Calls(varying.step(), run.strategy, _MemberBatches([m.batches for m in members], loader),
                   base.steps_per_call, (run.state, run.loader.batch(0)), run.train_metrics,
-                  log_every=base.log_every, members=len(members), constants=varying.arrays)
+                  log_every=base.log_every, members=len(members),
+                  constants=None if varying.arrays is None else jax.device_put(varying.arrays, by_member),
+                  member_axis="data" if spread else None)
     opened = [m.log.restore(metas[i].get("log") if metas else None, calls.summed_shapes)
               for i, m in enumerate(members)]
     if all(o is not None for o in opened):
@@ -436,7 +448,8 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
     pace = Pace(MAX_CALL_SECONDS, base.log_every, adaptive=True, multiple=calls.window if calls.fixed else 1)
     live = list(range(len(members)))
     state_axes = jax.tree.map(lambda _: 0, state.replace(step=None)).replace(step=None)
-    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(state_axes, None)))  # every member on each batch
+    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(state_axes, None),  # every member on each batch
+                                 spmd_axis_name="data" if spread else None))
 
     def guarded(i: int, action) -> None:  # a member's non-finite loss stops that member only
         if i not in live:
