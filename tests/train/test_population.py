@@ -23,6 +23,12 @@ RATES = (0.003, 0.01)
 MEMBERS = [(seed, rate) for rate in RATES for seed in SEEDS]
 
 
+@pytest.fixture(autouse=True)
+def measurements(tmp_path_factory, monkeypatch):
+    """The side-by-side measurements of this module kept in a folder of its own."""
+    monkeypatch.setenv("TRICKS_CACHE", str(tmp_path_factory.getbasetemp() / "side_by_side_cache"))
+
+
 def config(seed: int, rate: float = 0.003, **fields):
     cfg = train.default_config()
     cfg.seed, cfg.num_steps, cfg.log_every, cfg.eval_every, cfg.checkpoint_every = seed, 30, 10, 15, 10
@@ -213,3 +219,30 @@ def test_members_spread_over_eight_devices_equal_separate_runs(separate, tmp_pat
     assert "spread over the 8 devices, 1 per device" in done.stdout
     for seed in SEEDS:
         assert_records_close(records(tmp_path / f"m{seed}"), records(separate[seed, RATES[0]]["workdir"]))
+
+
+def test_members_train_one_by_one_where_that_is_faster(separate, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_population, "side_by_side", lambda run, members: (False, "measured: faster apart"))
+    workdirs = [tmp_path / f"m{seed}" for seed in SEEDS[:2]]
+    summaries = train.train_population([config(seed) for seed in SEEDS[:2]], workdirs)
+    assert "training 2 members one after another: measured: faster apart" in capsys.readouterr().out
+    for seed, workdir, summary in zip(SEEDS[:2], workdirs, summaries, strict=True):
+        assert records(workdir) == records(separate[seed, RATES[0]]["workdir"])  # they are single runs
+        assert summary["step"] == 30
+
+
+def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
+    from tricks.train import _side_by_side
+
+    monkeypatch.setenv(_side_by_side.CACHE_ENV, str(tmp_path))
+    calls = []
+    measure = _side_by_side.measure
+    monkeypatch.setattr(_side_by_side, "measure", lambda run, members: calls.append(members) or measure(run, members))
+    run = train.setup(config(0))
+    first, why = _side_by_side.side_by_side(run, 3)
+    assert "measured now" in why and calls == [3]
+    again, why = _side_by_side.side_by_side(run, 3)
+    assert (again, calls) == (first, [3]) and "cached" in why
+    (tmp_path / "side_by_side.json").write_text("{not json")  # damaged: measured again
+    assert _side_by_side.side_by_side(run, 3)[0] == first and calls == [3, 3]
+    assert _side_by_side.side_by_side(run, 1) == (True, "one member")

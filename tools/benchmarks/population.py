@@ -9,6 +9,19 @@ prepares its dataset (not timed).
 
 Goal (issue #17): on 2 CPU cores, 8 seeds of the digits MLP in at most 2x the time of one run.
 
+Measured on the 2-core CPU machine (seconds; before `train_population` chose between side
+by side and one by one, so "together" is always side by side here):
+
+| config | one | 8 together | 8 one by one |
+|---|---|---|---|
+| digits | 4.7 | 9.9 (2.09x one; 9.0-9.5 in repeats, 1.8-2.0x) | 35.9 |
+| mnist1d_mlp | 4.5 | 13.1 | 37.8 |
+| mnist1d_cnn | 9.9 | 49.2 | 82.0 |
+| fashion_mnist_cnn (40 steps, 4 seeds, 2 timed one by one) | 8.3 | 99.3 | 33.0 |
+
+A "together" run now trains one by one where that is predicted faster
+(`tricks.train._side_by_side`), as for the Fashion-MNIST CNN on CPU.
+
 Examples:
   tricks bench population
   tricks bench population --members 4 --configs digits mnist1d_cnn --steps 500

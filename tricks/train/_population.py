@@ -49,7 +49,9 @@ from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
+from tricks.train._loop import train_and_evaluate
 from tricks.train._setup import _spec_text, setup
+from tricks.train._side_by_side import side_by_side
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import make_train_step, skips_nonfinite
 from tricks.train._writers import ConsoleWriter, JsonlWriter, MultiWriter, Stopwatch, TensorBoardWriter, trim_records
@@ -157,6 +159,10 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
             in a number its factory needs concrete (named, before anything is written).
         TooManyMembers: more members than the device's free memory holds, by the
             estimate of `member_bytes` (saying how many fit).
+
+    Where the members would train faster one after another (`side_by_side`, measured
+    once per backend and model: convolutions on a CPU), they do, each by
+    `train_and_evaluate`, and the command says so.
         tricks.config.ConfigError: no members, a parallel strategy other than
             ``sharded``, several processes, or training data that is not on the device.
         WorkdirError: a workdir is locked by another run.
@@ -197,6 +203,10 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         raise ConfigError(f"eval_splits {list(base.eval_splits)}: the dataset has none of them")
     fitting_members(run, len(configs))
     varying = _Varying(run, configs)
+    together, why = side_by_side(run, len(configs))
+    if not together:
+        print(f"training {len(configs)} members one after another: {why}", flush=True)
+        return _one_by_one(configs, workdirs, force)
     names = (_spec_text(base.model), _spec_text(base.dataset))
     example = jnp.asarray(run.loader.batch(0)["image"])
     members = []
@@ -213,7 +223,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     with contextlib.ExitStack() as stack:
         for member in members:  # one run at a time writes a workdir
             stack.enter_context(_lock.hold(member.workdir))
-        return _train(run, members, varying, force=force)
+        return _train(run, members, varying, why, force=force)
 
 
 class _Varying:
@@ -388,11 +398,12 @@ def _one(state: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], state.replace(step=None)).replace(step=state.step)
 
 
-def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> list[dict[str, Any]]:
+def _train(run, members: list[_Member], varying: _Varying, why: str, *, force: bool) -> list[dict[str, Any]]:
     base = run.config
     differing = (["seed"] if len({m.config.seed for m in members}) > 1 else []) + varying.differing()
     print(f"training {len(members)} members side by side (differing in {', '.join(differing) or 'nothing'})",
           flush=True)
+    print(f"  {why}", flush=True)
     for member in members:
         _workdir.prepare(member.workdir, member.config, force, member.state)
     for note in run.components.notes:
@@ -516,6 +527,20 @@ def _train(run, members: list[_Member], varying: _Varying, *, force: bool) -> li
                    "population": {"members": len(members), "member": i}}
         (member.workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         summaries.append(summary)
+    return summaries
+
+
+def _one_by_one(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path],
+                force: bool) -> list[dict[str, Any]]:
+    """The members trained one after another, as `train_population` reports them."""
+    summaries = []
+    for config, workdir in zip(configs, workdirs, strict=True):
+        try:
+            summaries.append(train_and_evaluate(config, workdir, force=force))
+        except NonFiniteLossError as exc:
+            good = Checkpoints(workdir, read_only=True).steps()
+            print(f"member {workdir}: {exc}", flush=True)
+            summaries.append({"error": str(exc), "step": good[-1] if good else 0})
     return summaries
 
 
