@@ -155,6 +155,7 @@ def test_label_smoothing_varies_between_members(tmp_path):
      "members differ in optimizer.learning_rate.warmup_steps, which their factories need as concrete numbers"),
     ({"optimizer": "adamw(0.01, weight_decay=0.0)"}, {"optimizer": "adamw(0.01, weight_decay=0.1)"},
      "member 1's values give its optimizer state another structure"),
+    ({"init_from": "/elsewhere"}, {"init_from": "/elsewhere"}, "train runs that start from a checkpoint one by one"),
 ])
 def test_members_that_cannot_train_together_are_refused(tmp_path, fields, other, message):
     configs = [config(0, **fields), config(1, **other)]

@@ -164,7 +164,8 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     once per backend and model: convolutions on a CPU), they do, each by
     `train_and_evaluate`, and the command says so.
         tricks.config.ConfigError: no members, a parallel strategy other than
-            ``sharded``, several processes, or training data that is not on the device.
+            ``sharded``, several processes, training data that is not on the device, or
+            ``init_from`` (not supported side by side).
         WorkdirError: a workdir is locked by another run.
 
     Examples:
@@ -191,6 +192,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         raise NotVectorizable(f"members differ in {', '.join(fixed)}, which cannot differ inside one vectorized "
                               f"group (only the seed and numbers in the optimizer and loss specs can)", fixed)
     base = configs[0]
+    if base.init_from:
+        raise ConfigError(f"init_from={base.init_from!r}: members side by side start from their own "
+                          f"initialization; train runs that start from a checkpoint one by one")
     if jax.process_count() > 1:
         raise ConfigError("vectorized members train in one process; run them one by one with several processes")
     run = setup(base)
@@ -339,7 +343,6 @@ class _Member:
     results: dict = dataclasses.field(default_factory=dict)
     error: str | None = None
     stopped_at: int = 0
-    pretrained: Any = None
 
 
 class _MemberLoader:
