@@ -432,7 +432,7 @@ class Calls:
         constants = () if self._constants is None else self._constants
         args = (example, self._opened(), np.int32(length), constants, *self._window_shapes(length))
         if self.members:  # each member's call, side by side: one step counter, the rest per member
-            state_axes = jax.tree.map(lambda _: 0, example).replace(step=None)
+            state_axes = member_axes(example)
             in_axes = (state_axes, 0, None, 0, *self._batches.loader.axes)
             results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0),
                                               spmd_axis_name=self._member_axis), *args)[1]
@@ -450,6 +450,20 @@ class Calls:
         if self._gathers:
             return self._batches.loader.window_args(int(self._batches.step), length)
         return (self._strategy.window_like(self._batches.loader.batch(int(self._batches.step)), length),)
+
+
+def member_axes(state: Any) -> Any:
+    """`jax.vmap`'s axes for a state of several members: a leading member axis on every
+    leaf but the step counter, which the members share.
+
+    Examples:
+        >>> from tricks.train import TrainState
+        >>> state = TrainState(step=jnp.int32(0), params={"w": jnp.zeros((2, 3))}, batch_stats={},
+        ...                    opt_state=(), rng=jnp.zeros((2, 2), jnp.uint32))
+        >>> member_axes(state).step, member_axes(state).params
+        (None, {'w': 0})
+    """
+    return jax.tree.map(lambda _: 0, state.replace(step=None)).replace(step=None)
 
 
 def unrolls(step: Callable, state: Any, batch: Any, axis_name: str | None = None) -> bool:

@@ -45,7 +45,7 @@ from tricks import schedules as schedules_lib
 from tricks.config import ConfigError
 from tricks.train import _lock, _varying, _workdir
 from tricks.train._build import create_checked_state
-from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
+from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops, member_axes
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
@@ -461,8 +461,7 @@ def _train(run, members: list[_Member], varying: _Varying, why: str, *, force: b
     stops = Stops((run.eval_every, base.checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, base.log_every, adaptive=True, multiple=calls.window if calls.fixed else 1)
     live = list(range(len(members)))
-    state_axes = jax.tree.map(lambda _: 0, state.replace(step=None)).replace(step=None)
-    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(state_axes, None),  # every member on each batch
+    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(member_axes(state), None),  # every member on each batch
                                  spmd_axis_name="data" if spread else None))
 
     def guarded(i: int, action) -> None:  # a member's non-finite loss stops that member only
