@@ -74,7 +74,7 @@ def test_members_equal_separate_runs(separate, tmp_path, capsys):
     digit at step 200)."""
     workdirs = [tmp_path / f"m{i}" for i in range(len(MEMBERS))]
     summaries = train.train_population([config(*member) for member in MEMBERS], workdirs)
-    assert "8 members side by side (differing in seed, optimizer.learning_rate.schedule.init_value)" in \
+    assert "8 members side by side (differing in seed, optimizer.learning_rate.schedule.init_value; vmap)" in \
         capsys.readouterr().out
     for member, workdir, summary in zip(MEMBERS, workdirs, summaries, strict=True):
         alone = separate[member]
@@ -172,7 +172,7 @@ def test_a_vectorized_sweep_groups_runs_by_what_does_not_vectorize(tmp_path, cap
     result = ensembles.sweep(base, tmp_path, runs, vectorize=True)
     out = capsys.readouterr().out
     assert "4 runs in 1 group(s)" in out
-    assert out.count("training 4 members side by side (differing in seed, optimizer.weight_decay)") == 1
+    assert out.count("training 4 members side by side (differing in seed, optimizer.weight_decay; vmap)") == 1
     assert len(result["runs"]) == 4 and all(run["step"] == 10 for run in result["runs"])
     alone = train.train_and_evaluate(config_lib.apply_overrides(base, runs[3]), tmp_path / "alone")
     assert result["runs"][3]["test"]["accuracy"] == pytest.approx(alone["splits"]["test"]["accuracy"])
@@ -188,7 +188,7 @@ def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_pa
     out = capsys.readouterr().out
     assert "4 runs in 1 group(s)" in out
     assert "which their factories need as concrete numbers" in out and "train in 2 groups of seeds instead" in out
-    assert out.count("training 2 members side by side (differing in seed)") == 2
+    assert out.count("training 2 members side by side (differing in seed; vmap)") == 2
     assert sorted(run["step"] for run in result["runs"]) == [10] * 4
 
 
@@ -214,7 +214,7 @@ def test_members_spread_over_eight_devices_equal_separate_runs(separate, tmp_pat
     from tests.train.test_scale import _env
 
     worker = pathlib.Path(__file__).with_name("population_worker.py")
-    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], env=_env(8), capture_output=True,
+    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], env=_env(8, TRICKS_CACHE=str(tmp_path / "cache")), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "spread over the 8 devices, 1 per device" in done.stdout
@@ -223,13 +223,28 @@ def test_members_spread_over_eight_devices_equal_separate_runs(separate, tmp_pat
 
 
 def test_members_train_one_by_one_where_that_is_faster(separate, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(_population, "side_by_side", lambda run, members: (False, "measured: faster apart"))
+    monkeypatch.setattr(_population, "side_by_side", lambda run, members: (None, "measured: faster apart"))
     workdirs = [tmp_path / f"m{seed}" for seed in SEEDS[:2]]
     summaries = train.train_population([config(seed) for seed in SEEDS[:2]], workdirs)
     assert "training 2 members one after another: measured: faster apart" in capsys.readouterr().out
     for seed, workdir, summary in zip(SEEDS[:2], workdirs, summaries, strict=True):
         assert records(workdir) == records(separate[seed, RATES[0]]["workdir"])  # they are single runs
         assert summary["step"] == 30
+
+
+@pytest.mark.parametrize("form", ["map", "unrolled"])
+def test_members_mapped_one_after_another_in_one_program_equal_separate_runs(separate, tmp_path, monkeypatch,
+                                                                            capsys, form):
+    """The members' program mapped over them (`jax.lax.map`, or written out once per
+    member) instead of vmapped: the same numbers, evaluation included."""
+    monkeypatch.setattr(_population, "side_by_side", lambda run, members: (form, "as the test says"))
+    workdirs = [tmp_path / f"m{seed}" for seed in SEEDS[:2]]
+    summaries = train.train_population([config(seed) for seed in SEEDS[:2]], workdirs)
+    assert f"training 2 members side by side (differing in seed; {form})" in capsys.readouterr().out
+    for seed, workdir, summary in zip(SEEDS[:2], workdirs, summaries, strict=True):
+        alone = separate[seed, RATES[0]]
+        assert_records_close(records(workdir), records(alone["workdir"]))
+        assert summary["splits"]["test"]["accuracy"] == pytest.approx(alone["splits"]["test"]["accuracy"])
 
 
 def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
@@ -246,4 +261,5 @@ def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert (again, calls) == (first, [3]) and "cached" in why
     (tmp_path / "side_by_side.json").write_text("{not json")  # damaged: measured again
     assert _side_by_side.side_by_side(run, 3)[0] == first and calls == [3, 3]
-    assert _side_by_side.side_by_side(run, 1) == (True, "one member")
+    assert first in ("vmap", "map", None) and "s vmap," in why and "s one by one (a step:" in why
+    assert _side_by_side.side_by_side(run, 1) == ("vmap", "one member")

@@ -25,11 +25,14 @@ A "together" run now trains one by one where that is predicted faster
 Examples:
   tricks bench population
   tricks bench population --members 4 --configs digits mnist1d_cnn --steps 500
+  tricks bench population --configs fashion_mnist_cnn --config.dataset="fashion_mnist(data_dir='/data')"
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import pathlib
 import tempfile
 import time
@@ -46,11 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train this many steps instead of each config's own (0: the config's)")
     parser.add_argument("--sequential", type=int, default=0,
                         help="how many of the one-by-one runs to time (0: all; fewer: their mean times N)")
+    parser.set_defaults(config=None)  # (takes --config.KEY=VALUE overrides, applied to every config)
 
 
 def measure(cfg, members: int, sequential: int) -> dict[str, float]:
-    """Seconds for one run, `members` together, and `members` one by one (or `sequential`
-    of them, scaled to `members`)."""
+    """Seconds for one run, the choice of form for `members` (`tricks.train.side_by_side`,
+    measured afresh, and cached for the run after it), `members` together, and `members`
+    one by one (or `sequential` of them, scaled to `members`)."""
     from tricks import train
 
     configs = []
@@ -58,7 +63,7 @@ def measure(cfg, members: int, sequential: int) -> dict[str, float]:
         member = cfg.copy_and_resolve_references()
         member.seed, member.progress = seed, False
         configs.append(member)
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory() as root, _restored("TRICKS_CACHE"):
         root = pathlib.Path(root)
         warm = configs[0].copy_and_resolve_references()
         warm.num_steps, warm.eval_every = 2, 2
@@ -66,6 +71,10 @@ def measure(cfg, members: int, sequential: int) -> dict[str, float]:
         began = time.perf_counter()
         train.train_and_evaluate(configs[0], root / "one")
         one = time.perf_counter() - began
+        os.environ["TRICKS_CACHE"] = str(root / "cache")  # the choice measured afresh, timed on its own
+        began = time.perf_counter()
+        form, _ = train.side_by_side(train.setup(configs[0]), members)
+        choice = time.perf_counter() - began
         began = time.perf_counter()
         train.train_population(configs, [root / f"together{i}" for i in range(members)])
         together = time.perf_counter() - began
@@ -74,11 +83,24 @@ def measure(cfg, members: int, sequential: int) -> dict[str, float]:
         for i, member in enumerate(configs[:timed]):
             train.train_and_evaluate(member, root / f"alone{i}")
         alone = (time.perf_counter() - began) * members / timed
-    return {"one": one, "together": together, "sequential": alone, "timed": timed}
+    return {"one": one, "choice": choice, "form": form or "one by one", "together": together, "sequential": alone,
+            "timed": timed}
+
+
+@contextlib.contextmanager
+def _restored(name: str):
+    """The environment variable `name` as it was, after the block."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def run(args: argparse.Namespace) -> int:
-    import contextlib
     import io
 
     from tricks import config as config_lib
@@ -97,14 +119,16 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(io.StringIO()):  # the runs' own lines
             found = measure(cfg, args.members, args.sequential)
         rows.append((pathlib.Path(path).stem, cfg.num_steps, found))
-        print(f"{rows[-1][0]}: one run {found['one']:.1f} s, {args.members} together {found['together']:.1f} s, "
-              f"{args.members} one by one {found['sequential']:.1f} s", flush=True)
-    print(f"\n{'config':<20} {'steps':>6} {'one s':>7} {'together s':>11} {'one by one s':>13} "
-          f"{'together/one':>13} {'saved':>7}")
+        print(f"{rows[-1][0]}: one run {found['one']:.1f} s, the choice measured in {found['choice']:.1f} s "
+              f"({found['form']}), {args.members} together {found['together']:.1f} s, {args.members} one by one "
+              f"{found['sequential']:.1f} s", flush=True)
+    print(f"\n{'config':<20} {'steps':>6} {'one s':>7} {'choice s':>9} {'form':>10} {'together s':>11} "
+          f"{'one by one s':>13} {'together/one':>13} {'saved':>7}")
     for name, steps, found in rows:
         scaled = "*" if found["timed"] < args.members else " "
-        print(f"{name:<20} {steps:>6} {found['one']:7.1f} {found['together']:11.1f} {found['sequential']:12.1f}"
-              f"{scaled} {found['together'] / found['one']:12.2f}x {found['sequential'] / found['together']:6.1f}x")
+        print(f"{name:<20} {steps:>6} {found['one']:7.1f} {found['choice']:9.1f} {found['form']:>10} "
+              f"{found['together']:11.1f} {found['sequential']:12.1f}{scaled} "
+              f"{found['together'] / found['one']:12.2f}x {found['sequential'] / found['together']:6.1f}x")
     if any(found["timed"] < args.members for _, _, found in rows):
         print(f"(* {args.sequential} of the {args.members} one-by-one runs timed, scaled to {args.members})")
     print(f"(goal on 2 CPU cores: {args.members} seeds of the digits MLP in at most 2x one run)")

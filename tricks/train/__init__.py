@@ -18,6 +18,7 @@ from tricks.train._load import Trained, load
 from tricks.train._loop import train_and_evaluate
 from tricks.train._population import (VECTORIZED_FIELDS, NotVectorizable, TooManyMembers, differing_fields,
                                       member_bytes, train_population, vector_key)
+from tricks.train._side_by_side import side_by_side
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
 from tricks.train._workdir import WorkdirError
@@ -55,6 +56,7 @@ __all__ = [
     "pmap",
     "setup",
     "sharded",
+    "side_by_side",
     "snapshot_steps",
     "train_and_evaluate",
     "train_population",

@@ -62,6 +62,7 @@ import numpy as np
 
 from tricks import metrics as metrics_lib
 from tricks import optimizers
+from tricks.train._members import member_axes, over_members
 
 AUTO_STEPS_PER_CALL = 100
 """Steps one loop-form call runs at most by default (``steps_per_call=0``)."""
@@ -202,6 +203,8 @@ class Calls:
         member_axis: with `members`, the mesh axis the member axis is split over (each
             device training its own members on whole batches), or None (every member's
             batch split over the devices, as one run's).
+        member_form: with `members`, how the call is mapped over them
+            (`tricks.train._members.FORMS`: ``vmap``, ``map`` or ``unrolled``).
 
     Attributes:
         unrolled: whether calls run unrolled (`unrolls`).
@@ -230,9 +233,10 @@ class Calls:
 
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
                  metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None,
-                 member_axis: str | None = None):
+                 member_axis: str | None = None, member_form: str = "vmap"):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
         self.members, self._constants, self._member_axis = members, constants, member_axis
+        self.member_form = member_form
         one = constants if constants is None or not members else jax.tree.map(lambda x: x[0], constants)
         bound = step if constants is None else lambda state, batch: step(state, batch, one)
         self._axis, self._log_every = strategy.axis_name, log_every
@@ -437,7 +441,8 @@ class Calls:
             results = jax.eval_shape(jax.vmap(call, in_axes=in_axes, out_axes=(state_axes, 0, 0),
                                               spmd_axis_name=self._member_axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
-            program = jax.vmap(program, in_axes=in_axes, out_axes=(state_axes, 0, 0), spmd_axis_name=self._member_axis)
+            program = over_members(program, self.members, in_axes, (state_axes, 0, 0), self.member_form,
+                                   self._member_axis)
         elif mapped:  # one device's results: `call` under a vmap that stands in for pmap
             results = jax.eval_shape(jax.vmap(call, in_axes=(0, 0, None, None, 0), axis_name=self._axis), *args)[1]
             results = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), results)
@@ -450,20 +455,6 @@ class Calls:
         if self._gathers:
             return self._batches.loader.window_args(int(self._batches.step), length)
         return (self._strategy.window_like(self._batches.loader.batch(int(self._batches.step)), length),)
-
-
-def member_axes(state: Any) -> Any:
-    """`jax.vmap`'s axes for a state of several members: a leading member axis on every
-    leaf but the step counter, which the members share.
-
-    Examples:
-        >>> from tricks.train import TrainState
-        >>> state = TrainState(step=jnp.int32(0), params={"w": jnp.zeros((2, 3))}, batch_stats={},
-        ...                    opt_state=(), rng=jnp.zeros((2, 2), jnp.uint32))
-        >>> member_axes(state).step, member_axes(state).params
-        (None, {'w': 0})
-    """
-    return jax.tree.map(lambda _: 0, state.replace(step=None)).replace(step=None)
 
 
 def unrolls(step: Callable, state: Any, batch: Any, axis_name: str | None = None) -> bool:

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from tricks import metrics as metrics_lib
 from tricks import schedules as schedules_lib

@@ -45,11 +45,12 @@ from tricks import schedules as schedules_lib
 from tricks.config import ConfigError
 from tricks.train import _lock, _varying, _workdir
 from tricks.train._build import create_checked_state
-from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops, member_axes
+from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._loop import train_and_evaluate
+from tricks.train._members import member_axes, over_members
 from tricks.train._setup import _spec_text, setup
 from tricks.train._side_by_side import side_by_side
 from tricks.train._snapshots import snapshot_steps
@@ -144,6 +145,12 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     measures it). Workdirs that hold checkpoints of their member at a common step resume
     from the newest such step.
 
+    How the members share the program is measured once per backend and model
+    (`side_by_side`): vmapped, mapped one after another inside it (`jax.lax.map`, or
+    unrolled), or, where that is predicted fastest (the Fashion-MNIST CNN on a CPU), not
+    shared at all: each member then trains by `train_and_evaluate`. The command says
+    which, and why.
+
     Args:
         configs: the members' training configs.
         workdirs: one folder per member.
@@ -159,10 +166,6 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
             in a number its factory needs concrete (named, before anything is written).
         TooManyMembers: more members than the device's free memory holds, by the
             estimate of `member_bytes` (saying how many fit).
-
-    Where the members would train faster one after another (`side_by_side`, measured
-    once per backend and model: convolutions on a CPU), they do, each by
-    `train_and_evaluate`, and the command says so.
         tricks.config.ConfigError: no members, a parallel strategy other than
             ``sharded``, several processes, training data that is not on the device, or
             ``init_from`` (not supported side by side).
@@ -178,7 +181,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         ...     cfg.num_steps, cfg.eval_every, cfg.progress = 20, 20, False
         >>> configs[1].optimizer.weight_decay = 0.01
         >>> summaries = train_population(configs, [tempfile.mkdtemp(), tempfile.mkdtemp()])  # doctest: +ELLIPSIS
-        training 2 members side by side (differing in seed, optimizer.weight_decay)
+        training 2 members side by side (differing in seed, optimizer.weight_decay; vmap)
         ...
         >>> [s["step"] for s in summaries], summaries[0]["eval"] != summaries[1]["eval"]
         ([20, 20], True)
@@ -207,8 +210,13 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         raise ConfigError(f"eval_splits {list(base.eval_splits)}: the dataset has none of them")
     fitting_members(run, len(configs))
     varying = _Varying(run, configs)
-    together, why = side_by_side(run, len(configs))
-    if not together:
+    spread = jax.device_count() > 1 and len(configs) % jax.device_count() == 0
+    if spread:  # each device trains its share vmapped, all at once (the measurement times one device)
+        share = len(configs) // jax.device_count()
+        form, why = "vmap", f"spread over the {jax.device_count()} devices, {share} per device"
+    else:
+        form, why = side_by_side(run, len(configs))
+    if form is None:
         print(f"training {len(configs)} members one after another: {why}", flush=True)
         return _one_by_one(configs, workdirs, force)
     names = (_spec_text(base.model), _spec_text(base.dataset))
@@ -227,7 +235,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     with contextlib.ExitStack() as stack:
         for member in members:  # one run at a time writes a workdir
             stack.enter_context(_lock.hold(member.workdir))
-        return _train(run, members, varying, why, force=force)
+        return _train(run, members, varying, form, why, spread=spread, force=force)
 
 
 class _Varying:
@@ -374,7 +382,7 @@ class _MemberLoader:
                 continue
             kept = self._last.get(i)
             if kept is None or any(a is not b for a, b in zip(kept[0], column, strict=True)):
-                kept = self._last[i] = (column, jnp.stack(column))
+                kept = self._last[i] = (column, _stack(column))
             out.append(kept[1])
         return tuple(out)
 
@@ -396,16 +404,24 @@ class _MemberBatches:
         return self.loader.stack([it.next_window(steps, window) for it in self.iterators])
 
 
-def _one(state: Any, i: int) -> Any:
-    """Member `i`'s state (the step counter is shared)."""
-    return jax.tree.map(lambda x: x[i], state.replace(step=None)).replace(step=state.step)
+def _stack(arrays: Sequence[Any]) -> jax.Array:
+    """`arrays` stacked on a new leading axis, on the host (`jnp.stack` compiles a program
+    for every shape: 0.5 s of a 10 s population of the digits MLP)."""
+    return jax.device_put(np.stack([np.asarray(x) for x in arrays]))
 
 
-def _train(run, members: list[_Member], varying: _Varying, why: str, *, force: bool) -> list[dict[str, Any]]:
+def _one(host: Any, step: jax.Array, i: int) -> Any:
+    """Member `i`'s state from the members' state copied to the host without its step
+    counter (shared: `step`), back on the device (no program compiled to slice it)."""
+    return jax.tree.map(lambda x: jax.device_put(x[i]), host).replace(step=step)
+
+
+def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, *, spread: bool,
+           force: bool) -> list[dict[str, Any]]:
     base = run.config
     differing = (["seed"] if len({m.config.seed for m in members}) > 1 else []) + varying.differing()
-    print(f"training {len(members)} members side by side (differing in {', '.join(differing) or 'nothing'})",
-          flush=True)
+    print(f"training {len(members)} members side by side (differing in {', '.join(differing) or 'nothing'}; "
+          f"{form})", flush=True)
     print(f"  {why}", flush=True)
     for member in members:
         _workdir.prepare(member.workdir, member.config, force, member.state)
@@ -438,31 +454,27 @@ def _train(run, members: list[_Member], varying: _Varying, why: str, *, force: b
                                 skips_nonfinite=skips_nonfinite(member.state.opt_state))
     if metas:
         print(f"resuming {len(members)} members from step {start}")
-    state = jax.tree.map(lambda *xs: jnp.stack(xs), *[m.state.replace(step=None) for m in members])
-    # members spread over the devices (each device trains its own on whole batches) when they divide evenly
-    spread = jax.device_count() > 1 and len(members) % jax.device_count() == 0
+    state = jax.tree.map(lambda *xs: _stack(xs), *[m.state.replace(step=None) for m in members])
+    # members spread over the devices: each device trains its own on whole batches
     by_member = NamedSharding(run.strategy.mesh, PartitionSpec("data")) if spread else run.strategy.replicated
     state = jax.device_put(state, jax.tree.map(lambda _: by_member, state.replace(step=None)))
     state = state.replace(step=jax.device_put(members[0].state.step, run.strategy.replicated))
-    if spread:
-        print(f"  spread over the {jax.device_count()} devices, {len(members) // jax.device_count()} per device",
-              flush=True)
     has_plateau = bool(metrics_lib.plateau_scales(members[0].state.opt_state))
     loader = _MemberLoader([m.loader for m in members])
     calls = Calls(varying.step(), run.strategy, _MemberBatches([m.batches for m in members], loader),
                   base.steps_per_call, (run.state, run.loader.batch(0)), run.train_metrics,
                   log_every=base.log_every, members=len(members),
                   constants=None if varying.arrays is None else jax.device_put(varying.arrays, by_member),
-                  member_axis="data" if spread else None)
+                  member_axis="data" if spread else None, member_form=form)
     opened = [m.log.restore(metas[i].get("log") if metas else None, calls.summed_shapes)
               for i, m in enumerate(members)]
     if all(o is not None for o in opened):
-        calls.resume(jax.tree.map(lambda *xs: jnp.stack(xs), *opened))
+        calls.resume(jax.tree.map(lambda *xs: _stack(xs), *opened))
     stops = Stops((run.eval_every, base.checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, base.log_every, adaptive=True, multiple=calls.window if calls.fixed else 1)
     live = list(range(len(members)))
-    evaluator = jax.jit(jax.vmap(run.eval_step, in_axes=(member_axes(state), None),  # every member on each batch
-                                 spmd_axis_name="data" if spread else None))
+    evaluator = jax.jit(over_members(run.eval_step, len(members), (member_axes(state), None), 0, form,  # each batch
+                                     "data" if spread else None))
 
     def guarded(i: int, action) -> None:  # a member's non-finite loss stops that member only
         if i not in live:
@@ -493,8 +505,9 @@ def _train(run, members: list[_Member], varying: _Varying, why: str, *, force: b
             for i in list(live):
                 guarded(i, MetricsLog.finish)
             evaluated = _evaluate(evaluator, state, run.eval_loaders, live) if evaluating else {}
+            host = jax.device_get(state.replace(step=None))
             for i in live:
-                member, common = members[i], _one(state, i)
+                member, common = members[i], _one(host, state.step, i)
                 if evaluating:
                     member.results = evaluated[i]
                     member.writer.write(done, {f"eval/{split}/{k}": v for split, m in member.results.items()

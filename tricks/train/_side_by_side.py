@@ -1,25 +1,31 @@
-"""Whether members train side by side (one vmapped program) or one after another, measured
-once per backend and model and cached.
+"""How members train fastest: side by side in one program, and in which form, or one after
+another; measured once per backend, model and member count, and cached.
 
-Side by side wins where a run's fixed costs (building, compiling) dominate or the
-device has room to spare; it loses where vmap makes the step itself much slower than
-the members' steps one after another. Measured on the 2-core CPU machine (`tricks bench
-population`, whole runs): the digits MLP, 8 seeds in 9.9 s side by side against 35.9 s one
-by one; MNIST-1D `cnn1d`, 49 s against 82 s; but the Fashion-MNIST CNN (40 steps), 4
-seeds in 99 s against 33 s: XLA:CPU runs a convolution vmapped over its weights as a
-grouped convolution, far slower than the members' convolutions one by one.
+Side by side wins where a run's fixed costs (building, compiling) dominate or the device
+has room to spare; vmapped, it loses where vmap makes the step itself much slower than
+the members' steps one after another: XLA:CPU runs a convolution vmapped over its
+weights as a grouped convolution, far slower than the members' convolutions one by one.
+The members' programs can then still share one program written out once per member
+(`tricks.train._members`, ``unrolled``), which on the 2-core CPU machine beats both
+(`tricks bench population`, whole runs, 4 seeds of the Fashion-MNIST CNN: 40 steps in
+50.6 s side by side unrolled, the choice measured in the run, against 30.0 s one by one
+and 99 s vmapped; 200 steps in 67.9 s against 72.5 s).
 
-`side_by_side` times one training step of the members vmapped and of one member alone
-(each jitted; one step's compilation timed too), and predicts both whole runs: side by
-side, one run's fixed costs plus the run's steps at the vmapped step's time; one by one,
-each member's fixed costs and steps. A run's fixed costs (building, compiling its calls
-and evaluation, checkpoints) are taken as `FIXED_COMPILES` times one step's compilation:
-measured on the CPU machine as 5.4 (digits MLP: 4.3 s of a 4.7 s run, one step compiling
-in 0.8 s), 8.7 (`cnn1d`: 6.1 s, 0.7 s) and 9 (MNIST-1D MLP: 3.6 s, 0.4 s). The
-predictions agree with whole runs on all three models of `tricks bench population`:
-`cnn1d`, 8 seeds, predicted 77 s side by side against 94 s one by one (measured 49 s
-and 82 s); the Fashion-MNIST CNN, 4 seeds, 4683 s against 783 s. The measurement is cached in ``$TRICKS_CACHE/side_by_side.json``
-(default ``~/.cache/tricks``), keyed by backend, device, model, batch and member count.
+`side_by_side` times one training step of one member alone, of the members vmapped and,
+unless that beat the members one after another, mapped (`jax.lax.map`, or unrolled where
+the training calls run unrolled), each jitted with its compilation, and predicts the
+whole runs: in one program, `FIXED_COMPILES` times its step's compilation plus the run's
+steps at its step's time; one by one, each member's fixed costs and steps. Vmapped is
+taken unless another way is predicted faster by `MARGIN`. A run's fixed
+costs (building, compiling its calls and evaluation, checkpoints) were measured on the
+CPU machine as 5.4 compilations of one step (digits MLP: 4.3 s of a 4.7 s run, one step
+compiling in 0.8 s), 8.7 (`cnn1d`: 6.1 s, 0.7 s) and 9 (MNIST-1D MLP: 3.6 s, 0.4 s). The
+predictions order the forms as whole runs do on the models of `tricks bench population`,
+though not their size: the Fashion-MNIST CNN, 4 seeds, 40 steps, was predicted at 33 s
+unrolled, 44 s one by one and 97 s vmapped (measured 30 s of training unrolled, 30 s one
+by one). The measurement is cached in ``$TRICKS_CACHE/side_by_side.json`` (default
+``~/.cache/tricks``), keyed by backend, device, device count, model, batch and member
+count.
 """
 
 from __future__ import annotations
@@ -32,11 +38,21 @@ import time
 import jax
 import jax.numpy as jnp
 
+from tricks.train._calls import unrolls
+from tricks.train._members import over_members
+
 CACHE_ENV = "TRICKS_CACHE"
 """The environment variable naming the folder of the measurement cache."""
 
-TIMED_STEPS = 5
-"""Steps timed for each form after the first (which compiles)."""
+TIMED_SECONDS = 0.3
+"""About how long each form's steps are timed after the first (which compiles), in at
+least two steps: a step of a few milliseconds timed 5 times moved by tens of percent."""
+
+MARGIN = 0.8
+"""How much faster than vmapped another way must be predicted to be taken: the
+predictions leave out how the training calls group steps, and on MNIST-1D `cnn1d`
+(8 seeds) predicted the unrolled form 10% faster where whole runs took 65 s unrolled
+against 49-57 s vmapped."""
 
 FIXED_COMPILES = 6
 """A run's fixed costs, in compilations of one step (see the module's docstring)."""
@@ -53,19 +69,25 @@ def cache_path() -> pathlib.Path:
     return pathlib.Path(root) / "side_by_side.json"
 
 
-def side_by_side(run, members: int) -> tuple[bool, str]:
-    """Whether `members` runs of `run`'s model train faster side by side than one after
-    another, and why (the figures, and whether they were measured now or cached).
+def side_by_side(run, members: int) -> tuple[str | None, str]:
+    """How `members` runs of `run`'s model train fastest: side by side in one program, in
+    which form (`tricks.train._members.FORMS`), or one after another (None); and why (the
+    figures, and whether they were measured now or cached).
 
     Args:
         run: a `Setup` of one member (its model, step, state and batch).
         members: how many.
+
+    Examples:
+        >>> from tricks import train
+        >>> side_by_side(train.setup(train.default_config()), 1)
+        ('vmap', 'one member')
     """
     if members == 1:
-        return True, "one member"
+        return "vmap", "one member"
     image = run.loader.batch(0)["image"]
-    key = json.dumps([jax.default_backend(), jax.devices()[0].device_kind, str(run.config.model),
-                      list(image.shape), str(image.dtype), members, str(run.config.augment)])
+    key = json.dumps([jax.default_backend(), jax.devices()[0].device_kind, jax.device_count(),
+                      str(run.config.model), list(image.shape), str(image.dtype), members, str(run.config.augment)])
     path = cache_path()
     try:
         cache = json.loads(path.read_text()) if path.is_file() else {}
@@ -73,7 +95,7 @@ def side_by_side(run, members: int) -> tuple[bool, str]:
         cache = {}
     found = cache.get(key)
     source = "cached"
-    if not isinstance(found, dict) or not {"compile_s", "alone_s", "together_s"} <= set(found):
+    if not isinstance(found, dict) or not set(MEASURED) <= set(found):
         found, source = measure(run, members), "measured now"
         cache[key] = found
         try:
@@ -82,17 +104,32 @@ def side_by_side(run, members: int) -> tuple[bool, str]:
         except OSError:
             pass  # (a read-only home: measured again next time)
     steps, fixed = run.num_steps, FIXED_COMPILES * found["compile_s"]
-    together = fixed + steps * found["together_s"]
-    apart = members * (fixed + steps * found["alone_s"])
-    why = (f"{members} x {steps} steps predicted {together:.0f} s side by side, {apart:.0f} s one by one "
-           f"(a step: {1e3 * found['together_s']:.2f} ms for all, {1e3 * found['alone_s']:.2f} ms for one; "
-           f"a run's fixed costs {fixed:.1f} s; {source}, {path})")
-    return together <= apart, why
+    mapped = found["mapped_form"]
+    predicted = {"vmap": FIXED_COMPILES * found["together_compile_s"] + steps * found["together_s"]}
+    if mapped is not None:
+        predicted[mapped] = FIXED_COMPILES * found["mapped_compile_s"] + steps * found["mapped_s"]
+    predicted[None] = members * (fixed + steps * found["alone_s"])
+    best = min(predicted, key=lambda form: predicted[form] / (1 if form == "vmap" else MARGIN))
+    step_ms = {"vmapped": found["together_s"], mapped: found["mapped_s"], "for one": found["alone_s"]}
+    why = (f"{members} x {steps} steps predicted " + ", ".join(
+        f"{seconds:.0f} s {form or 'one by one'}" for form, seconds in predicted.items()) +
+        " (a step: " + ", ".join(f"{1e3 * s:.2f} ms {form}" for form, s in step_ms.items() if form) +
+        f"; one run's fixed costs {fixed:.1f} s; {source}, {path})")
+    return best, why
 
 
-def measure(run, members: int) -> dict[str, float]:
-    """Seconds: one member's step compiled (``compile_s``), one member's step
-    (``alone_s``), and all `members`' steps vmapped (``together_s``)."""
+MEASURED = ("compile_s", "alone_s", "together_compile_s", "together_s", "mapped_form", "mapped_compile_s", "mapped_s")
+"""What `measure` finds (a cached entry without all of it is measured again)."""
+
+
+def measure(run, members: int) -> dict[str, float | str]:
+    """Seconds: one member's step compiled (``compile_s``) and run (``alone_s``); all
+    `members`' steps vmapped (``together_s``, compiled in ``together_compile_s``); and
+    mapped one after another in one program (``mapped_s``, compiled in
+    ``mapped_compile_s``), unrolled where the training calls themselves run unrolled
+    (`unrolls`: convolutions on a CPU), else by `jax.lax.map` (``mapped_form``); the mapped
+    form is not tried (None) where the vmapped step beats the members' steps one after
+    another, as mapped ones run."""
     step, state, batch = run.train_step.step, run.state, run.loader.batch(0)
 
     def timed(fn, carry, data) -> tuple[float, float]:
@@ -100,14 +137,22 @@ def measure(run, members: int) -> dict[str, float]:
         carry, _ = fn(carry, data)
         jax.block_until_ready(carry)
         first = time.perf_counter() - began
-        began = time.perf_counter()
-        for _ in range(TIMED_STEPS):
+        began, steps = time.perf_counter(), 0
+        while steps < 2 or time.perf_counter() - began < TIMED_SECONDS:
             carry, _ = fn(carry, data)
-        jax.block_until_ready(carry)
-        return first, (time.perf_counter() - began) / TIMED_STEPS
+            jax.block_until_ready(carry)
+            steps += 1
+        return first, (time.perf_counter() - began) / steps
 
     copies = lambda tree: jax.tree.map(lambda x: jnp.stack([x] * members), tree)  # noqa: E731
     fresh = lambda state, batch: step(state, batch)  # noqa: E731  (a function of its own: compiled anew)
     compile_s, alone = timed(jax.jit(fresh, donate_argnums=0), jax.tree.map(jnp.copy, state), batch)
-    _, together = timed(jax.jit(jax.vmap(step), donate_argnums=0), copies(state), copies(batch))
-    return {"compile_s": compile_s, "alone_s": alone, "together_s": together}
+    together_compile_s, together = timed(jax.jit(jax.vmap(step), donate_argnums=0), copies(state), copies(batch))
+    found = {"compile_s": compile_s, "alone_s": alone, "together_compile_s": together_compile_s,
+             "together_s": together, "mapped_form": None, "mapped_compile_s": None, "mapped_s": None}
+    if together <= members * alone:  # (mapped, the members' steps take at least as long as one after another)
+        return found
+    form = "unrolled" if unrolls(step, state, batch) else "map"
+    mapped = jax.jit(over_members(step, members, (0, 0), 0, form), donate_argnums=0)
+    mapped_compile_s, mapped_s = timed(mapped, copies(state), copies(batch))
+    return found | {"mapped_form": form, "mapped_compile_s": mapped_compile_s, "mapped_s": mapped_s}
