@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import pathlib
 import shutil
 import subprocess
@@ -214,7 +215,8 @@ def test_members_spread_over_eight_devices_equal_separate_runs(separate, tmp_pat
     from tests.train.test_scale import _env
 
     worker = pathlib.Path(__file__).with_name("population_worker.py")
-    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], env=_env(8, TRICKS_CACHE=str(tmp_path / "cache")), capture_output=True,
+    env = _env(8, TRICKS_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "spread over the 8 devices, 1 per device" in done.stdout
@@ -263,3 +265,16 @@ def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert _side_by_side.side_by_side(run, 3)[0] == first and calls == [3, 3]
     assert first in ("vmap", "map", None) and "s vmap," in why and "s one by one (a step:" in why
     assert _side_by_side.side_by_side(run, 1) == ("vmap", "one member")
+
+
+def test_bench_population_prints_each_way_and_the_choice(capsys):
+    from tools.cli import main
+
+    code = main(["bench", "population", "--members", "2", "--configs", "digits", "--steps", "6", "--sequential", "1",
+                 "--config.eval_every=3", "--config.model=mlp(widths=(16,))"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"digits\s+6\s+\d+\.\d\s+\d+\.\d\s+(vmap|map|unrolled|one by one)\s+\d+\.\d\s+\d+\.\d\*", out), out
+    assert "1 of the 2 one-by-one runs timed" in out
+    assert main(["bench", "population", "--members", "0"]) == 2
+    assert "--members must be at least 1" in capsys.readouterr().out

@@ -3,20 +3,21 @@
 A study of a trick needs several seeds of each setting, and often several rates; trained
 one at a time, each run of the default digits MLP spends most of its time starting and
 compiling. Here the members share one compiled training call: `Calls` with ``members``
-maps its program over a leading member axis of the state (`jax.vmap`; one step counter
-for all), each member drawing its batches from its own epoch orders
-(`DeviceLoader.reseeded`: one copy of the split on the device), its dropout from its own
-key, and its optimizer and loss numbers from arguments of the step: the optimizer and
-loss are built inside the traced step from member 0's specs with the numbers in which
-the members differ as traced values (`tricks.train._varying`), and each member's state
-starts from its own optimizer's ``init``. Everything on the host is per member, as
-`train_and_evaluate` does it for one run: its workdir, lock, config, records
-(`MetricsLog`, writers), evaluations and checkpoints (a member's state is a single run's),
-so every tool reads a member's workdir as any run's. With several devices and a number
-of members that divides by their count, the member axis is split over the devices
-(``spmd_axis_name``): each device trains its members on whole batches. A member whose loss becomes
-non-finite stops (its records end where a single run's would, and it gets no summary)
-while the others go on.
+maps its program over a leading member axis of the state (one step counter for all):
+vmapped, or mapped one member after another inside the program where that was measured
+faster (`tricks.train.side_by_side`, `tricks.train._members`), each member drawing its
+batches from its own epoch orders (`DeviceLoader.reseeded`: one copy of the split on the
+device), its dropout from its own key, and its optimizer and loss numbers from arguments
+of the step: the optimizer and loss are built inside the traced step from member 0's
+specs with the numbers in which the members differ as traced values
+(`tricks.train._varying`), and each member's state starts from its own optimizer's
+``init``. Everything on the host is per member, as `train_and_evaluate` does it for one
+run: its workdir, lock, config, records (`MetricsLog`, writers), evaluations and
+checkpoints (a member's state is a single run's), so every tool reads a member's workdir
+as any run's. With several devices and a number of members that divides by their count,
+the member axis is split over the devices (``spmd_axis_name``): each device trains its
+members on whole batches. A member whose loss becomes non-finite stops (its records end
+where a single run's would, and it gets no summary) while the others go on.
 
 A 5-seed x 4-rate sweep of the MNIST-1D MLP (6000 steps each) took 31 s side by side on 2
 CPU cores (`tricks sweep --vectorize`).
