@@ -183,14 +183,20 @@ def test_a_vectorized_sweep_groups_runs_by_what_does_not_vectorize(tmp_path, cap
 
 
 def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_path, capsys):
+    """Runs that differ in a warmup length (concrete) and a rate (traced) train in one group
+    per warmup length, its rates and seeds side by side."""
     base = config(0, num_steps=10, eval_every=10, checkpoint_every=0)
-    runs = ensembles.grid(["optimizer.learning_rate.warmup_steps=[5,9]", "seed=[0,1]"])
+    runs = ensembles.grid(["optimizer.learning_rate.warmup_steps=[5,9]",
+                           "optimizer.learning_rate.schedule.init_value=[0.003,0.01]", "seed=[0,1]"])
     result = ensembles.sweep(base, tmp_path, runs, vectorize=True)
     out = capsys.readouterr().out
-    assert "4 runs in 1 group(s)" in out
-    assert "which their factories need as concrete numbers" in out and "train in 2 groups of seeds instead" in out
-    assert out.count("training 2 members side by side (differing in seed; vmap)") == 2
-    assert sorted(run["step"] for run in result["runs"]) == [10] * 4
+    assert "8 runs in 1 group(s)" in out
+    assert "which their factories need as concrete numbers" in out
+    assert ("train in 2 groups that agree in optimizer.learning_rate.schedule.decay_steps, "  # (the cosine's decay
+            "optimizer.learning_rate.warmup_steps instead") in out  # spans the steps after the warmup)
+    assert out.count("training 4 members side by side (differing in seed, "
+                     "optimizer.learning_rate.schedule.init_value; vmap)") == 2
+    assert sorted(run["step"] for run in result["runs"]) == [10] * 8
 
 
 def test_more_members_than_memory_holds_are_refused_or_split(tmp_path, monkeypatch, capsys):

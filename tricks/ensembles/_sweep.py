@@ -155,7 +155,7 @@ def sweep(
     optimizer and loss specs (`vector_groups`) form a group trained side by side in one
     program (`tricks.train.train_population`), each into its own workdir as before;
     groups run one after another, and the grouping is printed. A group whose numbers
-    cannot be traced (a warmup length) trains in groups of seeds instead, and one too
+    cannot be traced (a warmup length) trains in groups that agree in those numbers, and one too
     large for the device's memory in smaller groups, saying why.
 
     Args:
@@ -292,13 +292,19 @@ def _train_group(todo: list[tuple[str, ml_collections.ConfigDict]], root: pathli
         print(f"  {exc}: in {len(chunks)} groups", flush=True)
         return {name: summary for chunk in chunks for name, summary in _train_group(chunk, root, force).items()}
     except train.NotVectorizable as exc:
-        subgroups = vector_groups([(name, [], config) for name, config in todo], numbers=False)
+        if exc.groups:  # runs that agree in the numbers that must be concrete
+            subgroups = [[todo[i] for i in group] for group in exc.groups]
+            how = f"groups that agree in {', '.join(exc.fields)}"
+        else:
+            subgroups = [[(name, config) for name, _, config in group]
+                         for group in vector_groups([(name, [], config) for name, config in todo], numbers=False)]
+            how = "groups of seeds"
         if len(subgroups) == 1:
             raise
-        print(f"  {exc}; these runs train in {len(subgroups)} groups of seeds instead", flush=True)
+        print(f"  {exc}; these runs train in {len(subgroups)} {how} instead", flush=True)
         found: dict[str, dict] = {}
         for group in subgroups:
-            found.update(_train_group([(name, config) for name, _, config in group], root, force))
+            found.update(_train_group(group, root, force))
         return found
     return {name: summary for (name, _), summary in zip(todo, trained, strict=True)}
 

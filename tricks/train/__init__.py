@@ -21,7 +21,7 @@ from tricks.train._population import (VECTORIZED_FIELDS, NotVectorizable, TooMan
 from tricks.train._side_by_side import side_by_side
 from tricks.train._state import TrainState, create_state
 from tricks.train._setup import Setup, setup
-from tricks.train._workdir import WorkdirError
+from tricks.train._workdir import WorkdirError, code_version
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import make_eval_step, make_train_step
 
@@ -39,6 +39,7 @@ __all__ = [
     "TrainState",
     "Trained",
     "WorkdirError",
+    "code_version",
     "complete",
     "create_state",
     "default_config",

@@ -70,11 +70,13 @@ MEMORY_HEADROOM = 0.8
 
 class NotVectorizable(ConfigError):
     """Members that cannot share one program; `fields` names what sets them apart
-    (dotted config fields: ``batch_size``, ``optimizer.learning_rate.warmup_steps``)."""
+    (dotted config fields: ``batch_size``, ``optimizer.learning_rate.warmup_steps``).
+    Where only numbers their factories need concrete set them apart, `groups` lists the
+    members (indices) that agree in those numbers, and could share one program each."""
 
-    def __init__(self, message: str, fields: Sequence[str]):
+    def __init__(self, message: str, fields: Sequence[str], groups: Sequence[Sequence[int]] = ()):
         super().__init__(message)
-        self.fields = list(fields)
+        self.fields, self.groups = list(fields), [list(g) for g in groups]
 
 
 class TooManyMembers(ConfigError):
@@ -267,8 +269,12 @@ class _Varying:
                                            self.numbers)
         if refused:
             shown = [_varying.dotted(path[0], path[1:]) for path in refused]
+            agreeing: dict[tuple, list[int]] = {}
+            for i in range(len(configs)):
+                agreeing.setdefault(tuple(repr(self.numbers[path][i]) for path in refused), []).append(i)
             raise NotVectorizable(f"members differ in {', '.join(shown)}, which their factories need as concrete "
-                                  f"numbers (a length, a Python test): they cannot share one program", shown)
+                                  f"numbers (a length, a Python test): they cannot share one program", shown,
+                                  list(agreeing.values()))
         self.arrays = _varying.as_arrays(self.numbers) if self.numbers else None
 
     def differing(self) -> list[str]:

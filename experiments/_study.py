@@ -1,0 +1,225 @@
+"""What every experiment shares: its options, its arms trained over seeds side by side, the
+cells of its table (mean ± std, divergences marked) and its result.
+
+An arm is one setting (a list of config overrides); its seeds, and the arms that differ
+from it only in numbers of the optimizer and loss specs, train side by side in one
+program (`tricks.ensembles.sweep` with ``vectorize``: `tricks.train.train_population`),
+each into its own workdir, and a finished run is reused when the experiment runs again.
+
+A diverged run under cross-entropy often ends as a constant prediction (training loss
+near ln C, test accuracy at chance) rather than a NaN: `diverged` marks those, and the
+cells leave them out of the mean, saying how many.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+MODES = ("smoke", "default", "full")
+"""An experiment's modes: seconds for the tests, its default budget, its full scale."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How an experiment runs.
+
+    Attributes:
+        mode: ``smoke`` (seconds, for the tests), ``default`` (at most 15 minutes on 2 CPU
+            cores), or ``full`` (where the claim needs a larger scale).
+        seeds: how many seeds per arm (0: the experiment's own number; 2 in smoke mode).
+        workdir: where the runs train (finished runs found there are reused).
+    """
+
+    mode: str = "default"
+    seeds: int = 0
+    workdir: pathlib.Path = pathlib.Path("runs/experiments")
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.seeds < 0:
+            raise ValueError(f"seeds must be at least 1 (or 0 for the experiment's own), got {self.seeds}")
+
+    @property
+    def smoke(self) -> bool:
+        return self.mode == "smoke"
+
+    def seed_list(self, default: int) -> list[int]:
+        """The seeds to run: `seeds`, else 2 in smoke mode, else `default`.
+
+        Examples:
+            >>> Options(mode="smoke").seed_list(5), Options(seeds=3).seed_list(5)
+            ([0, 1], [0, 1, 2])
+        """
+        return list(range(self.seeds or (2 if self.smoke else default)))
+
+
+@dataclasses.dataclass
+class Runs:
+    """One arm's runs, one per seed.
+
+    Attributes:
+        workdirs: the runs' folders.
+        summaries: the sweep's entries (``test``, ``validation``, ``step``, or ``error``).
+        records: each run's ``metrics.jsonl`` records.
+        num_classes: the dataset's classes (for `diverged`).
+        reused: which runs had finished before (in an earlier run of the experiment).
+    """
+
+    workdirs: list[pathlib.Path]
+    summaries: list[dict]
+    records: list[list[dict]]
+    num_classes: int
+    reused: list[bool] = dataclasses.field(default_factory=list)
+
+    @property
+    def diverged(self) -> list[bool]:
+        return [diverged(s, r, self.num_classes) for s, r in zip(self.summaries, self.records, strict=True)]
+
+    def final(self, split: str = "test", metric: str = "accuracy") -> list[float]:
+        """Each run's final `metric` on `split` (NaN where the run has none)."""
+        return [float((s.get(split) or {}).get(metric, math.nan)) for s in self.summaries]
+
+    def curve(self, key: str = "train/loss") -> tuple[list[int], list[list[float]]]:
+        """The steps where any run logged `key`, and each run's values there (NaN where a
+        run has none: it stopped earlier)."""
+        per_run = [{r["step"]: r[key] for r in records if key in r} for records in self.records]
+        steps = sorted(set().union(*per_run)) if per_run else []
+        return steps, [[run.get(step, math.nan) for step in steps] for run in per_run]
+
+
+def diverged(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]], num_classes: int) -> bool:
+    """Whether a run diverged: it stopped on a non-finite loss, or it ends as a constant
+    prediction (last training loss at least 0.95 ln C and test accuracy at most 1.5 / C).
+
+    A run that collapsed within its first log interval looks like one that never left
+    chance; both count as diverged (a run of a full budget at a sane rate is far from
+    chance at its end).
+
+    Examples:
+        >>> at_chance = {"test": {"accuracy": 0.1}}
+        >>> diverged(at_chance, [{"train/loss": 5.0}, {"train/loss": 2.31}], 10)
+        True
+        >>> diverged({"test": {"accuracy": 0.9}}, [{"train/loss": 2.0}, {"train/loss": 0.3}], 10)
+        False
+        >>> diverged({"error": "non-finite loss at step 7"}, [], 10)
+        True
+    """
+    if "error" in summary:
+        return True
+    losses = [r["train/loss"] for r in records if "train/loss" in r]
+    if not losses:
+        return False
+    if not all(math.isfinite(x) for x in losses):
+        return True
+    accuracy = float((summary.get("test") or {}).get("accuracy", 1.0))
+    return losses[-1] >= 0.95 * math.log(num_classes) and accuracy <= 1.5 / num_classes
+
+
+def cell(values: Sequence[float], failed: Sequence[bool] = (), digits: int = 2, scale: float = 1.0) -> str:
+    """``mean ± std`` of `values` times `scale`, leaving out the `failed` ones (NaNs too) and
+    saying how many of them there were.
+
+    Examples:
+        >>> cell([0.91, 0.93, 0.2], [False, False, True], scale=100)
+        '92.00 ± 1.41 (1 of 3 diverged)'
+        >>> cell([0.5, 0.5], [True, True])
+        'diverged (2 of 2)'
+        >>> cell([3.0])
+        '3.00'
+    """
+    failed = list(failed) or [False] * len(values)
+    kept = [v * scale for v, bad in zip(values, failed, strict=True) if not bad and math.isfinite(v)]
+    bad = sum(failed)
+    missing = len(values) - bad - len(kept)
+    if not kept:
+        return f"diverged ({bad} of {len(values)})" if bad else "none"
+    text = f"{statistics.mean(kept):.{digits}f}"
+    if len(kept) > 1:
+        text += f" ± {statistics.stdev(kept):.{digits}f}"
+    notes = ([f"{bad} of {len(values)} diverged"] if bad else []) + ([f"{missing} never"] if missing else [])
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def train_arms(base: ml_collections.ConfigDict, arms: Mapping[str, Sequence[str]], seeds: Sequence[int],
+               root: pathlib.Path) -> dict[str, Runs]:
+    """Trains every arm (``name: overrides``) for every seed, as one sweep in ``root``
+    (`tricks.ensembles.sweep`, vectorized: runs that can share one program train side by
+    side); runs finished there before are reused.
+
+    Returns:
+        ``{arm: Runs}``, in the order of `arms`.
+    """
+    import registry
+    from tricks import ensembles, train
+
+    from tricks import config as config_lib
+
+    base = train.complete(base)
+    runs = [[*overrides, f"seed={seed}"] for overrides in arms.values() for seed in seeds]
+    reused = [ensembles.finished_summary(config_lib.apply_overrides(base, run), pathlib.Path(root) /
+                                         ensembles.run_name(i, run)) is not None for i, run in enumerate(runs)]
+    result = ensembles.sweep(base, root, runs, vectorize=True)
+    by_name = {entry["name"]: entry for entry in result["runs"]}
+    num_classes = int(registry.build("dataset", base.dataset).num_classes)
+    found: dict[str, Runs] = {}
+    for a, arm in enumerate(arms):
+        span = range(a * len(seeds), (a + 1) * len(seeds))
+        names = [ensembles.run_name(i, runs[i]) for i in span]
+        workdirs = [pathlib.Path(root) / name for name in names]
+        found[arm] = Runs(workdirs, [by_name.get(name, {"error": "not run"}) for name in names],
+                          [_records(workdir) for workdir in workdirs], num_classes, [reused[i] for i in span])
+    return found
+
+
+def _records(workdir: pathlib.Path) -> list[dict]:
+    path = workdir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclasses.dataclass
+class Result:
+    """What an experiment found.
+
+    Attributes:
+        columns: the table's header (the first column names the arm).
+        rows: the table's rows, cells as text (`cell`).
+        verdict: one of `experiments.VERDICTS`, decided from the numbers by the experiment's
+            stated rule.
+        reading: what the table says, in a few sentences (computed from the numbers).
+        published: the source's figure for comparison.
+        numbers: the raw numbers behind the cells (saved in ``result.json``).
+        curves: ``{panel: (steps, [values per seed])}``, plotted one panel per arm with the
+            seeds' spread as a band.
+        curve_label: what the curves show (their y axis).
+        log_y: whether the curves' y axis is logarithmic.
+        reused: ``(runs reused, runs in all)``: how many had finished in an earlier run of
+            the experiment (`reuse`), so its run time covers only the others.
+    """
+
+    columns: list[str]
+    rows: list[list[str]]
+    verdict: str
+    reading: str
+    published: str
+    numbers: dict = dataclasses.field(default_factory=dict)
+    curves: dict[str, tuple[list[int], list[list[float]]]] = dataclasses.field(default_factory=dict)
+    curve_label: str = "training loss"
+    log_y: bool = False
+    reused: tuple[int, int] = (0, 0)
+
+
+def reuse(found: Mapping[str, Runs]) -> tuple[int, int]:
+    """``(runs reused, runs in all)`` over the arms `found` (`Result.reused`)."""
+    flags = [flag for runs in found.values() for flag in runs.reused]
+    return sum(flags), len(flags)
