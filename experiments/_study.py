@@ -88,6 +88,11 @@ class Runs:
         """Each run's final `metric` on `split` (NaN where the run has none)."""
         return [float((s.get(split) or {}).get(metric, math.nan)) for s in self.summaries]
 
+    def surviving(self, split: str = "test", metric: str = "accuracy") -> list[float]:
+        """The final `metric` on `split` of the runs that did not diverge (and have one)."""
+        return [v for v, bad in zip(self.final(split, metric), self.diverged, strict=True)
+                if not bad and math.isfinite(v)]
+
     def curve(self, key: str = "train/loss") -> tuple[list[int], list[list[float]]]:
         """The steps where any run logged `key`, and each run's values there (NaN where a
         run has none: it stopped earlier)."""

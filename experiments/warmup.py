@@ -107,8 +107,7 @@ def judge(regime: str, rates: list[float], warmups: list[int], table: dict[tuple
         return sum(table[rate, w].diverged)
 
     def mean(rate, w) -> float:
-        kept = [a for a, bad in zip(table[rate, w].final(), table[rate, w].diverged, strict=True)
-                if not bad and math.isfinite(a)]
+        kept = table[rate, w].surviving()
         return 100 * statistics.mean(kept) if kept else math.nan
 
     stabilized, lowered, improved, lines = [], [], [], []

@@ -512,9 +512,10 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
             for i in list(live):
                 guarded(i, MetricsLog.finish)
             evaluated = _evaluate(evaluator, state, run.eval_loaders, live) if evaluating else {}
-            host = jax.device_get(state.replace(step=None))
+            # each member's state, for its checkpoint and its plateau schedule (an evaluation alone needs none)
+            host = jax.device_get(state.replace(step=None)) if saving or has_plateau else None
             for i in live:
-                member, common = members[i], _one(host, state.step, i)
+                member, common = members[i], None if host is None else _one(host, state.step, i)
                 if evaluating:
                     member.results = evaluated[i]
                     member.writer.write(done, {f"eval/{split}/{k}": v for split, m in member.results.items()
