@@ -284,3 +284,20 @@ def test_bench_population_prints_each_way_and_the_choice(capsys):
     assert "1 of the 2 one-by-one runs timed" in out
     assert main(["bench", "population", "--members", "0"]) == 2
     assert "--members must be at least 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_a_sweep_keeps_a_run_stopped_by_a_non_finite_loss(tmp_path, capsys, vectorize):
+    """A run whose loss became non-finite is an outcome of the sweep: it is recorded
+    (``summary.json`` with its error) and reused by the next sweep in the same folder
+    instead of being trained again, side by side or alone."""
+    base = config(0, num_steps=10, eval_every=10, checkpoint_every=0, optimizer="sgd(learning_rate=0.01)")
+    runs = ensembles.grid(["optimizer.learning_rate=[0.01,1e30]"])
+    result = ensembles.sweep(base, tmp_path, runs, vectorize=vectorize)
+    assert "error" not in result["runs"][0] and "non-finite" in result["runs"][1]["error"]
+    saved = json.loads((tmp_path / result["runs"][1]["name"] / "summary.json").read_text())
+    assert saved["error"] == result["runs"][1]["error"]
+    capsys.readouterr()
+    again = ensembles.sweep(base, tmp_path, runs, vectorize=vectorize)
+    assert capsys.readouterr().out.count("finished before, summary reused") == 2
+    assert again["runs"] == result["runs"]

@@ -169,7 +169,8 @@ def sweep(
         The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
         "step", "validation", "test", "wall_time_s"}, ...], "ranking": [names by
         validation accuracy, best first, ties by validation NLL; runs without one
-        last]}``; a vectorized member stopped by a non-finite loss has ``"error"``.
+        last]}``; a run stopped by a non-finite loss has ``"error"`` (and is reused as it is
+        by a later sweep in `root`: `finished_summary`).
 
     Raises:
         ConfigError: no runs, or an override that does not apply to `config`.
@@ -216,7 +217,11 @@ def sweep(
                 print(f"sweep run {name}: finished before, summary reused", flush=True)
                 summaries[name] = summary
         if todo:
-            summaries.update(_train_group(todo, root, force))
+            trained = _train_group(todo, root, force)
+            for name, summary in trained.items():
+                if "error" in summary:  # an outcome too: a rerun reuses it instead of training it again
+                    (root / name / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            summaries.update(trained)
         result["runs"] = [_entry(name, overrides, summaries[name]) for name, overrides, _ in configs
                           if name in summaries]
         result["ranking"] = [run["name"] for run in ranked(result["runs"])]
@@ -283,7 +288,12 @@ def _train_group(todo: list[tuple[str, ml_collections.ConfigDict]], root: pathli
     if len(todo) == 1:
         name, config = todo[0]
         print(f"sweep run {name}", flush=True)
-        return {name: train.train_and_evaluate(config, root / name, force=force)}
+        try:
+            return {name: train.train_and_evaluate(config, root / name, force=force)}
+        except train.NonFiniteLossError as exc:
+            good = train.Checkpoints(root / name, read_only=True).steps()
+            print(f"sweep run {name}: {exc}", flush=True)
+            return {name: {"error": str(exc), "step": good[-1] if good else 0}}
     print(f"sweep runs {todo[0][0]} .. {todo[-1][0]} ({len(todo)}): side by side", flush=True)
     try:
         trained = train.train_population([c for _, c in todo], [root / name for name, _ in todo], force=force)
@@ -314,6 +324,9 @@ def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.P
 
     ``summary.json`` is written when a run ends; training a finished run again would
     only evaluate nothing and overwrite it, so sweeps and experiments reuse it instead.
+    A sweep's run stopped by a non-finite loss has one too, with its ``error``: training
+    it again would stop again (or, near the edge of stability, not, by float rounding
+    alone), so it is reused as it is.
     Fields that do not change results (``progress``) are ignored in the comparison.
 
     Examples:
@@ -334,7 +347,7 @@ def finished_summary(config: ml_collections.ConfigDict, workdir: str | pathlib.P
     }:
         return None
     summary = json.loads((workdir / "summary.json").read_text())
-    return summary if summary.get("splits") else None
+    return summary if summary.get("splits") or "error" in summary else None
 
 
 def ranked(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
