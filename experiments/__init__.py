@@ -8,7 +8,7 @@ marked, the reading and the verdict), which `save` writes under
 
 from experiments._registry import VERDICTS, Experiment, experiment, experiments, find
 from experiments._report import RESULTS, machine, save, saved_verdict
-from experiments._study import MODES, Options, Result, Runs, cell, diverged, reuse, train_arms
+from experiments._study import MODES, Options, Panels, Result, Runs, best, cell, diverged, mean, reuse, train_arms
 
 __all__ = [
     "MODES",
@@ -16,14 +16,17 @@ __all__ = [
     "VERDICTS",
     "Experiment",
     "Options",
+    "Panels",
     "Result",
     "Runs",
+    "best",
     "cell",
     "diverged",
     "experiment",
     "experiments",
     "find",
     "machine",
+    "mean",
     "reuse",
     "save",
     "saved_verdict",

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from experiments._registry import VERDICTS, Experiment
-from experiments._study import Options, Result
+from experiments._study import Options, Panels, Result
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 """Where full and default runs keep their results (committed with the code)."""
@@ -59,13 +59,13 @@ def _reused(result: Result) -> str:
     return f" ({reused} of its {total} runs reused, finished in an earlier run)" if reused else ""
 
 
-def plot(result: Result, path: pathlib.Path) -> bool:
+def plot(shown: Panels, path: pathlib.Path) -> bool:
     """The curves, one panel per arm: the seeds' mean and their spread (min to max)
     as a band. Returns whether there was anything to plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    panels = {name: curve for name, curve in result.curves.items() if curve[0]}
+    panels = {name: curve for name, curve in shown.curves.items() if curve[0]}
     if not panels:
         return False
     columns = min(4, len(panels))
@@ -81,21 +81,27 @@ def plot(result: Result, path: pathlib.Path) -> bool:
         ax.fill_between(steps, low, high, alpha=0.3, linewidth=0)
         ax.plot(steps, mean, linewidth=1.2)
         ax.set_title(name, fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel(shown.x_label, fontsize=8)
         ax.tick_params(labelsize=7)
-        if result.log_y:
+        if shown.log_x:
+            ax.set_xscale("log", base=2)
+        if shown.log_y:
             ax.set_yscale("log")
+        elif shown.symlog > 0:
+            ax.set_yscale("symlog", linthresh=shown.symlog)
+            ax.axhline(0.0, color="0.6", linewidth=0.6)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel(result.curve_label, fontsize=8)
+        ax.set_ylabel(shown.label, fontsize=8)
     figure.savefig(path, dpi=110)
     return True
 
 
 def save(experiment: Experiment, options: Options, result: Result, seconds: float,
          out: pathlib.Path) -> pathlib.Path:
-    """Writes ``out/NAME/{table.md, result.json, curves.png}``; returns the folder.
+    """Writes ``out/NAME/{table.md, result.json, curves.png}`` (and a PNG per entry of
+    ``result.plots``); returns the folder.
 
     Raises:
         ValueError: the result's verdict is not one of `VERDICTS`.
@@ -108,13 +114,14 @@ def save(experiment: Experiment, options: Options, result: Result, seconds: floa
     folder.mkdir(parents=True, exist_ok=True)
     version = code_version()
     (folder / "table.md").write_text(markdown(experiment, options, result, seconds, version))
-    plotted = plot(result, folder / "curves.png")
+    plotted = plot(Panels(result.curves, result.curve_label, result.log_y), folder / "curves.png")
+    plots = [f"{stem}.png" for stem, panels in result.plots.items() if plot(panels, folder / f"{stem}.png")]
     record = {"name": experiment.name, "claim": experiment.claim, "source": experiment.source,
               "mode": options.mode, "seeds": options.seeds, "verdict": result.verdict, "reading": result.reading,
               "published": result.published, "columns": result.columns, "rows": result.rows,
               "numbers": result.numbers, "seconds": round(seconds, 1), "runs_reused": list(result.reused),
               "machine": machine(),
-              "code_version": version, "date": time.strftime("%Y-%m-%d"), "curves": plotted}
+              "code_version": version, "date": time.strftime("%Y-%m-%d"), "curves": plotted, "plots": plots}
     (folder / "result.json").write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
     return folder
 

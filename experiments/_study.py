@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -93,6 +94,23 @@ class Runs:
         return [v for v, bad in zip(self.final(split, metric), self.diverged, strict=True)
                 if not bad and math.isfinite(v)]
 
+    def first_below(self, target: float, key: str = "train/loss") -> list[int | None]:
+        """Each run's first logged step where `key` is at most `target` (None: never, or
+        diverged)."""
+        found = []
+        for records, bad in zip(self.records, self.diverged, strict=True):
+            steps = [r["step"] for r in records if key in r and r[key] <= target]
+            found.append(None if bad or not steps else min(steps))
+        return found
+
+    def at(self, step: int, key: str = "train/loss") -> list[float]:
+        """Each run's `key` at its last record at or before `step` (NaN: none, or diverged)."""
+        found = []
+        for records, bad in zip(self.records, self.diverged, strict=True):
+            values = [r[key] for r in records if key in r and r["step"] <= step]
+            found.append(math.nan if bad or not values else float(values[-1]))
+        return found
+
     def curve(self, key: str = "train/loss") -> tuple[list[int], list[list[float]]]:
         """The steps where any run logged `key`, and each run's values there (NaN where a
         run has none: it stopped earlier)."""
@@ -127,6 +145,37 @@ def diverged(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]], n
         return True
     accuracy = float((summary.get("test") or {}).get("accuracy", 1.0))
     return losses[-1] >= 0.95 * math.log(num_classes) and accuracy <= 1.5 / num_classes
+
+
+def mean(values: Sequence[float | None]) -> float:
+    """The mean of the finite values (NaN if none).
+
+    Examples:
+        >>> mean([1.0, None, float("nan"), 3.0]), mean([None])
+        (2.0, nan)
+    """
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.mean(kept) if kept else math.nan
+
+
+def best(found: Mapping[str, Runs], names: Sequence[str], split: str = "validation") -> str:
+    """Of the arms `names`, the one whose surviving runs have the best mean accuracy on
+    `split` (an arm with a diverged run ranks below every arm without one): how each
+    optimizer's or schedule's own best rate is chosen, on held-out data, never on the
+    test split that the table reports.
+
+    Examples:
+        >>> def runs(*accuracies):
+        ...     return Runs([], [{"validation": {"accuracy": a}} for a in accuracies], [[]] * len(accuracies), 10)
+        >>> best({"a": runs(0.8, 0.9), "b": runs(0.95, 0.97), "c": runs(0.99, 0.05)}, ["a", "b", "c"])
+        'b'
+    """
+    def score(name: str) -> tuple[int, float]:
+        runs = found[name]
+        value = mean(runs.surviving(split))
+        return -sum(runs.diverged), value if math.isfinite(value) else -math.inf
+
+    return max(names, key=score)
 
 
 def cell(values: Sequence[float], failed: Sequence[bool] = (), digits: int = 2, scale: float = 1.0) -> str:
@@ -170,19 +219,35 @@ def train_arms(base: ml_collections.ConfigDict, arms: Mapping[str, Sequence[str]
 
     base = train.complete(base)
     runs = [[*overrides, f"seed={seed}"] for overrides in arms.values() for seed in seeds]
-    reused = [ensembles.finished_summary(config_lib.apply_overrides(base, run), pathlib.Path(root) /
-                                         ensembles.run_name(i, run)) is not None for i, run in enumerate(runs)]
-    result = ensembles.sweep(base, root, runs, vectorize=True)
+    names = [run_folder(run) for run in runs]
+    reused = [ensembles.finished_summary(config_lib.apply_overrides(base, run), pathlib.Path(root) / name)
+              is not None for name, run in zip(names, runs, strict=True)]
+    result = ensembles.sweep(base, root, runs, vectorize=True, names=names)
     by_name = {entry["name"]: entry for entry in result["runs"]}
     num_classes = int(registry.build("dataset", base.dataset).num_classes)
     found: dict[str, Runs] = {}
     for a, arm in enumerate(arms):
         span = range(a * len(seeds), (a + 1) * len(seeds))
-        names = [ensembles.run_name(i, runs[i]) for i in span]
-        workdirs = [pathlib.Path(root) / name for name in names]
-        found[arm] = Runs(workdirs, [by_name.get(name, {"error": "not run"}) for name in names],
+        arm_names = [names[i] for i in span]
+        workdirs = [pathlib.Path(root) / name for name in arm_names]
+        found[arm] = Runs(workdirs, [by_name.get(name, {"error": "not run"}) for name in arm_names],
                           [_records(workdir) for workdir in workdirs], num_classes, [reused[i] for i in span])
     return found
+
+
+def run_folder(overrides: Sequence[str]) -> str:
+    """A run's folder name, from its overrides alone (not its place in the grid, so a
+    grown grid finds the runs it trained before): the overrides made safe and cut to 100
+    characters, then a hash of them in full.
+
+    Examples:
+        >>> run_folder(["optimizer=adam(learning_rate=0.01)", "seed=0"])
+        'optimizer=adam_learning_rate=0.01_,seed=0_...'
+    """
+    import hashlib
+
+    text = ",".join(overrides)
+    return re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)[:100] + "_" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _records(workdir: pathlib.Path) -> list[dict]:
@@ -210,6 +275,7 @@ class Result:
         log_y: whether the curves' y axis is logarithmic.
         reused: ``(runs reused, runs in all)``: how many had finished in an earlier run of
             the experiment (`reuse`), so its run time covers only the others.
+        plots: more figures beside ``curves.png``: ``{file stem: Panels}``.
     """
 
     columns: list[str]
@@ -222,6 +288,29 @@ class Result:
     curve_label: str = "training loss"
     log_y: bool = False
     reused: tuple[int, int] = (0, 0)
+    plots: dict[str, Panels] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Panels:
+    """A figure of curves, one panel per name (`Result.plots`).
+
+    Attributes:
+        curves: ``{panel: (steps, [values per seed])}``.
+        label: what the curves show (their y axis).
+        log_y: whether the y axis is logarithmic.
+        x_label: what their x axis counts.
+        log_x: whether the x axis is logarithmic (batch sizes, budgets).
+        symlog: above 0, a y axis logarithmic on both sides of zero and linear within
+            ±`symlog` (for values of both signs, such as eigenvalues).
+    """
+
+    curves: dict[str, tuple[list[float], list[list[float]]]]
+    label: str
+    log_y: bool = False
+    x_label: str = "step"
+    log_x: bool = False
+    symlog: float = 0.0
 
 
 def reuse(found: Mapping[str, Runs]) -> tuple[int, int]:

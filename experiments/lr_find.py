@@ -1,187 +1,227 @@
-"""Does the LR range test pick a rate as good as the best of a grid? (issue 8, SPEC §3)
+"""Does the LR range test pick a rate as good as the best of a grid, and which of its
+suggestion rules should be the default? (SPEC §3; Smith 2017; fastai's ``lr_find``)
 
-Claim (Smith 2017, "Cyclical Learning Rates for Training Neural Networks" §3.3; fastai's
-``lr_find``): one short run with a rising rate finds a learning rate about as good as a
-grid search. Acceptance: for each case, the final test accuracy at the suggested rate is
-within 1 point of the best of 8 log-spaced rates (1e-4 to 1), each rate trained the same
-way (the rate is the peak of a cosine decay to 0 over the run), averaged over seeds. The
-second claim: a 100-step range test costs about as much as 100 training steps.
+Claim (Smith 2017, "Cyclical Learning Rates for Training Neural Networks" §3.3): one short
+run with a rising rate finds a learning rate about as good as a grid search. Per case,
+the range test (1e-7 to 10 over 100 steps, `tricks.lr_finder.lr_find`) suggests three
+rates (`steepest`, `valley`, `minimum_over_10`); each, and each of 8 log-spaced rates
+from 1e-4 to 1, is the peak of a cosine decay to 0 over the case's steps; the final
+test accuracy is averaged over seeds. A rule *hits* a case where its rate's accuracy is
+within 1 point of the grid's best.
 
-Cases: the digits MLP (256-256, dropout 0.1) with SGD + momentum 0.9 and with Adam;
-MNIST-1D's reference 1-D CNN with Adam.
+Cases: the three on which `steepest` was chosen as the default (``TUNING``), the two
+measured after that choice (``HELD_OUT``), and three new held-out cases measured in
+session 11 before any change (``NEW_HELD_OUT``: another optimizer on seen data, another
+model and optimizer, and other data).
+
+The verdict's rule: the rule with the most hits over all cases (ties: the smaller mean
+shortfall) is the one the default should be; *reproduced* where it hits every case,
+*mixed* where it hits at least half, *not reproduced* otherwise. The reading says whether
+`tricks.lr_finder.DEFAULT_SUGGESTION` is that rule.
 
 Command:
-  python experiments/lr_find.py            # the full table (about 40 min on 2 shared CPU cores)
-  python experiments/lr_find.py --held-out # the independent check of the default suggestion
-  python experiments/lr_find.py --smoke    # a tiny version (a test runs it)
+  tricks experiments run lr_find [--seeds N]
+  tricks experiments run lr_find --smoke          (seconds, for tests)
+  python -m experiments.lr_find --timing          (the range test's cost, below)
 
-Result (measured on 2 CPU cores shared with other jobs; range test 1e-7 -> 10 over 100
-steps, beta 0.98, stop at 4x the best smoothed loss; final test accuracy, mean of 2 seeds;
-each rate is the peak of a cosine decay over the run):
+Result: see ``experiments/results/lr_find/table.md``.
 
-  case                      grid best        steepest (default)    valley              minimum/10
-  digits MLP, SGD+momentum  97.8% at 0.072   97.6% at 0.066  ok    95.7% at 0.0059 -2.1  97.6% at 0.089  ok
-  digits MLP, Adam          98.3% at 0.019   98.2% at 0.010  ok    97.9% at 0.0011 ok    98.5% at 0.014  ok
-  MNIST-1D CNN, Adam        92.3% at 0.019   91.9% at 0.026  ok    78.6% at 0.0023 -13.7 91.1% at 0.029  -1.2
-
-  grid (digits SGD+momentum): 1e-4 29.9, 3.7e-4 76.9, 1.4e-3 90.1, 5.2e-3 95.7, 1.9e-2 96.9,
-  7.2e-2 97.8, 0.27 97.6, 1.0 10.0 (chance); the range tests stopped at 2.26 (SGD), 0.351 and
-  6.89 (Adam), all by divergence.
-
-  So the default suggestion (steepest) is within 1 point of the grid's best in all three
-  cases; fastai's valley is not in two (see `tricks.lr_finder` for why, and for the fact
-  that steepest was made the default after this measurement).
-
-  Held-out cases (``--held-out``, measured after that choice; 2 seeds):
-
-  case                        grid best        steepest (default)   valley              minimum/10
-  MNIST-1D MLP, SGD+momentum  63.7% at 0.27    57.5% at 0.026 -6.2  51.8% at 0.0071 -12.0  63.9% at 0.19  ok
-  digits CNN, Adam            98.5% at 0.0052  95.0% at 0.038 -3.5  94.7% at 0.00052 -3.8  98.9% at 0.011 ok
-
-  Both range tests ran to the end (10) without the 4x stop: the loss of a network that
-  diverged sits at chance level (ln 10), below 4x its best. The held-out check does not
-  confirm steepest: over the five cases minimum/10 is within 1 point in four and steepest
-  in three. All three suggestions are printed and drawn; none is safe everywhere.
-
-  Time, 100-step range test vs 100 training steps (median of 3 alternated runs, model and
-  data building excluded, compilation included): 3.7 vs 4.9 s, 4.4 vs 5.3 s, 4.3 vs 5.1 s
-  (ratios 0.74, 0.82, 0.86). Per step after the first: 2.6, 3.2, 2.9 ms for the test against
-  2.5, 3.9, 2.4 ms for training steps that wait for each step (ratios 1.05, 0.82, 1.22) and
-  26.6, 27.7, 25.5 ms for training steps dispatched without ever waiting, as the engine's
-  loop runs them (on this CPU, queueing device-loader gathers and train steps without
-  waiting is about 10x slower; the range test reads each loss one step late, so it waits).
+The range test's cost (``--timing``; session 6, 2 CPU cores shared with other jobs): a
+100-step range test against 100 training steps (median of 3 alternated runs, model and
+data building excluded, compilation included): 3.7 vs 4.9 s, 4.4 vs 5.3 s, 4.3 vs 5.1 s
+on the three tuning cases (ratios 0.74, 0.82, 0.86). Per step after the first: 2.6, 3.2,
+2.9 ms for the test against 2.5, 3.9, 2.4 ms for training steps that wait for each step
+(ratios 1.05, 0.82, 1.22).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
 import math
-import pathlib
+import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from experiments._registry import experiment
+from experiments._study import Options, Result, Runs, reuse, train_arms
+
+PUBLISHED = ("Smith 2017 (CIFAR-10, no figure to match): the range test's bounds give rates as good as a grid "
+             "search; fastai's lr_find suggests `valley` by default (`minimum`/10 and `steep` as options)")
+
 GRID = tuple(float(r) for r in np.geomspace(1e-4, 1.0, 8))
 """The grid: 8 log-spaced rates from 1e-4 to 1."""
+RULES = ("steepest", "valley", "minimum_over_10")
 
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One row of the table: a model and data, and an optimizer spec with ``{lr}`` and ``{steps}``."""
+    """One row of the table: a model and data, and an optimizer spec with ``{lr}``."""
 
     name: str
     dataset: str
-    model: str
+    model: str | dict
     optimizer: str
     num_steps: int
-    smoke_steps: int = 6
 
 
-CASES = (
-    Case(
-        "digits MLP, SGD+momentum",
-        "digits",
-        "mlp(widths=(256, 256), dropout=0.1)",
-        "momentum(learning_rate=cosine(init_value={lr}), momentum=0.9)",
-        440,
-    ),
-    Case(
-        "digits MLP, Adam",
-        "digits",
-        "mlp(widths=(256, 256), dropout=0.1)",
-        "adam(learning_rate=cosine(init_value={lr}))",
-        440,
-    ),
-    Case(
-        "MNIST-1D CNN, Adam",
-        "mnist1d",
-        "cnn1d",
-        "adam(learning_rate=cosine(init_value={lr}))",
-        1500,
-    ),
+TUNING = (
+    Case("digits MLP, SGD+momentum", "digits", "mlp(widths=(256, 256), dropout=0.1)",
+         "momentum(learning_rate=cosine(init_value={lr}), momentum=0.9)", 440),
+    Case("digits MLP, Adam", "digits", "mlp(widths=(256, 256), dropout=0.1)",
+         "adam(learning_rate=cosine(init_value={lr}))", 440),
+    Case("MNIST-1D CNN, Adam", "mnist1d", "cnn1d", "adam(learning_rate=cosine(init_value={lr}))", 1500),
 )
-
+"""The cases on which `steepest` was chosen as the default (session 6)."""
 HELD_OUT = (
-    Case(
-        "MNIST-1D MLP, SGD+momentum",
-        "mnist1d",
-        "mlp(widths=(100, 100))",
-        "momentum(learning_rate=cosine(init_value={lr}), momentum=0.9)",
-        1500,
-    ),
-    Case(
-        "digits CNN, Adam",
-        "digits",
-        "cnn(channels=(16, 32), dense=(64,))",
-        "adam(learning_rate=cosine(init_value={lr}))",
-        440,
-    ),
+    Case("MNIST-1D MLP, SGD+momentum", "mnist1d", "mlp(widths=(100, 100))",
+         "momentum(learning_rate=cosine(init_value={lr}), momentum=0.9)", 1500),
+    Case("digits CNN, Adam", "digits", "cnn(channels=(16, 32), dense=(64,))",
+         "adam(learning_rate=cosine(init_value={lr}))", 440),
 )
-"""Cases measured only after the default suggestion was chosen on `CASES`: its independent check."""
+"""Measured after that choice (session 6): they did not confirm it."""
+NEW_HELD_OUT = (
+    Case("MNIST-1D MLP, Adam", "mnist1d", "mlp(widths=(100, 100))", "adam(learning_rate=cosine(init_value={lr}))",
+         1500),
+    Case("digits deep ReLU MLP (10 x 128), RMSprop", "digits",
+         {"name": "mlp", "widths": [128] * 10, "activation": "relu", "init": "kaiming_normal"},
+         "rmsprop(learning_rate=cosine(init_value={lr}))", 440),
+    Case("Fashion-MNIST (500 per class) MLP, Nesterov", "subset(dataset='fashion_mnist', train_per_class=500)",
+         "mlp(widths=(256, 256))", "nesterov(learning_rate=cosine(init_value={lr}), momentum=0.9)", 600),
+)
+"""Three new held-out cases (session 11), measured before any change of the default."""
+CASES = TUNING + HELD_OUT + NEW_HELD_OUT
 
 
-def config(case: Case, lr: float, seed: int, steps: int, data_dir: str | None = None):
+def config(case: Case, lr: float, seed: int, steps: int):
     """The training config of one case at peak rate `lr`."""
     from tricks.train import default_config
 
     cfg = default_config()
-    cfg.dataset = case.dataset if data_dir is None else f"{case.dataset}(data_dir={data_dir!r})"
-    cfg.model = case.model
-    cfg.optimizer = case.optimizer.format(lr=lr, steps=steps)
-    cfg.batch_size = 128
-    cfg.num_steps = steps
+    cfg.dataset, cfg.model = case.dataset, case.model
+    cfg.optimizer = case.optimizer.format(lr=lr)
+    cfg.batch_size, cfg.num_steps, cfg.num_epochs = 128, steps, 0
     cfg.eval_every = cfg.log_every = steps
-    cfg.eval_splits = ["test"]
-    cfg.seed = seed
-    cfg.progress = False
+    cfg.checkpoint_every, cfg.histogram_every = 0, 0
+    cfg.seed, cfg.progress = seed, False
+    cfg.train_metrics = ["loss"]
     return cfg
 
 
-def final_accuracy(case: Case, lr: float, seeds: list[int], steps: int, data_dir: str | None) -> float:
-    """Mean final test accuracy over seeds; a run whose loss becomes non-finite counts as 0."""
-    from tricks.train import NonFiniteLossError, train_and_evaluate
-
-    accuracies = []
-    for seed in seeds:
-        with tempfile.TemporaryDirectory() as workdir, contextlib.redirect_stdout(io.StringIO()):
-            try:
-                summary = train_and_evaluate(config(case, lr, seed, steps, data_dir), workdir)
-                accuracies.append(summary["eval"]["accuracy"])
-            except NonFiniteLossError:
-                accuracies.append(0.0)
-    return float(np.mean(accuracies))
+def grid(options: Options) -> tuple[tuple[Case, ...], tuple[float, ...], int, int]:
+    """The cases, the grid, the steps of each run (0: the case's own) and of the range test."""
+    if options.smoke:
+        return TUNING[:1], GRID[3:5], 6, 10
+    return CASES, GRID, 0, 100
 
 
-def timing(case: Case, steps: int, data_dir: str | None, repeats: int = 3) -> dict[str, float]:
+@experiment("lr_find", claim="the LR range test's suggestion is about as good as the best rate of a grid",
+            source="Smith 2017, Cyclical Learning Rates for Training Neural Networks, section 3.3; fastai lr_find")
+def run(options: Options) -> Result:
+    from tricks import lr_finder
+
+    cases, rates, steps, test_steps = grid(options)
+    seeds = options.seed_list(3)
+    rows, numbers, curves, shortfalls = [], {}, {}, {rule: [] for rule in RULES}
+    for number, case in enumerate(cases):
+        length = steps or case.num_steps
+        test = lr_finder.lr_find(config(case, 1e-3, 0, length), start=1e-7, end=10.0, steps=test_steps)
+        curves[case.name] = (list(range(len(test.smoothed))), [[float(v) for v in test.smoothed]])
+        suggested = {rule: float(test.suggestions[rule]) for rule in RULES if math.isfinite(test.suggestions[rule])}
+        arms = {f"rate {lr:.3g}": [f"optimizer={case.optimizer.format(lr=lr)}"]
+                for lr in sorted(set(rates) | set(suggested.values()))}
+        base = config(case, rates[0], 0, length)
+        found = train_arms(base, arms, seeds, options.workdir / f"case_{number}")
+        accuracy = {name: _mean(runs) for name, runs in found.items()}
+        best_lr = max(rates, key=lambda lr: accuracy[f"rate {lr:.3g}"])
+        top = accuracy[f"rate {best_lr:.3g}"]
+        row = [case.name + (" (new held-out)" if case in NEW_HELD_OUT else " (held-out)" if case in HELD_OUT
+                            else ""), f"{100 * top:.1f}% at {best_lr:.2g}"]
+        for rule in RULES:
+            if rule not in suggested:
+                row.append("none")
+                shortfalls[rule].append(math.inf)
+                continue
+            got = accuracy[f"rate {suggested[rule]:.3g}"]
+            gap = 100 * (top - got)
+            shortfalls[rule].append(max(gap, 0.0))
+            row.append(f"{100 * got:.1f}% at {suggested[rule]:.2g}" + (" ok" if gap <= 1.0 else f" -{gap:.1f}"))
+        row.append(f"{test.stop} at {test.stop_lr:.3g}")
+        rows.append(row)
+        numbers[case.name] = {"suggestions": suggested, "stop": [test.stop, test.stop_lr],
+                              "grid": {f"{lr:.3g}": accuracy[f"rate {lr:.3g}"] for lr in rates},
+                              "runs": {name: runs.final() for name, runs in found.items()}, "reused": reuse(found)}
+    verdict, reading = judge(shortfalls, [case.name for case in cases], lr_finder.DEFAULT_SUGGESTION)
+    return Result(columns=["case", "grid best", "steepest", "valley", "minimum/10", "range test stopped"], rows=rows,
+                  verdict=verdict,
+                  reading=reading + f" Final test accuracy, mean of {len(seeds)} seeds; ok: within 1 point of the "
+                                    f"grid's best.",
+                  published=PUBLISHED, numbers=numbers, curves=curves,
+                  curve_label="range test: smoothed training loss (rate from 1e-7 rising 10x per 1/8 of the test)")
+
+
+def _mean(runs: Runs) -> float:
+    """The mean final test accuracy, a diverged run counting as chance (it would be chosen)."""
+    chance = 1 / runs.num_classes
+    values = [chance if bad or not math.isfinite(v) else v for v, bad in zip(runs.final(), runs.diverged, strict=True)]
+    return statistics.mean(values)
+
+
+def judge(shortfalls: dict[str, list[float]], cases: list[str], default: str) -> tuple[str, str]:
+    """The winning rule, the verdict by the module's rule, and the reading.
+
+    Examples:
+        >>> judge({"steepest": [0.0, 5.0], "valley": [0.5, 0.2], "minimum_over_10": [3.0, 0.0]}, ["a", "b"],
+        ...       "steepest")[0]
+        'reproduced'
+    """
+    def hits(rule: str) -> int:
+        return sum(gap <= 1.0 for gap in shortfalls[rule])
+
+    def mean_gap(rule: str) -> float:
+        finite = [g for g in shortfalls[rule] if math.isfinite(g)]
+        return statistics.mean(finite) if finite else math.inf
+
+    winner = max(RULES, key=lambda rule: (hits(rule), -mean_gap(rule)))
+    n = len(cases)
+    verdict = "reproduced" if hits(winner) == n else "mixed" if 2 * hits(winner) >= n else "not reproduced"
+    missed = {rule: [c for c, g in zip(cases, shortfalls[rule], strict=True) if g > 1.0] for rule in RULES}
+    unsafe = [c for i, c in enumerate(cases) if all(shortfalls[rule][i] > 1.0 for rule in RULES)]
+    counts = ", ".join(f"{rule} {hits(rule)} of {n} (mean shortfall {mean_gap(rule):.1f} points)" for rule in RULES)
+    reading = (f"Within 1 point of the grid's best: {counts}. The winner is {winner}; the default "
+               f"(tricks.lr_finder.DEFAULT_SUGGESTION) is {default}: "
+               f"{'it agrees' if winner == default else 'it should change'}. {winner} misses "
+               f"{', '.join(missed[winner]) or 'no case'}; cases no rule hits: {', '.join(unsafe) or 'none'}: "
+               f"{verdict}.")
+    return verdict, reading
+
+
+def timing(case: Case, steps: int, repeats: int = 3) -> dict[str, float]:
     """A range test of `steps` steps against `steps` training steps: medians over `repeats` alternated runs.
 
     Both use the engine's train step, compiled afresh in every repeat, on the same batches;
     the range test runs from 1e-7 to 1e-2 so that it never stops early, and the training
-    steps run in a plain loop (no evaluation, logging or checkpoints), as the engine runs
-    them (never waiting for the device) and waiting for each step (``synced_step``). Returns
-    the total seconds of each (compilation included, model and data building excluded) and
-    the seconds per step after the first.
+    steps run in a plain loop (no evaluation, logging or checkpoints), never waiting for
+    the device and waiting for each step (``synced_step``). Returns the total seconds of
+    each (compilation included, model and data building excluded) and the seconds per
+    step after the first.
     """
     import jax
     import jax.numpy as jnp
 
-    from tricks import lr_finder
-    from tricks import train
+    from tricks import lr_finder, train
 
-    cfg = lr_finder.constant_rate_config(config(case, 1e-3, 0, steps, data_dir), 1e-3)
-    run = train.setup(cfg)
-    loader, initial = run.loader, run.state
+    cfg = lr_finder.constant_rate_config(config(case, 1e-3, 0, steps), 1e-3)
+    built = train.setup(cfg)
+    loader, initial = built.loader, built.state
     found = {"test": [], "test_step": [], "train": [], "train_step": [], "synced_step": []}
     for _ in range(repeats):
         test = lr_finder.lr_find(cfg, start=1e-7, end=1e-2, steps=steps)
         found["test"].append(test.seconds)
         found["test_step"].append(test.step_seconds)
-        step = jax.jit(run.train_step.step, donate_argnums=0)
+        step = jax.jit(built.train_step.step, donate_argnums=0)
         for synced in (False, True):
             state, batches = jax.tree.map(jnp.copy, initial), loader.iterate(0)
             began = time.perf_counter()
@@ -202,92 +242,18 @@ def timing(case: Case, steps: int, data_dir: str | None, repeats: int = 3) -> di
     return {key: float(np.median(values)) for key, values in found.items()}
 
 
-def run(
-    cases: tuple[Case, ...],
-    grid: tuple[float, ...],
-    smoke: bool,
-    seeds: list[int],
-    output: pathlib.Path,
-    data_dir: str | None = None,
-) -> list[dict]:
-    """Runs every case; prints and returns one row per case."""
-    from tricks import lr_finder
-
-    rows = []
-    for case in cases:
-        steps = case.smoke_steps if smoke else case.num_steps
-        test_steps = 10 if smoke else 100
-        probe = config(case, 1e-3, seeds[0], steps, data_dir)
-        test = lr_finder.lr_find(probe, start=1e-7, end=10.0, steps=test_steps)
-        stem = output / case.name.replace(" ", "_").replace(",", "").replace("+", "_").lower()
-        lr_finder.draw(test, f"LR range test: {case.name}").savefig(stem.with_suffix(".png"))
-        test.save(stem)
-        suggested = {
-            k: v for k, v in test.suggestions.items() if math.isfinite(v) and (not smoke or k == "steepest")
-        }
-        results = {lr: final_accuracy(case, lr, seeds, steps, data_dir) for lr in grid}
-        at_suggestion = {
-            name: final_accuracy(case, lr, seeds, steps, data_dir) for name, lr in suggested.items()
-        }
-        best_lr = max(results, key=results.get)
-        row = {
-            "case": case.name,
-            "suggestions": suggested,
-            "suggestion_accuracy": at_suggestion,
-            "grid": results,
-            "best_lr": best_lr,
-            "best": results[best_lr],
-            "stop": f"{test.stop} at {test.stop_lr:.3g}",
-        }
-        rows.append(row)
-        print_row(row)
-    return rows
-
-
-def print_row(row: dict) -> None:
-    print(f"\n{row['case']}: range test stopped ({row['stop']})")
-    print("  grid:       " + "  ".join(f"{lr:.1e}: {100 * acc:5.1f}" for lr, acc in row["grid"].items()))
-    print(f"  grid best:  {100 * row['best']:.1f}% at {row['best_lr']:.2g}")
-    for name, lr in row["suggestions"].items():
-        acc = row["suggestion_accuracy"][name]
-        gap = 100 * (row["best"] - acc)
-        verdict = "within 1 point" if gap <= 1.0 else f"{gap:.1f} points below"
-        default = " (the default suggestion)" if name == "steepest" else ""
-        print(f"  {name:<15} {lr:9.2e}: {100 * acc:5.1f}%  ({verdict}){default}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="a tiny version: the first case, 6 steps, one grid rate, the default suggestion only, one "
-        "seed, no timing",
-    )
-    parser.add_argument("--seeds", type=int, default=2, help="seeds averaged per rate (default: 2)")
-    parser.add_argument("--output", default="runs/lr_find", help="folder of the range-test plots and curves")
-    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
-    parser.add_argument("--held-out", action="store_true",
-                        help="the held-out cases instead (chosen after the default suggestion was), no timing")
+    parser = argparse.ArgumentParser(description="the LR range test's cost against training steps")
+    parser.add_argument("--timing", action="store_true", help="time a 100-step range test on the tuning cases")
     args = parser.parse_args(argv)
-    output = pathlib.Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    if args.smoke:
-        run(CASES[:1], (GRID[0],), True, [0], output, args.data_dir)
-        return 0
-    run(HELD_OUT if args.held_out else CASES, GRID, False, list(range(args.seeds)), output, args.data_dir)
-    if args.held_out:
-        return 0
-    print("\n100-step range test vs 100 training steps (median of 3 alternated runs):")
-    for case in CASES:
-        t = timing(case, 100, args.data_dir)
-        print(
-            f"  {case.name}: total (compilation included) {t['test']:.2f} s vs {t['train']:.2f} s, ratio "
-            f"{t['test'] / t['train']:.2f}; per step after the first {1e3 * t['test_step']:.2f} ms vs "
-            f"{1e3 * t['train_step']:.2f} ms (waiting for each step: {1e3 * t['synced_step']:.2f} ms), "
-            "ratios "
-            f"{t['test_step'] / t['train_step']:.2f} and {t['test_step'] / t['synced_step']:.2f}"
-        )
+    if not args.timing:
+        print("run the experiment with: tricks experiments run lr_find; time the range test with --timing")
+        return 2
+    for case in TUNING:
+        t = timing(case, 100)
+        print(f"{case.name}: total (compilation included) {t['test']:.2f} s vs {t['train']:.2f} s, ratio "
+              f"{t['test'] / t['train']:.2f}; per step after the first {1e3 * t['test_step']:.2f} ms vs "
+              f"{1e3 * t['train_step']:.2f} ms (waiting for each step: {1e3 * t['synced_step']:.2f} ms)")
     return 0
 
 

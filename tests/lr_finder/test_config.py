@@ -1,6 +1,5 @@
 """The range test of a training config: several models, the run's own train step, copies only; the CLI."""
 
-import importlib
 import json
 
 import jax
@@ -97,12 +96,3 @@ def test_lr_find_command_bad_settings(digits_spec, capsys):
     assert "0 < start < end" in capsys.readouterr().out
     assert main(["lr-find", f"--config.dataset={digits_spec}", "--stop-factor", "0.5"]) == 2
     assert "stop_factor must be > 1" in capsys.readouterr().out
-
-
-def test_experiment_smoke(digits_spec, tmp_path, capsys):
-    experiment = importlib.import_module("experiments.lr_find")
-    data_dir = digits_spec.split("data_dir=")[1].rstrip(")").strip("'")
-    assert experiment.main(["--smoke", "--output", str(tmp_path), "--data-dir", data_dir]) == 0
-    out = capsys.readouterr().out
-    assert "grid best" in out and "steepest" in out and "(the default suggestion)" in out
-    assert len(list(tmp_path.glob("*.png"))) == 1 and len(list(tmp_path.glob("*.csv"))) == 1

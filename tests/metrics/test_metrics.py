@@ -24,7 +24,7 @@ PARAMS = {"Dense_0": {"kernel": jnp.asarray(RNG.normal(size=(3, 2)), jnp.float32
 OPT_STATE = registry.build("optimizer", "on_plateau(sgd(learning_rate=0.5, momentum=0.9), "
                                         "reduce_on_plateau(factor=0.5, patience=0))").init(PARAMS)
 OUTPUTS = {"logits": jnp.asarray(LOGITS), "labels": jnp.asarray(LABELS), "loss": jnp.asarray(RNG.random(N)),
-           "grads": PARAMS, "params": PARAMS, "opt_state": OPT_STATE}
+           "grads": PARAMS, "updates": PARAMS, "params": PARAMS, "opt_state": OPT_STATE}
 
 # name -> an example spec using its options.
 EXAMPLES = {
@@ -39,6 +39,7 @@ EXAMPLES = {
     "param_norm": "param_norm",
     "per_class_accuracy": "per_class_accuracy",
     "top_k_accuracy": "top_k_accuracy(k=3)",
+    "update_norm": "update_norm",
 }
 SUMMED = [n for n in sorted(EXAMPLES) if not registry.build("metric", EXAMPLES[n]).at_log_step]
 
@@ -136,6 +137,10 @@ def test_state_metrics_against_numpy():
     total = np.linalg.norm(np.concatenate(list(leaves.values())))
     assert norms["grad_norm"] == pytest.approx(total, rel=1e-6)
     assert value("param_norm", params=PARAMS)["param_norm"] == pytest.approx(total, rel=1e-6)
+    halved = jax.tree.map(lambda x: -0.5 * x, PARAMS)
+    sizes = value("update_norm", updates=halved, grads=PARAMS, params=PARAMS)
+    assert sizes == {"update_norm": pytest.approx(total / 2, rel=1e-6), "update_norm/ratio": pytest.approx(0.5),
+                     "update_norm/effective_rate": pytest.approx(0.5)}
     assert value("hyperparams", opt_state=OPT_STATE) == {"momentum": pytest.approx(0.9), "plateau_scale": 1.0}
 
 
@@ -182,6 +187,27 @@ def test_a_run_records_the_metrics_its_config_names(tmp_path):
     assert matrix.shape == (10, 10) and matrix.sum() == test["examples"] == 360
     assert np.trace(matrix) / 360 == pytest.approx(test["accuracy"])
     assert test["examples"] == 360 and 0 <= test["ece"] < 1
+
+
+def test_the_effective_rate_of_plain_sgd_is_its_learning_rate(tmp_path):
+    """``update_norm/effective_rate`` (the step's length over the gradient's) recorded in a
+    run: for SGD, exactly its scheduled rate; for AdaGrad, a rate that shrinks as its
+    squared gradients accumulate."""
+    cfg = train.default_config()
+    cfg.num_steps, cfg.log_every, cfg.eval_every, cfg.progress, cfg.histogram_every = 40, 10, 40, False, 0
+    cfg.eval_splits, cfg.train_metrics = ["test"], ["loss", "learning_rate", "update_norm"]
+    cfg.optimizer = "sgd(learning_rate='cosine(init_value=0.1)')"
+    train.train_and_evaluate(cfg, tmp_path / "sgd")
+    logged = [json.loads(line) for line in (tmp_path / "sgd" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in logged if "train/update_norm" in r]
+    assert len(logged) == 4
+    for r in logged:
+        assert r["train/update_norm/effective_rate"] == pytest.approx(r["train/learning_rate"], rel=1e-4)
+    cfg.optimizer = "adagrad(learning_rate=0.1)"
+    train.train_and_evaluate(cfg, tmp_path / "adagrad")
+    logged = [json.loads(line) for line in (tmp_path / "adagrad" / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["train/update_norm/effective_rate"] for r in logged if "train/update_norm" in r]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
 
 
 def test_the_default_metrics_give_the_records_of_every_run(tmp_path):

@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
     print(test.summary())
     if test.stop == "non-finite":
         print(f"the loss became non-finite at rate {test.stop_lr:.3g}")
-    print(f"suggested learning rate: {test.suggestion:.3g} (steepest)")
+    print(f"suggested learning rate: {test.suggestion:.3g} ({lr_finder.DEFAULT_SUGGESTION})")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -143,6 +143,7 @@ def sweep(
     *,
     force: bool = False,
     vectorize: bool = False,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Trains `config` once per override list in `runs`, each into ``root/<run_name>``.
 
@@ -164,6 +165,10 @@ def sweep(
         runs: one list of ``key=value`` overrides per run (`grid`, `read_overrides`).
         force: passed to `train_and_evaluate` (train over a workdir of another config).
         vectorize: train each group of runs that can share one program together.
+        names: the runs' folder names, one per run (default: `run_name`, which numbers
+            them in order, so a run's folder changes when runs are added before it; the
+            experiments name runs by their overrides instead, so that a grown grid
+            reuses what it trained before).
 
     Returns:
         The content of ``sweep.json``: ``{"config", "runs": [{"name", "overrides",
@@ -173,7 +178,8 @@ def sweep(
         by a later sweep in `root`: `finished_summary`).
 
     Raises:
-        ConfigError: no runs, or an override that does not apply to `config`.
+        ConfigError: no runs, an override that does not apply to `config`, or `names`
+            not one distinct name per run.
 
     Examples:
         >>> import tempfile
@@ -197,10 +203,12 @@ def sweep(
     if not runs:
         raise ConfigError("a sweep needs at least one run (give --grid or --overrides-file)")
     root = pathlib.Path(root)
-    configs = [
-        (run_name(i, overrides), list(overrides), config_lib.apply_overrides(config, overrides))
-        for i, overrides in enumerate(runs)
-    ]
+    names = [run_name(i, overrides) for i, overrides in enumerate(runs)] if names is None else list(names)
+    if len(names) != len(runs) or len(set(names)) != len(names):
+        raise ConfigError(f"a sweep needs one distinct folder name per run: {len(runs)} runs, {len(names)} names, "
+                          f"{len(set(names))} distinct")
+    configs = [(name, list(overrides), config_lib.apply_overrides(config, overrides))
+               for name, overrides in zip(names, runs, strict=True)]
     result: dict[str, Any] = {"config": json.loads(config.to_json()), "runs": [], "ranking": []}
     root.mkdir(parents=True, exist_ok=True)
     groups = vector_groups(configs) if vectorize else [[run] for run in configs]

@@ -47,6 +47,7 @@ from tricks.lr_finder._config import constant_rate_config, lr_find
 from tricks.lr_finder._plot import draw
 from tricks.lr_finder._range_test import STOPS, RangeTest, lr_range_test, run_range_test
 from tricks.lr_finder._suggest import (
+    DEFAULT_SUGGESTION,
     SUGGESTERS,
     lowest,
     minimum_over_10,
@@ -58,6 +59,7 @@ from tricks.lr_finder._suggest import (
 )
 
 __all__ = [
+    "DEFAULT_SUGGESTION",
     "STOPS",
     "SUGGESTERS",
     "RangeTest",

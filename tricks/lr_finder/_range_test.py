@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from tricks.lr_finder._suggest import LABELS, SUGGESTERS, lowest, rates, suggest, window
+from tricks.lr_finder._suggest import DEFAULT_SUGGESTION, LABELS, SUGGESTERS, lowest, rates, suggest, window
 from tricks.optimizers import hyperparams, set_hyperparams
 
 STOPS = ("end", "diverged", "non-finite")
@@ -59,8 +59,8 @@ class RangeTest:
 
     @property
     def suggestion(self) -> float:
-        """The default suggestion: `steepest` (see `tricks.lr_finder` for why not `valley`)."""
-        return self.suggestions["steepest"]
+        """The default suggestion: the rule `DEFAULT_SUGGESTION` names (see `tricks.lr_finder` for why)."""
+        return self.suggestions[DEFAULT_SUGGESTION]
 
     def summary(self) -> str:
         """A few lines: why it stopped and the suggested rates."""

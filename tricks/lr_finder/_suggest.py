@@ -115,7 +115,10 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
 
 
 SUGGESTERS = {"steepest": steepest, "valley": valley, "minimum_over_10": minimum_over_10}
-"""The suggestion rules, by name; `steepest` is the default suggestion (see `tricks.lr_finder`)."""
+"""The suggestion rules, by name."""
+
+DEFAULT_SUGGESTION = "steepest"
+"""The rule `RangeTest.suggestion` follows, chosen by measurement (see `tricks.lr_finder`)."""
 
 LABELS = {"steepest": "steepest", "valley": "valley", "minimum_over_10": "minimum/10"}
 """How the plot and the summary name each suggestion."""

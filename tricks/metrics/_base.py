@@ -44,7 +44,7 @@ from clu import metrics as clu_metrics
 
 import registry
 
-TRAIN_OUTPUTS = frozenset({"logits", "labels", "mask", "loss", "grads", "params", "opt_state"})
+TRAIN_OUTPUTS = frozenset({"logits", "labels", "mask", "loss", "grads", "updates", "params", "opt_state"})
 """The outputs a training step gives its metrics."""
 
 EVAL_OUTPUTS = frozenset({"logits", "labels", "mask", "loss", "predicted"})

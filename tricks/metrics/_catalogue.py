@@ -3,7 +3,8 @@
 Summed over batches (exact over any grouping): ``loss``, ``accuracy``,
 ``top_k_accuracy(k)``, ``nll``, ``ece(bins)``, ``per_class_accuracy``,
 ``confusion_matrix``. Taken at log steps (training only): ``grad_norm`` (global and per
-layer), ``param_norm``, ``learning_rate`` (the rate applied), ``hyperparams`` (the other
+layer), ``param_norm``, ``update_norm`` (the step's size, also relative to the parameters
+and to the gradient), ``learning_rate`` (the rate applied), ``hyperparams`` (the other
 injected hyperparameters).
 
 Examples:
@@ -295,6 +296,32 @@ def param_norm() -> type:
     """
     return _values("param_norm", lambda params, **_: {"param_norm": jnp.sqrt(sum(
         jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in jax.tree.leaves(params)))}, ("params",))
+
+
+@registry.register("metric")
+def update_norm() -> type:
+    """The size of the step's change to the parameters, at log steps: its global L2 norm
+    (``update_norm``), relative to the parameters' (``update_norm/ratio``, the
+    update-to-weight ratio; about 1e-3 is the usual healthy figure) and to the gradient's
+    (``update_norm/effective_rate``: the rate a plain SGD step of the same length would
+    have, which for an adaptive optimizer shows how its steps shrink or grow over a run).
+
+    Examples:
+        >>> from tricks.metrics import records
+        >>> w, g = {"w": jnp.array([3.0, 4.0])}, {"w": jnp.array([0.0, 10.0])}
+        >>> records(update_norm().from_model_output(updates={"w": jnp.array([0.0, -0.5])}, grads=g, params=w))
+        {'update_norm': 0.5, 'update_norm/effective_rate': 0.05..., 'update_norm/ratio': 0.1...}
+    """
+
+    def norm(tree) -> jax.Array:
+        return jnp.sqrt(sum(jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in jax.tree.leaves(tree)))
+
+    def sizes(updates, grads, params, **_):
+        size = norm(updates)
+        return {"update_norm": size, "update_norm/ratio": size / norm(params),
+                "update_norm/effective_rate": size / norm(grads)}
+
+    return _values("update_norm", sizes, ("updates", "grads", "params"))
 
 
 def plateau_scales(opt_state) -> dict[str, jax.Array]:

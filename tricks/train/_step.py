@@ -71,7 +71,8 @@ def make_train_step(
             opt_state=opt_state,
         )
         labels = jnp.argmax(inputs["label"], -1).astype(jnp.int32)
-        return new_state, {"loss": loss, "logits": logits.astype(jnp.float32), "labels": labels, "grads": grads}
+        return new_state, {"loss": loss, "logits": logits.astype(jnp.float32), "labels": labels, "grads": grads,
+                           "updates": changes}
 
     return train_step
 
