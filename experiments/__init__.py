@@ -8,7 +8,8 @@ marked, the reading and the verdict), which `save` writes under
 
 from experiments._registry import VERDICTS, Experiment, experiment, experiments, find
 from experiments._report import RESULTS, machine, save, saved_verdict
-from experiments._study import MODES, Options, Panels, Result, Runs, best, cell, diverged, mean, reuse, train_arms
+from experiments._study import (MODES, Options, Panels, Result, Runs, best, cell, diverged, mean, reuse, spread,
+                                train_arms)
 
 __all__ = [
     "MODES",
@@ -30,5 +31,6 @@ __all__ = [
     "reuse",
     "save",
     "saved_verdict",
+    "spread",
     "train_arms",
 ]

@@ -154,8 +154,20 @@ def mean(values: Sequence[float | None]) -> float:
         >>> mean([1.0, None, float("nan"), 3.0]), mean([None])
         (2.0, nan)
     """
-    kept = [v for v in values if v is not None and math.isfinite(v)]
-    return statistics.mean(kept) if kept else math.nan
+    return spread(values)[0]
+
+
+def spread(values: Sequence[float | None], scale: float = 1.0) -> tuple[float, float]:
+    """``(mean, std)`` of the finite values times `scale` (NaN and 0 if none; std 0 for one).
+
+    Examples:
+        >>> spread([0.5, None, 0.7, float("nan")], scale=100)
+        (60.0, 14.142135623730951)
+        >>> spread([])
+        (nan, 0.0)
+    """
+    kept = [scale * v for v in values if v is not None and math.isfinite(v)]
+    return (statistics.mean(kept) if kept else math.nan), (statistics.stdev(kept) if len(kept) > 1 else 0.0)
 
 
 def best(found: Mapping[str, Runs], names: Sequence[str], split: str = "validation") -> str:

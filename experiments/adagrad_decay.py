@@ -30,10 +30,9 @@ Result: see ``experiments/results/adagrad_decay/table.md``.
 from __future__ import annotations
 
 import math
-import statistics
 
 from experiments._registry import experiment
-from experiments._study import Options, Panels, Result, Runs, cell, mean, reuse, train_arms
+from experiments._study import Options, Panels, Result, Runs, cell, mean, reuse, spread, train_arms
 from experiments.optimizers import base_config
 
 PUBLISHED = ("Zeiler 2012 (ADADELTA, MNIST): AdaGrad starts fastest, then its test error falls the slowest of "
@@ -154,13 +153,12 @@ def judge(at_best: dict[str, Runs], early: int, steps: int) -> tuple[str, str]:
         return mean(falls(at_best[name], early, steps))
 
     def loss(name: str) -> tuple[float, float]:
-        kept = [v for v in at_best[name].at(steps) if math.isfinite(v)]
-        return (statistics.mean(kept) if kept else math.nan), (statistics.stdev(kept) if len(kept) > 1 else 0.0)
+        return spread(at_best[name].at(steps))
 
     others = [name for name in at_best if name != "AdaGrad"]
     decays = fall("AdaGrad") > 10 and all(fall("AdaGrad") > fall(name) for name in others)
-    adagrad, spread = loss("AdaGrad")
-    worse = all(adagrad > loss(name)[0] + max(spread, loss(name)[1]) for name in others)
+    adagrad, adagrad_std = loss("AdaGrad")
+    worse = all(adagrad > loss(name)[0] + max(adagrad_std, loss(name)[1]) for name in others)
     verdict = "reproduced" if decays and worse else "mixed" if decays else "not reproduced"
     shrink = ", ".join(f"{name} {cell(falls(runs, early, steps), runs.diverged, digits=1)}"
                        for name, runs in at_best.items())

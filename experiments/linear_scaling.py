@@ -26,10 +26,9 @@ Result: see ``experiments/results/linear_scaling/table.md``.
 from __future__ import annotations
 
 import math
-import statistics
 
 from experiments._registry import experiment
-from experiments._study import Options, Panels, Result, Runs, best, cell, reuse, train_arms
+from experiments._study import Options, Panels, Result, Runs, best, cell, reuse, spread, train_arms
 from experiments.optimizers import base_config
 
 PUBLISHED = ("Goyal et al. 2017 (ImageNet, ResNet-50, 90 epochs, base 0.1 per 256 examples, 5 epochs of warmup): "
@@ -109,12 +108,12 @@ def run(options: Options) -> Result:
 
 def judge(scaled: dict[int, Runs], unscaled: dict[int, Runs], batches: list[int]) -> tuple[str, str]:
     """The verdict by the module's rule, and the reading."""
-    def stats(runs: Runs) -> tuple[float, float]:
-        kept = [100 * v for v in runs.surviving()]
-        return (statistics.mean(kept) if kept else -math.inf), (statistics.stdev(kept) if len(kept) > 1 else 0.0)
+    def stats(runs: Runs) -> tuple[float, float]:  # (every run diverged: below any accuracy)
+        mean, std = spread(runs.surviving(), scale=100)
+        return (-math.inf if math.isnan(mean) else mean), std
 
-    base, spread = stats(scaled[BASE])
-    tolerance = max(1.0, spread)
+    base, base_std = stats(scaled[BASE])
+    tolerance = max(1.0, base_std)
     holds = [b for b in batches[1:] if stats(scaled[b])[0] >= base - tolerance]
     loses = [b for b in batches[1:] if stats(unscaled[b])[0] < base - tolerance]
     helps = [b for b in batches[1:] if stats(scaled[b])[0] > stats(unscaled[b])[0] + tolerance]

@@ -29,10 +29,9 @@ Result: see ``experiments/results/optimizers/table.md``.
 from __future__ import annotations
 
 import math
-import statistics
 
 from experiments._registry import experiment
-from experiments._study import Options, Result, Runs, best, cell, mean, reuse, train_arms
+from experiments._study import Options, Result, Runs, best, cell, mean, reuse, spread, train_arms
 
 PUBLISHED = ("Wilson et al. 2017 (CIFAR-10, VGG): SGD with momentum 92.75 ± 0.15% test accuracy against Adam "
              "91.10 ± 0.15% (AdaGrad 90.18, RMSprop 90.59), the adaptive methods ahead early in training; "
@@ -131,8 +130,7 @@ def judge(at_best: dict[str, Runs]) -> tuple[str, str]:
         return mean(at_best[name].first_below(TARGET))
 
     def accuracy(name: str) -> tuple[float, float]:
-        kept = [100 * v for v in at_best[name].surviving()]
-        return (statistics.mean(kept) if kept else math.nan), (statistics.stdev(kept) if len(kept) > 1 else 0.0)
+        return spread(at_best[name].surviving(), scale=100)
 
     def ends(name: str) -> str:
         runs = at_best[name]

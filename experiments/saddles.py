@@ -31,13 +31,11 @@ Result: see ``experiments/results/saddles/table.md``.
 
 from __future__ import annotations
 
-import statistics
-
 import numpy as np
 
 from experiments._landscape import landscape
 from experiments._registry import experiment
-from experiments._study import Options, Panels, Result, cell, reuse, train_arms
+from experiments._study import Options, Panels, Result, cell, reuse, spread, train_arms
 
 PUBLISHED = ("Dauphin et al. 2014 (MNIST, CIFAR-10 MLPs): the index of critical points (share of negative "
              "eigenvalues) falls with their training error, from saddles of high error to near-minima of low "
@@ -126,10 +124,9 @@ def judge(measured: dict[int, list[dict]], losses: dict[int, list[float]], point
     end = points[-1]
 
     def stats(point: int, key: str) -> tuple[float, float]:
-        values = [m[key] for m in measured[point]]
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        return spread([m[key] for m in measured[point]])
 
-    loss = [statistics.mean(losses[p]) for p in points]
+    loss = [spread(losses[p])[0] for p in points]
     negative = [stats(p, "negative")[0] for p in points]
     correlation = spearman(loss, negative)
     falls = correlation >= 0.8

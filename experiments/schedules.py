@@ -28,10 +28,9 @@ Result: see ``experiments/results/schedules/table.md``.
 from __future__ import annotations
 
 import math
-import statistics
 
 from experiments._registry import experiment
-from experiments._study import Options, Panels, Result, Runs, best, cell, reuse, train_arms
+from experiments._study import Options, Panels, Result, Runs, best, cell, reuse, spread, train_arms
 from experiments.optimizers import base_config
 
 PUBLISHED = ("Smith & Topin 2017 (CIFAR-10, ResNet-56): 1cycle 92.4% test accuracy at 10k iterations against "
@@ -113,8 +112,7 @@ def run(options: Options) -> Result:
 def judge(chosen: dict[tuple[str, int], Runs], schedules: tuple[str, ...], budgets: list[int]) -> tuple[str, str]:
     """The verdict by the module's rule, and the reading."""
     def stats(s: str, b: int) -> tuple[float, float]:
-        kept = [100 * v for v in chosen[s, b].surviving()]
-        return (statistics.mean(kept) if kept else math.nan), (statistics.stdev(kept) if len(kept) > 1 else 0.0)
+        return spread(chosen[s, b].surviving(), scale=100)
 
     def best_budget(s: str) -> int:
         return max(budgets, key=lambda b: _rank(stats(s, b)))

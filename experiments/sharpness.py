@@ -30,11 +30,9 @@ Result: see ``experiments/results/sharpness/table.md``.
 
 from __future__ import annotations
 
-import statistics
-
 from experiments._landscape import landscape
 from experiments._registry import experiment
-from experiments._study import Options, Result, Runs, best, cell, reuse, train_arms
+from experiments._study import Options, Result, Runs, best, cell, reuse, spread, train_arms
 from experiments.linear_scaling import optimizer
 from experiments.optimizers import base_config
 
@@ -136,10 +134,7 @@ def judge(measured: dict[int, dict[str, list]], batches: list[int], target: floa
         return [m[key] for m in measured[b][view] if m is not None]
 
     def stats(b: int, view: str, key: str) -> tuple[float, float]:
-        got = values(b, view, key)
-        if not got:
-            return float("nan"), 0.0
-        return statistics.mean(got), statistics.stdev(got) if len(got) > 1 else 0.0
+        return spread(values(b, view, key))
 
     small, large = batches[0], batches[-1]
     findings, lines = [], []
