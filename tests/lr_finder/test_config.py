@@ -83,7 +83,7 @@ def test_lr_find_command_writes_plot_and_curve(digits_spec, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "suggested learning rate" in out and "(steepest)" in out and "valley" in out
+    assert "suggested learning rate" in out and "(minimum_over_10)" in out and "valley" in out
     assert output.stat().st_size > 10_000
     curve = json.loads(output.with_suffix(".json").read_text())
     assert len(curve["curve"]) == len(output.with_suffix(".csv").read_text().splitlines()) - 1

@@ -3,9 +3,9 @@
 The rate rises from --start to --end over --steps training steps (exponentially by
 default) on the config's own model, data, loss and optimizer (its learning rate, a
 schedule included, is replaced by the rising rate); the smoothed loss is recorded until
-it exceeds 4x its best. Suggested rates: steepest (the default; see tricks.lr_finder for
-why), valley (fastai's default), minimum/10 (a tenth of the rate at the lowest smoothed
-loss; in the JSON, suggestions.minimum_over_10 beside that rate, minimum_lr).
+it exceeds 4x its best. Suggested rates: minimum/10 (the default: a tenth of the rate at
+the lowest smoothed loss; in the JSON, suggestions.minimum_over_10 beside that rate,
+minimum_lr; see tricks.lr_finder for why), steepest, valley (fastai's default).
 Writes OUTPUT (a PNG with the suggestions marked) and the curve beside it as .csv and
 .json. Nothing of a run is changed: the test starts from a fresh initialization.
 

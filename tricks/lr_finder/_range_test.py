@@ -149,7 +149,7 @@ def run_range_test(
         ...     return w - lr * 2 * (w - 3), (w - 3) ** 2
         >>> test = run_range_test(step, 0.0, itertools.repeat(None), start=1e-3, end=10.0, steps=50)
         >>> test.stop, len(test.lrs), round(test.suggestion, 3)
-        ('diverged', 50, 0.091)
+        ('diverged', 50, 0.391)
     """
     planned = check_settings(start, end, steps, mode, beta, stop_factor)
     began = time.perf_counter()

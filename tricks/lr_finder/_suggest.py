@@ -117,7 +117,7 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
 SUGGESTERS = {"steepest": steepest, "valley": valley, "minimum_over_10": minimum_over_10}
 """The suggestion rules, by name."""
 
-DEFAULT_SUGGESTION = "steepest"
+DEFAULT_SUGGESTION = "minimum_over_10"
 """The rule `RangeTest.suggestion` follows, chosen by measurement (see `tricks.lr_finder`)."""
 
 LABELS = {"steepest": "steepest", "valley": "valley", "minimum_over_10": "minimum/10"}
