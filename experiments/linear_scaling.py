@@ -36,7 +36,8 @@ PUBLISHED = ("Goyal et al. 2017 (ImageNet, ResNet-50, 90 epochs, base 0.1 per 25
              "rises beyond 8k (24.8% at 16k, 27.7% at 32k, 34.3% at 64k)")
 
 BASE = 32
-BASE_RATES = [0.003, 0.01, 0.03, 0.1]
+BASE_RATES = [0.003, 0.01, 0.03, 0.1, 0.3]
+"""Extended upwards twice, after 0.03 and then 0.1 came out best at the top of the grid."""
 BATCHES = [32, 64, 128, 256, 512, 1024]
 EPOCHS = 40
 WARMUP_EPOCHS = 5
@@ -99,7 +100,8 @@ def run(options: Options) -> Result:
                       "test accuracy (%)", x_label="batch size", log_x=True)
     return Result(columns=["batch", "scaled rate", "scaled: test acc. (%)", f"unscaled ({base_rate:g}): test acc. (%)"],
                   rows=rows, verdict=verdict,
-                  reading=reading + f" Base rate {base_rate:g} at batch {BASE} (best of {rates} on validation); "
+                  reading=reading + f" Base rate {base_rate:g} at batch {BASE} (best of {rates} on validation"
+                                    f"{', at an edge of the grid' if base_rate in (rates[0], rates[-1]) else ''}); "
                                     f"{epochs} epochs, warmup {WARMUP_EPOCHS} epochs; {len(seeds)} seeds per cell.",
                   published=PUBLISHED, numbers=numbers,
                   curves={f"batch {b}, scaled": scaled[b].curve("train/loss") for b in batches}, log_y=True,
