@@ -46,7 +46,7 @@ WARMUP_EPOCHS = 5
 def grid(options: Options) -> tuple[list[int], list[float], int]:
     """The batch sizes, the base batch's rates and the epochs."""
     if options.smoke:
-        return [BASE, 4 * BASE], BASE_RATES[1:], 1
+        return [BASE, 4 * BASE], BASE_RATES[1:3], 1
     return BATCHES, BASE_RATES, EPOCHS
 
 
