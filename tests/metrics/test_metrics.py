@@ -189,6 +189,12 @@ def test_a_run_records_the_metrics_its_config_names(tmp_path):
     assert test["examples"] == 360 and 0 <= test["ece"] < 1
 
 
+def test_the_outputs_a_training_call_carries_are_those_its_log_step_metrics_read():
+    assert Metrics(["loss", "accuracy"], TRAIN_OUTPUTS).log_step_needs == frozenset()
+    assert Metrics(["loss", "update_norm", "learning_rate"], TRAIN_OUTPUTS).log_step_needs == {
+        "updates", "grads", "params", "opt_state"}
+
+
 def test_the_effective_rate_of_plain_sgd_is_its_learning_rate(tmp_path):
     """``update_norm/effective_rate`` (the step's length over the gradient's) recorded in a
     run: for SGD, exactly its scheduled rate; for AdaGrad, a rate that shrinks as its

@@ -125,6 +125,8 @@ class Metrics:
             raise registry.RegistryError(f"{field}: metric {twice[0]} is named more than once")
         self.summed_classes = {cls.name: cls for cls in classes if not cls.at_log_step}
         self.log_step_classes = {cls.name: cls for cls in classes if cls.at_log_step}
+        self.log_step_needs = frozenset().union(*(cls.needs for cls in self.log_step_classes.values()))
+        """The outputs the log-step metrics read (a training call carries only those)."""
 
     def summed(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """The summed metrics of one batch's outputs (merge them with `merge`)."""

@@ -371,6 +371,9 @@ class Calls:
         loader, straight = self._batches.loader, self.unrolled or length == 1
         every = self._log_every
         segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
+        # the outputs the call reads after a step: the loss, what the log-step metrics read,
+        # the gradients for histograms; the others (an update, logits) are not carried
+        kept = {"loss"} | self._metrics.log_step_needs | ({"grads"} if histograms else set())
 
         def call(state, opened, count, constants, *args):
             if self._gathers:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
@@ -384,7 +387,8 @@ class Calls:
                 batch = jax.tree.map(lambda x: x[i], window)
                 if self._gathers:
                     batch["image"] = loader.dataset.to_float(batch["image"])
-                return self._one(state, constrain(batch, sharding), constants)
+                state, outputs, summed = self._one(state, constrain(batch, sharding), constants)
+                return state, {key: value for key, value in outputs.items() if key in kept}, summed
 
             if straight:  # `count` == `length`: one segment (the calls are split at log steps)
                 summed, losses = opened, []
