@@ -20,7 +20,10 @@ Command:
   tricks experiments run linear_scaling [--seeds N]
   tricks experiments run linear_scaling --smoke          (seconds, for tests)
 
-Result: see ``experiments/results/linear_scaling/table.md``.
+Result (session 11, 2 CPU cores, 5 seeds, 0.7 min): reproduced up to 8x the base batch.
+Base batch 32 at rate 0.1: 64.88 ± 1.33%; scaled, 64.52 ± 0.96% at batch 256; at 512
+(rate 1.6) 2 of 5 runs diverge, at 1024 all do; unscaled the accuracy falls to 48.22 ±
+2.06% at 1024. The full table: ``experiments/results/linear_scaling/table.md``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,12 @@ Command:
   tricks experiments run optimizers [--seeds N]
   tricks experiments run optimizers --smoke          (seconds, for tests)
 
-Result: see ``experiments/results/optimizers/table.md``.
+Result (session 11, 2 CPU cores, 5 seeds, from nothing in 3.9 min): reproduced. Adam
+reaches a training loss of 0.5 at step 600 ± 35, SGD with momentum at 1010 ± 114 (Nadam
+first, 550); test accuracy momentum 64.16 ± 1.07% against Adam's 61.00 ± 1.94% (AdaGrad
+best, 67.64 ± 2.71%). SWATS behaves as Adam (600 steps, 60.54 ± 0.62%) and AdaBound is
+neither fast nor good (1070 steps, 59.12 ± 0.79%): the hybrids do not get both. The full
+table: ``experiments/results/optimizers/table.md``.
 """
 
 from __future__ import annotations

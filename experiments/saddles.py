@@ -26,7 +26,12 @@ Command:
   tricks experiments run saddles [--seeds N]
   tricks experiments run saddles --smoke          (seconds, for tests)
 
-Result: see ``experiments/results/saddles/table.md``.
+Result (session 11, 2 CPU cores, 5 seeds, 2.9 min): mixed. The share of negative
+eigenvalues is 0.18 at initialization, 0.21 at step 100 and 0.16 at the end (rank
+correlation with the loss 0.43), while their size shrinks from -0.15 to -0.0017 of the
+top eigenvalue: near a minimum at the end in Sagun et al.'s sense, but the count of
+negative directions does not fall with the loss. The full table:
+``experiments/results/saddles/table.md``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,12 @@ Command:
   tricks experiments run sharpness [--seeds N]
   tricks experiments run sharpness --smoke          (seconds, for tests)
 
-Result: see ``experiments/results/sharpness/table.md``.
+Result (session 11, 2 CPU cores, 5 seeds, 7.5 min): reproduced from batch 256 up. At the
+end the top eigenvalue is 0.8, 0.7, 1.6, 6.5 for batch 16, 64, 256, 1024 and the test
+accuracy 63.86 ± 0.58% at 16 against 58.84 ± 2.64% at 1024 (undertrained); at matched
+training loss 0.5 it is 1.0, 0.8, 2.2 (1024 never gets there), 65.46 ± 1.72% at 16
+against 62.34 ± 1.28% at 256. Batch 64 is the flattest and the best (67.86%). The full
+table: ``experiments/results/sharpness/table.md``.
 """
 
 from __future__ import annotations

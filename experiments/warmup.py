@@ -17,7 +17,12 @@ Command:
   tricks experiments run warmup [--seeds N]
   tricks experiments run warmup --smoke          (seconds, for tests)
 
-Result: see ``experiments/results/warmup/table.md``.
+Result (session 11, 2 CPU cores, 5 seeds, 340 runs in 14.5 min): reproduced from the hot
+initialization: without warmup every peak rate from 0.01 to 0.05 diverges (4 or 5 of 5
+seeds), with 200 warmup steps none does (up to 97.28 ± 0.60% at 0.03). From Kaiming's
+initialization only at the edge of stability (SGD momentum: stable to 0.05 without
+warmup, 0.07 with 500 steps); with Adam not visible. The full table:
+``experiments/results/warmup/table.md``.
 """
 
 from __future__ import annotations
