@@ -19,7 +19,7 @@ import math
 import pathlib
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -97,9 +97,17 @@ class Runs:
     def first_below(self, target: float, key: str = "train/loss") -> list[int | None]:
         """Each run's first logged step where `key` is at most `target` (None: never, or
         diverged)."""
+        return self._first(key, lambda value: value <= target)
+
+    def first_above(self, target: float, key: str = "train/accuracy") -> list[int | None]:
+        """Each run's first logged step where `key` is at least `target` (None: never, or
+        diverged)."""
+        return self._first(key, lambda value: value >= target)
+
+    def _first(self, key: str, reached: Callable[[float], bool]) -> list[int | None]:
         found = []
         for records, bad in zip(self.records, self.diverged, strict=True):
-            steps = [r["step"] for r in records if key in r and r[key] <= target]
+            steps = [r["step"] for r in records if key in r and reached(r[key])]
             found.append(None if bad or not steps else min(steps))
         return found
 
@@ -213,6 +221,32 @@ def cell(values: Sequence[float], failed: Sequence[bool] = (), digits: int = 2, 
         text += f" ± {statistics.stdev(kept):.{digits}f}"
     notes = ([f"{bad} of {len(values)} diverged"] if bad else []) + ([f"{missing} never"] if missing else [])
     return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def reached_cell(reached: Sequence[int | None]) -> str:
+    """A table cell for the steps at which runs reached a target (`Runs.first_below`,
+    `Runs.first_above`): the mean over the runs that did, and how many never did.
+
+    Examples:
+        >>> reached_cell([100, 300, None]), reached_cell([None, None])
+        ('200 (1 of 3 never)', 'never')
+    """
+    kept = [step for step in reached if step is not None]
+    if not kept:
+        return "never"
+    missing = len(reached) - len(kept)
+    return f"{statistics.mean(kept):.0f}" + (f" ({missing} of {len(reached)} never)" if missing else "")
+
+
+def median_reached(reached: Sequence[int | None], budget: int) -> float:
+    """The median step at which runs reached a target, a run that never did counting as
+    twice the `budget` (so a cell where most never do compares as slower than any that do).
+
+    Examples:
+        >>> median_reached([100, None, 300], budget=1000)
+        300
+    """
+    return statistics.median([step if step is not None else 2 * budget for step in reached])
 
 
 def train_arms(base: ml_collections.ConfigDict, arms: Mapping[str, Sequence[str]], seeds: Sequence[int],

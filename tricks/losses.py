@@ -1,4 +1,4 @@
-"""Losses (kind ``loss``): cross-entropy, MSE on one-hot targets, online hard-example mining.
+"""Losses (kind ``loss``): cross-entropy, MSE on one-hot targets, focal loss, online hard-example mining.
 
 Calling convention: ``loss_fn(logits, targets) -> scalar``, with logits ``(N, C)`` and
 targets ``(N, C)`` float probability vectors (the engine one-hot encodes integer labels
@@ -43,11 +43,13 @@ import registry
 
 __all__ = [
     "CrossEntropy",
+    "FocalLoss",
     "Loss",
     "MeanSquaredError",
     "OHEM",
     "balanced_weights",
     "cross_entropy",
+    "focal",
     "mse",
     "ohem",
 ]
@@ -180,6 +182,29 @@ class MeanSquaredError(Loss):
 
 
 @dataclasses.dataclass(frozen=True)
+class FocalLoss(Loss):
+    """Softmax focal loss −Σ_c t_c (1 − p_c)^γ log p_c per example, p = softmax(z).
+
+    γ = 0 is the cross-entropy; a larger γ scales down the loss of examples already
+    classified with confidence, so the hard ones weigh more.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> logits, targets = jnp.array([[2.0, 0.0]]), jnp.array([[1.0, 0.0]])
+        >>> float(FocalLoss(gamma=0.0)(logits, targets)) == float(CrossEntropy()(logits, targets))
+        True
+        >>> round(float(FocalLoss(gamma=2.0)(logits, targets)), 5)   # (1 − 0.8808)² · 0.1269
+        0.0018
+    """
+
+    gamma: float = 2.0
+
+    def _per_example(self, logits: jax.Array, targets: jax.Array) -> jax.Array:
+        log_p = jax.nn.log_softmax(logits)
+        return -(targets * (1.0 - jnp.exp(log_p)) ** self.gamma * log_p).sum(axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
 class OHEM:
     """Online hard-example mining: the weighted mean of the hardest `fraction` of the batch.
 
@@ -272,6 +297,32 @@ def mse(
 
 
 @registry.register("loss")
+def focal(gamma: float = 2.0, label_smoothing: float = 0.0, class_weights: ClassWeights = None) -> FocalLoss:
+    """Focal loss (Lin et al. 2017), in its softmax form: −Σ_c t_c (1 − p_c)^γ log p_c.
+
+    Down-weights the examples the model already gets right with confidence, for class
+    imbalance and hard examples; ``class_weights`` are its α (per-class weights, or
+    "balanced"). γ = 0 is `cross_entropy`.
+
+    Args:
+        gamma: the focusing exponent γ >= 0 (the paper's default 2).
+        label_smoothing: ε in [0, 1); targets become (1 − ε)·t + ε/C.
+        class_weights: None, one weight per class, or "balanced" (see `cross_entropy`).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> easy, hard = jnp.array([[4.0, 0.0]]), jnp.array([[0.0, 0.0]])
+        >>> targets = jnp.array([[1.0, 0.0]])
+        >>> loss, ce = focal(gamma=2.0), cross_entropy()
+        >>> float(loss(easy, targets) / ce(easy, targets)) < 0.001 < float(loss(hard, targets) / ce(hard, targets))
+        True
+    """
+    if not (isinstance(gamma, (int, float)) and gamma >= 0):
+        raise registry.RegistryError(f"must be a number >= 0, got {gamma!r}", argument="gamma")
+    return FocalLoss(*_check(label_smoothing, class_weights), gamma=float(gamma))
+
+
+@registry.register("loss")
 def ohem(
     loss: Annotated[str | Loss, registry.Kind("loss")] = "cross_entropy", fraction: float = 0.25
 ) -> OHEM:
@@ -291,7 +342,7 @@ def ohem(
         loss = registry.build("loss", loss)
     if not isinstance(loss, Loss):
         raise registry.RegistryError(
-            f"must be a per-example loss (cross_entropy or mse), got {loss!r}", argument="loss"
+            f"must be a per-example loss (cross_entropy, mse or focal), got {loss!r}", argument="loss"
         )
     if not 0.0 < fraction <= 1.0:
         raise registry.RegistryError(f"must be in (0, 1], got {fraction}", argument="fraction")

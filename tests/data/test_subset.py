@@ -34,6 +34,21 @@ def test_few_labels_are_a_seeded_draw_per_class(digits):
     assert a.name != c.name and "train_per_class=7" in a.name  # loaders tell the draws apart
 
 
+def test_a_count_per_class_gives_a_fixed_imbalanced_subset(digits):
+    counts = [40, 40, 4, 4, 0]  # 0: all of that class
+    ds = subset(digits, classes=[0, 1, 2, 3, 4], train_per_class=counts, seed=1)
+    assert ds.class_counts("train").tolist() == counts[:4] + [int((digits.labels("train") == 4).sum())]
+    again = subset(digits, classes=[0, 1, 2, 3, 4], train_per_class=counts, seed=1)
+    np.testing.assert_array_equal(ds.arrays("train")[0], again.arrays("train")[0])
+    assert "train_per_class=40,40,4,4,0" in ds.name
+    assert ds.class_counts("validation").tolist() == \
+        [int((digits.labels("validation") == c).sum()) for c in range(5)]  # other splits untouched
+    # a single count is the same draw whether given once or once per class
+    same = subset(digits, classes=[5, 6], train_per_class=[7, 7], seed=3)
+    np.testing.assert_array_equal(same.arrays("train")[0], subset(digits, classes=[5, 6], train_per_class=7,
+                                                                  seed=3).arrays("train")[0])
+
+
 @pytest.mark.parametrize("on_device", [True, False])
 def test_both_loaders_see_only_the_subset(digits, on_device):
     ds = subset(digits, classes=[3, 4, 8], train_per_class=10)
@@ -51,6 +66,8 @@ def test_both_loaders_see_only_the_subset(digits, on_device):
     ({"classes": ["one"]}, "classes", "no class 'one'"),
     ({"classes": [0], "train_per_class": 500}, "train_per_class", "class 0 \\('0'\\) has 125 examples"),
     ({"validation_per_class": -1}, "validation_per_class", "must be >= 0"),
+    ({"classes": [0, 1], "train_per_class": [3]}, "train_per_class", "1 counts for 2 kept classes"),
+    ({"train_per_class": [1, 1, 1, 1, 1, 1, 1, 1, 1, -2]}, "train_per_class", "must be >= 0"),
 ])
 def test_bad_subsets_name_the_argument(digits, kwargs, argument, match):
     with pytest.raises(registry.RegistryError, match=match) as info:

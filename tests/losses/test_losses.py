@@ -21,6 +21,7 @@ SOFT = jax.nn.softmax(jax.random.normal(jax.random.key(1), (N, C)))
 EXAMPLES = {
     "cross_entropy": "cross_entropy(label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
     "mse": "mse(label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0], softmax=True)",
+    "focal": "focal(gamma=1.5, label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
     "ohem": "ohem(cross_entropy(class_weights=[1.0, 2.0, 0.5, 1.0]), fraction=0.5)",
 }
 
@@ -50,6 +51,7 @@ def test_balanced_weights_come_from_the_class_counts(name):
     spec = {
         "cross_entropy": "cross_entropy(class_weights='balanced')",
         "mse": "mse(class_weights='balanced')",
+        "focal": "focal(class_weights='balanced')",
         "ohem": "ohem(mse(class_weights='balanced'))",
     }[name]
     loss = registry.build("loss", spec)
@@ -101,6 +103,32 @@ def test_mse_on_logits_and_on_probabilities():
     )
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+@pytest.mark.parametrize("targets", [ONE_HOT, SOFT], ids=["one_hot", "soft"])
+def test_focal_loss_matches_its_closed_form(gamma, targets):
+    w = np.array([1.0, 2.0, 0.5, 3.0])
+    z = np.asarray(LOGITS, np.float64)
+    t = np.asarray(targets, np.float64)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)  # Lin et al.'s FL(p_t) = -(1 - p_t)^gamma log p_t, summed over soft targets
+    per_example = -(t * (1 - p) ** gamma * np.log(p)).sum(1)
+    a = t @ w
+    expected = (a * per_example).sum() / a.sum()
+    assert float(losses.focal(gamma=gamma, class_weights=list(w))(LOGITS, targets)) == pytest.approx(expected,
+                                                                                                      rel=1e-5)
+
+
+def test_focal_loss_at_gamma_zero_is_the_cross_entropy_and_spares_easy_examples():
+    assert float(losses.focal(gamma=0.0)(LOGITS, SOFT)) == pytest.approx(float(losses.cross_entropy()(LOGITS, SOFT)),
+                                                                         rel=1e-6)
+    grad_focal = jax.grad(losses.focal(gamma=2.0))(LOGITS, ONE_HOT)
+    grad_ce = jax.grad(losses.cross_entropy())(LOGITS, ONE_HOT)
+    correct = np.asarray(jax.nn.softmax(LOGITS))[np.arange(N), np.asarray(LABELS)]
+    share = np.abs(np.asarray(grad_focal)).sum(1) / np.abs(np.asarray(grad_ce)).sum(1)
+    easiest, hardest = np.argmax(correct), np.argmin(correct)
+    assert share[easiest] < share[hardest]  # the confident examples lose the most of their gradient
+
+
 @pytest.mark.parametrize("fraction, kept", [(0.25, 3), (0.5, 6), (0.01, 1), (1.0, 12)])
 def test_ohem_keeps_the_hardest_examples_and_zeroes_the_others_gradients(fraction, kept):
     loss = losses.ohem(losses.cross_entropy(), fraction=fraction)
@@ -149,6 +177,7 @@ def test_balanced_weights_need_every_class():
         ("cross_entropy(class_weights='balance')", "class_weights"),
         ("ohem(fraction=0.0)", "fraction"),
         ("ohem(ohem)", "loss"),
+        ("focal(gamma=-1.0)", "gamma"),
     ],
 )
 def test_bad_arguments_raise_registry_errors(spec, argument):

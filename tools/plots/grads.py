@@ -5,7 +5,8 @@ Reads the ``train/grad_norm/<layer>`` entries that the training loop logs at log
 and draws one line per layer on a log scale, input layers in dark colours, the head in
 light ones; the global ``train/grad_norm`` is drawn dashed in black when logged. Small
 gradients everywhere: training has converged or stalled; a layer far below the others:
-it learns slowly (vanishing gradients).
+it learns slowly (vanishing gradients), and is named (`tricks.diagnostics.stalled_layers`:
+its norm typically below 1e-3 of the largest layer's).
 
 Examples:
   tricks plot grads runs/digits -o grads.png
@@ -132,4 +133,26 @@ def run(args: argparse.Namespace) -> int:
         f"{max(int(v[0][-1]) for v in layers.values())}; last norms: "
         + ", ".join(f"{k} {v:.3g}" for k, v in last.items())
     )
+    from tricks import diagnostics
+
+    stalled = stalled_layers_of(layers)
+    if stalled:
+        print("stalled layers (gradient norm typically below "
+              f"{diagnostics.STALL_RATIO:g} of the largest layer's): "
+              + ", ".join(f"{k} ({v:.2g})" for k, v in stalled.items()))
     return 0
+
+
+def stalled_layers_of(layers: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """`tricks.diagnostics.stalled_layers` over the log steps that every layer logged.
+
+    Examples:
+        >>> steps = np.array([10, 20])
+        >>> stalled_layers_of({"Dense_0": (steps, np.array([1e-6, 1e-6])), "head": (steps, np.array([1.0, 2.0]))})
+        {'Dense_0': 7.5e-07}
+    """
+    from tricks import diagnostics
+
+    common = set.intersection(*(set(steps.tolist()) for steps, _ in layers.values()))
+    return diagnostics.stalled_layers({layer: [value for step, value in zip(steps.tolist(), norms, strict=True)
+                                               if step in common] for layer, (steps, norms) in layers.items()})

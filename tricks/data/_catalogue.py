@@ -334,20 +334,22 @@ def tfds_catalogue(
 def subset(
     dataset: Annotated[str | Dataset, registry.Kind("dataset")],
     classes: Sequence[int | str] | None = None,
-    train_per_class: int = 0,
-    validation_per_class: int = 0,
+    train_per_class: int | Sequence[int] = 0,
+    validation_per_class: int | Sequence[int] = 0,
     seed: int = 0,
 ) -> Dataset:
     """Some classes of a dataset, relabelled 0..k-1, optionally with few labels per class.
 
     For transfer experiments: pretrain on some classes, fine-tune on the others with a
-    few labelled examples each. The test split keeps every example of the kept classes.
+    few labelled examples each; for class imbalance: a count per class. The test split
+    keeps every example of the kept classes.
 
     Args:
         dataset: the full dataset (a spec or a `Dataset`).
         classes: kept classes by index or name, in their new order; None keeps all.
-        train_per_class: > 0: this many training examples per class, drawn with `seed`.
-        validation_per_class: > 0: the same for the validation split.
+        train_per_class: > 0: this many training examples per class, drawn with `seed`;
+            a list: one count per kept class, in their order (0: all of that class).
+        validation_per_class: > 0 or a list: the same for the validation split.
         seed: which examples are drawn (the same on every machine).
 
     Examples:

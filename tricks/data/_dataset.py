@@ -266,8 +266,8 @@ class Dataset:
     def subset(
         self,
         classes: Sequence[int] | None = None,
-        train_per_class: int = 0,
-        validation_per_class: int = 0,
+        train_per_class: int | Sequence[int] = 0,
+        validation_per_class: int | Sequence[int] = 0,
         seed: int = 0,
     ) -> Dataset:
         """This dataset restricted to some classes (relabelled 0..k-1), and few labels per class.
@@ -276,7 +276,9 @@ class Dataset:
             classes: the kept classes, in their new order (class ``classes[i]`` becomes
                 label ``i`` in every split); None keeps all, in order.
             train_per_class: > 0: keep only this many training examples of each class,
-                drawn with `seed` (few-label training); 0: all of them.
+                drawn with `seed` (few-label training); 0: all of them. A sequence gives
+                each kept class its own count, in the order of `classes` (0: all of
+                that class): a fixed imbalanced subset.
             validation_per_class: the same for the validation split.
             seed: the draw of the kept examples (the same on every machine).
 
@@ -285,8 +287,9 @@ class Dataset:
             configs tell it apart); the test split keeps every example of the classes.
 
         Raises:
-            ValueError: an unknown or repeated class, a negative count, or a class with
-                fewer examples than asked for (named, with its count).
+            ValueError: an unknown or repeated class, a negative count, a sequence of
+                counts not one per kept class, or a class with fewer examples than asked
+                for (named, with its count).
 
         Examples:
             >>> import numpy as np
@@ -302,6 +305,8 @@ class Dataset:
             Traceback (most recent call last):
             ...
             ValueError: train_per_class=11, but class 0 ('a') has 10 examples in split 'train'
+            >>> ds.subset(train_per_class=[10, 1, 0]).class_counts("train").tolist()  # imbalanced
+            [10, 1, 10]
         """
         kept = list(range(self.num_classes)) if classes is None else [int(c) for c in classes]
         bad = [c for c in kept if not 0 <= c < self.num_classes]
@@ -309,26 +314,29 @@ class Dataset:
             raise ValueError(
                 f"classes must be distinct integers in [0, {self.num_classes}), got {list(classes or [])}"
             )
-        for field, count in (("train_per_class", train_per_class), ("validation_per_class", validation_per_class)):
-            if count < 0:
-                raise ValueError(f"{field} must be >= 0, got {count}")
+        per_class = {"train": _counts("train_per_class", train_per_class, len(kept)),
+                     "validation": _counts("validation_per_class", validation_per_class, len(kept)),
+                     "test": [0] * len(kept)}
         label_map = np.full(self.num_classes, -1, np.int32)
         label_map[kept] = np.arange(len(kept), dtype=np.int32)
         rng = np.random.default_rng(seed)
-        per_class = {"train": train_per_class, "validation": validation_per_class, "test": 0}
         sources = {}
         for split in SPLITS:
             labels = self.labels(split)
             positions = np.flatnonzero(np.isin(labels, kept))
-            if per_class[split]:
+            if any(per_class[split]):
                 positions = np.sort(np.concatenate([
-                    self._draw(split, labels, c, per_class[split], rng) for c in kept
+                    self._draw(split, labels, c, count, rng) if count else np.flatnonzero(labels == c)
+                    for c, count in zip(kept, per_class[split], strict=True)
                 ]))
             sources[split] = self._sources[split].view(positions, label_map)
         parts = [f"classes={','.join(map(str, kept))}"] if classes is not None else []
-        parts += [f"{k}={v}" for k, v in (("train_per_class", train_per_class),
-                                           ("validation_per_class", validation_per_class)) if v]
-        parts += [f"seed={seed}"] if train_per_class or validation_per_class else []
+        for split, field, given in (("train", "train_per_class", train_per_class),
+                                    ("validation", "validation_per_class", validation_per_class)):
+            if any(per_class[split]):
+                parts.append(f"{field}={given}" if isinstance(given, int) else
+                             f"{field}={','.join(map(str, per_class[split]))}")
+        parts += [f"seed={seed}"] if any(per_class["train"]) or any(per_class["validation"]) else []
         derived = copy.copy(self)
         derived.name = f"{self.name}[{';'.join(parts)}]" if parts else self.name
         derived.class_names = tuple(self.class_names[c] for c in kept)
@@ -347,3 +355,22 @@ class Dataset:
                 f"in split {split!r}"
             )
         return rng.permutation(members)[:count]
+
+
+def _counts(field: str, given: int | Sequence[int], classes: int) -> list[int]:
+    """A per-class count field as one count per kept class (0: all of the class).
+
+    Examples:
+        >>> _counts("train_per_class", 5, 3), _counts("train_per_class", [1, 0], 2)
+        ([5, 5, 5], [1, 0])
+        >>> _counts("train_per_class", [1, 2], 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: train_per_class: 2 counts for 3 kept classes (one per class, in their order)
+    """
+    counts = [int(given)] * classes if isinstance(given, (int, np.integer)) else [int(c) for c in given]
+    if len(counts) != classes:
+        raise ValueError(f"{field}: {len(counts)} counts for {classes} kept classes (one per class, in their order)")
+    if any(c < 0 for c in counts):
+        raise ValueError(f"{field} must be >= 0, got {given}")
+    return counts

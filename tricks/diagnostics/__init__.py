@@ -6,7 +6,8 @@
   (`LayerStats`, `InitReport.verdict`); `draw_init_histograms` draws them.
 - Gradients: `per_layer_grad_norms(grads)` (jittable, on the device) for the train step,
   `layer_histograms` (on the device) for TensorBoard histograms; logged as ``train/grad_norm/<layer>``
-  (`GRAD_NORM_PREFIX`), drawn by ``tricks plot grads``.
+  (`GRAD_NORM_PREFIX`), drawn by ``tricks plot grads``, which names the layers that
+  `stalled_layers` finds (gradients typically below `STALL_RATIO` of the largest layer's).
 - The Hessian: `hvp` (forward-over-reverse), `hessian_matvec` on flat vectors over
   several batches, `lanczos` with full reorthogonalization, `top_eigenvalues`,
   `spectral_density` (stochastic Lanczos quadrature), `full_hessian` for small models,
@@ -60,10 +61,12 @@ from tricks.diagnostics._plots import draw_hessian, draw_init_histograms, draw_s
 from tricks.diagnostics._runs import Run, checkpoint_steps, evaluation_loss, load_run, stacked_batches
 from tricks.diagnostics._sanity import SanityResult, overfit_check, strip_regularization
 from tricks.diagnostics._specs import as_spec, override
+from tricks.diagnostics._stalls import STALL_RATIO, stalled_layers
 
 __all__ = [
     "FULL_SPECTRUM_LIMIT",
     "GRAD_NORM_PREFIX",
+    "STALL_RATIO",
     "Density",
     "Eigenpairs",
     "HessianReport",
@@ -96,6 +99,7 @@ __all__ = [
     "per_layer_grad_norms",
     "spectral_density",
     "stacked_batches",
+    "stalled_layers",
     "strip_regularization",
     "top_eigenvalues",
 ]
