@@ -184,22 +184,31 @@ def run(options: Options) -> Result:
     verdict, reading = judge(checks, stalled, sizes[0])
     curves = {}
     for name, runs in trained.items():
-        for layer in ("Dense_0", f"Dense_{depth // 2}", "head"):
+        for layer in ("Dense_0", f"Dense_{depth // 2 - 1}", "head"):  # (the middle one is frozen in one arm)
             key = f"train/grad_norm/{layer}"
             curves[f"{name}: {layer}"] = runs.curve(key)
     return Result(columns=["check", "arm", "outcome", "detail"], rows=rows, verdict=verdict,
                   reading=reading + f" {len(seeds)} seeds per arm.", published=PUBLISHED, numbers=numbers,
-                  curves={f"overfit, {p}, {s} examples": (list(range(1, max(len(r.losses) for r in rs) + 1)),
-                                                           [_padded(r.accuracies, max_steps) for r in rs])
-                          for (p, s), rs in checks.items()},
+                  curves=overfit_curves(checks, max_steps),
                   curve_label="overfit check: training accuracy",
                   plots={"grad_norms": Panels(curves, "gradient norm (per layer)", log_y=True)},
                   reused=reuse(trained))
 
 
-def _padded(values: np.ndarray, length: int) -> list[float]:
-    """A check's per-step values, NaN after it stopped (at 100%)."""
-    return [float(v) for v in values] + [float("nan")] * (length - len(values))
+def overfit_curves(checks: dict[tuple[str, int], list], max_steps: int) -> dict[str, tuple[list, list]]:
+    """Each (pipeline, size)'s training accuracy per step over the seeds, NaN after a check
+    stopped (it stops at 100%).
+
+    Examples:
+        >>> from types import SimpleNamespace as Check
+        >>> curves = overfit_curves({("healthy", 64): [Check(accuracies=np.array([0.5, 1.0]))]}, max_steps=3)
+        >>> curves["overfit, healthy, 64 examples"]
+        ([1, 2, 3], [[0.5, 1.0, nan]])
+    """
+    return {f"overfit, {pipeline}, {size} examples": (
+        list(range(1, max_steps + 1)),
+        [[float(v) for v in r.accuracies] + [float("nan")] * (max_steps - len(r.accuracies)) for r in results])
+        for (pipeline, size), results in checks.items()}
 
 
 def judge(checks: dict[tuple[str, int], list], stalled: dict[str, list[dict]], size: int) -> tuple[str, str]:
