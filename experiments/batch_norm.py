@@ -18,6 +18,12 @@ as twice the budget); *more stable* where its largest stable rate is higher. Bot
 Command:
   tricks experiments run batch_norm [--seeds N]
   tricks experiments run batch_norm --smoke          (seconds, for tests)
+
+Result (session 12, 2 CPU cores, 5 seeds, 5.1 min from nothing): reproduced, far from
+the paper's size. Each at its best rate (batch norm 0.3, plain 0.1), batch norm reaches
+80% training accuracy at step 150 against 210 (median; 1.4x, the paper 14x) and ends at
+96.24 ± 0.76% test accuracy against 94.02 ± 0.84%; the largest stable rate is 1 against
+0.3 (3x, the paper 30x). The full table: ``experiments/results/batch_norm/table.md``.
 """
 
 from __future__ import annotations
