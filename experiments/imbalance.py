@@ -28,6 +28,17 @@ focal loss do, and which classes each trick helps or hurts.
 Command:
   tricks experiments run imbalance [--seeds N]
   tricks experiments run imbalance --smoke          (seconds, for tests)
+
+Result (session 12, 2 CPU cores, 5 seeds, 1.6 min from nothing and 0.7 min for the rate
+0.1): mixed. At 200 steps (12 epochs) "balanced" class weights raise the rare classes
+from 9.48% to 16.34% and class-balanced sampling to 14.63%, at a cost to the common ones
+(-2.2 to -2.7 points): the balanced accuracy rises by 2.09 and 1.46 points, within plain
+cross-entropy's spread (2.26). At 2000 steps, with the training set fitted, every trick
+is level with plain cross-entropy or below it (balanced weights -2.37 points): re-weighting
+fades as the network fits its data (Byrd & Lipton 2019). OHEM and the focal loss never
+help the rare classes (OHEM at 200 steps: -6.02 points balanced). The balanced-data
+reference is 16-18 points above plain cross-entropy: the tricks win back little of what
+the imbalance costs. The full table: ``experiments/results/imbalance/table.md``.
 """
 
 from __future__ import annotations
