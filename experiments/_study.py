@@ -86,8 +86,11 @@ class Runs:
         return [diverged(s, r, self.num_classes) for s, r in zip(self.summaries, self.records, strict=True)]
 
     def final(self, split: str = "test", metric: str = "accuracy") -> list[float]:
-        """Each run's final `metric` on `split` (NaN where the run has none)."""
-        return [float((s.get(split) or {}).get(metric, math.nan)) for s in self.summaries]
+        """Each run's final `metric` on `split` (NaN where the run has none). The sweep's
+        entries hold the validation and test splits; another evaluated split (``train``,
+        with ``eval_splits`` naming it) is read from the run's ``summary.json``."""
+        return [float((s.get(split) or _evaluated(workdir, split) or {}).get(metric, math.nan))
+                for s, workdir in zip(self.summaries, self.workdirs, strict=True)]
 
     def surviving(self, split: str = "test", metric: str = "accuracy") -> list[float]:
         """The final `metric` on `split` of the runs that did not diverge (and have one)."""
@@ -294,6 +297,14 @@ def run_folder(overrides: Sequence[str]) -> str:
 
     text = ",".join(overrides)
     return re.sub(r"[^A-Za-z0-9._=,+-]", "_", text)[:100] + "_" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _evaluated(workdir: pathlib.Path, split: str) -> dict | None:
+    """The final evaluation of `split` in a run's ``summary.json`` (None: no such file or split)."""
+    path = pathlib.Path(workdir) / "summary.json"
+    if not path.is_file():
+        return None
+    return (json.loads(path.read_text()).get("splits") or {}).get(split)
 
 
 def _records(workdir: pathlib.Path) -> list[dict]:
