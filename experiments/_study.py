@@ -189,7 +189,8 @@ def best(found: Mapping[str, Runs], names: Sequence[str], split: str = "validati
 
     Examples:
         >>> def runs(*accuracies):
-        ...     return Runs([], [{"validation": {"accuracy": a}} for a in accuracies], [[]] * len(accuracies), 10)
+        ...     return Runs([pathlib.Path("nowhere")] * len(accuracies), [{"validation": {"accuracy": a}}
+        ...                 for a in accuracies], [[]] * len(accuracies), 10)
         >>> best({"a": runs(0.8, 0.9), "b": runs(0.95, 0.97), "c": runs(0.99, 0.05)}, ["a", "b", "c"])
         'b'
     """
