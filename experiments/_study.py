@@ -227,19 +227,23 @@ def cell(values: Sequence[float], failed: Sequence[bool] = (), digits: int = 2, 
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 
-def reached_cell(reached: Sequence[int | None]) -> str:
+def reached_cell(reached: Sequence[int | None], with_std: bool = False) -> str:
     """A table cell for the steps at which runs reached a target (`Runs.first_below`,
-    `Runs.first_above`): the mean over the runs that did, and how many never did.
+    `Runs.first_above`): the mean over the runs that did (with `with_std`, ± their std),
+    and how many never did.
 
     Examples:
         >>> reached_cell([100, 300, None]), reached_cell([None, None])
         ('200 (1 of 3 never)', 'never')
+        >>> reached_cell([100, 300, None], with_std=True)
+        '200 ± 141 (1 of 3 never)'
     """
     kept = [step for step in reached if step is not None]
     if not kept:
         return "never"
     missing = len(reached) - len(kept)
-    return f"{statistics.mean(kept):.0f}" + (f" ({missing} of {len(reached)} never)" if missing else "")
+    text = cell([float(step) for step in kept], digits=0) if with_std else f"{statistics.mean(kept):.0f}"
+    return text + (f" ({missing} of {len(reached)} never)" if missing else "")
 
 
 def median_reached(reached: Sequence[int | None], budget: int) -> float:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 
 from experiments._registry import experiment
-from experiments._study import Options, Result, Runs, best, cell, mean, reuse, spread, train_arms
+from experiments._study import Options, Result, Runs, best, cell, mean, reached_cell, reuse, spread, train_arms
 
 PUBLISHED = ("Wilson et al. 2017 (CIFAR-10, VGG): SGD with momentum 92.75 ± 0.15% test accuracy against Adam "
              "91.10 ± 0.15% (AdaGrad 90.18, RMSprop 90.59), the adaptive methods ahead early in training; "
@@ -109,8 +109,9 @@ def run(options: Options) -> Result:
     for name, choice in chosen.items():
         runs = found[choice]
         reached = runs.first_below(TARGET)
-        rows.append([name, choice.split("rate ")[-1], _steps(reached), cell(runs.at(early), runs.diverged),
-                     cell(runs.at(steps), runs.diverged, digits=3), cell(runs.final(), runs.diverged, scale=100)])
+        rows.append([name, choice.split("rate ")[-1], reached_cell(reached, with_std=True),
+                     cell(runs.at(early), runs.diverged), cell(runs.at(steps), runs.diverged, digits=3),
+                     cell(runs.final(), runs.diverged, scale=100)])
         numbers[name] = {"rate": choice, "steps_to_target": reached, "early_loss": runs.at(early),
                          "final_loss": runs.at(steps), "test_accuracy": runs.final(),
                          "validation_accuracy": runs.final("validation"), "diverged": runs.diverged}
@@ -156,14 +157,6 @@ def judge(at_best: dict[str, Runs]) -> tuple[str, str]:
                f"{hybrids}. Adam faster early: {'yes' if fast else 'no'}; momentum level or better at the end: "
                f"{'yes' if level else 'no'}: {verdict}.")
     return verdict, reading
-
-
-def _steps(reached: list[int | None]) -> str:
-    """The mean step of the runs that reached the target, and how many did not."""
-    kept = [s for s in reached if s is not None]
-    text = cell([float(s) for s in kept], digits=0) if kept else "never"
-    missed = len(reached) - len(kept)
-    return text + (f" ({missed} of {len(reached)} never)" if missed and kept else "")
 
 
 def _mean_step(step: float) -> str:
