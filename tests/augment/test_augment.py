@@ -18,6 +18,7 @@ N, H, W, C, CLASSES = 16, 8, 10, 3, 16
 EXAMPLES = {
     "brightness": ("brightness(0.3)", False),
     "contrast": ("contrast(0.5, 1.5)", False),
+    "cutmix": ("cutmix(1.0)", False),
     "cutout": ("cutout(3)", False),
     "mixup": ("mixup(1.0)", False),
     "normalize": ("normalize(mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.5])", True),
@@ -27,6 +28,7 @@ EXAMPLES = {
     "saturation": ("saturation(0.0, 2.0)", False),
 }
 RANDOM = [n for n in registry.names("augment") if n != "normalize"]
+MIXING = {"cutmix", "mixup"}  # (identical inputs mix into the same image: their draw shows in the labels)
 
 
 def make_batch(copies: bool = False) -> dict:
@@ -79,10 +81,9 @@ def test_identity_at_evaluation_unless_documented(name):
 def test_each_example_gets_its_own_draw(name):
     # Identical images: the outputs differ only through per-example randomness (one draw
     # shared by the batch would give identical outputs). Mixup blends identical images into
-    # the same image, so its per-example draw shows in the labels.
+    # the same image, so its per-example draw shows in the labels (CutMix's too).
     out = jitted(name, True)(make_batch(copies=True), jax.random.key(2))
-    field = "label" if name == "mixup" else "image"
-    values = out[field] if name != "mixup" else jnp.sort(out["label"], axis=1)
+    values = jnp.sort(out["label"], axis=1) if name in MIXING else out["image"]
     distinct = {np.asarray(v).tobytes() for v in values}
     assert len(distinct) > 1, f"{name}: the same output for {N} identical inputs"
 
@@ -264,6 +265,7 @@ def test_mixup_blends_images_and_labels_with_the_same_lambda():
         ("contrast(lower=1.5, upper=0.5)", "lower"),
         ("cutout(size=0)", "size"),
         ("mixup(alpha=0.0)", "alpha"),
+        ("cutmix(alpha=-1.0)", "alpha"),
     ],
 )
 def test_bad_arguments_raise_registry_errors(spec, argument):
@@ -296,6 +298,56 @@ def test_compose_refuses_what_is_not_an_augmentation():
 def test_a_non_image_batch_is_refused_with_its_shape():
     with pytest.raises(ValueError, match=r"\(4, 40\)"):
         augment.random_crop()({"image": jnp.ones((4, 40)), "label": jnp.eye(4)}, jax.random.key(0), True)
+
+
+def test_cutmix_pastes_one_box_of_the_partner_and_mixes_labels_by_its_area():
+    # Against the authors' rand_bbox: the box is a rectangle of the partner's pixels,
+    # clipped at the borders, of side 2 * (floor(side * sqrt(1 - lam)) // 2) before
+    # clipping; the label keeps 1 - box area / image area of the example's own class.
+    batch = make_batch()
+    out = jax.jit(lambda b: augment.cutmix(1.0)(b, jax.random.key(5), True))(batch)
+    x, image, y = np.asarray(batch["image"]), np.asarray(out["image"]), np.asarray(out["label"])
+    kept = []
+    for i in range(N):
+        partners = [j for j in np.flatnonzero(y[i] > 1e-6) if j != i]
+        pasted = ~np.isclose(image[i], x[i]).all(axis=-1)
+        if not partners:  # an empty box, or the example drew itself
+            assert y[i, i] == 1
+            np.testing.assert_array_equal(image[i], x[i])
+            continue
+        (j,) = partners
+        rows, cols = np.flatnonzero(pasted.any(axis=1)), np.flatnonzero(pasted.any(axis=0))
+        assert pasted.sum() == len(rows) * len(cols)  # one rectangle
+        assert rows[-1] - rows[0] + 1 == len(rows) and cols[-1] - cols[0] + 1 == len(cols)
+        np.testing.assert_array_equal(image[i][pasted], x[j][pasted])
+        np.testing.assert_array_equal(image[i][~pasted], x[i][~pasted])
+        np.testing.assert_allclose(y[i, j], pasted.sum() / (H * W), rtol=1e-6)
+        np.testing.assert_allclose(y[i, i], 1 - pasted.sum() / (H * W), rtol=1e-6)
+        unclipped = [len(r) for r, edge in ((rows, H), (cols, W)) if 0 < r[0] and r[-1] < edge - 1]
+        assert all(size % 2 == 0 for size in unclipped)
+        kept.append(y[i, i])
+    assert len(kept) > N // 2 and len(set(np.round(kept, 6))) > 3
+
+
+def rand_bbox(size: int, lam: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """The authors' box (clovaai/CutMix-PyTorch train.py, rand_bbox), for a square image."""
+    cut = int(size * np.sqrt(1.0 - lam))
+    cx, cy = rng.integers(size), rng.integers(size)
+    return (np.clip(cx - cut // 2, 0, size), np.clip(cy - cut // 2, 0, size), np.clip(cx + cut // 2, 0, size),
+            np.clip(cy + cut // 2, 0, size))
+
+
+def test_cutmix_pasted_share_matches_the_authors_boxes():
+    # The share of pasted pixels over 2048 examples against 20000 draws of the authors'
+    # rand_bbox with lam ~ Beta(alpha, alpha): the same mean within 4 standard errors.
+    size, rng = 32, np.random.default_rng(0)
+    for alpha in (1.0, 0.3):
+        boxes = [rand_bbox(size, lam, rng) for lam in rng.beta(alpha, alpha, 20000)]
+        reference = np.array([(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in boxes]) / size**2
+        batch = {"image": jnp.zeros((2048, size, size, 1)), "label": jnp.eye(2048)}
+        share = 1 - np.asarray(jnp.diagonal(augment.cutmix(alpha)(batch, jax.random.key(1), True)["label"]))
+        tolerance = 4 * np.hypot(share.std() / np.sqrt(share.size), reference.std() / np.sqrt(reference.size))
+        assert abs(share.mean() - reference.mean()) < tolerance, (alpha, share.mean(), reference.mean())
 
 
 def test_mixup_needs_probability_vector_labels():

@@ -22,6 +22,7 @@ of `random_resized_crop`.
 | saturation(lower, upper) | blend with grayscale (RGB only; raises otherwise) | identity |
 | cutout(size) | a square of zeros | identity |
 | mixup(alpha) | blend example pairs and labels | identity |
+| cutmix(alpha) | paste a box of the partner, labels by its area | identity |
 
 `compose(list)` applies a list in order (specs are built through the registry), splitting
 the key. Measured forms (crop by `vmap(lax.dynamic_slice)`, resize by a 4-point bilinear
@@ -60,7 +61,7 @@ from tricks.augment._geometry import (
     random_resized_crop,
     resize_boxes,
 )
-from tricks.augment._mixup import Mixup, mixup
+from tricks.augment._mixup import CutMix, Mixup, cutmix, mixup
 
 __all__ = [
     "Augment",
@@ -68,6 +69,7 @@ __all__ = [
     "Brightness",
     "Compose",
     "Contrast",
+    "CutMix",
     "Cutout",
     "Mixup",
     "Normalize",
@@ -78,6 +80,7 @@ __all__ = [
     "brightness",
     "compose",
     "contrast",
+    "cutmix",
     "cutout",
     "mixup",
     "normalize",

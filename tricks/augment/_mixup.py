@@ -1,13 +1,16 @@
-"""Mixup (Zhang et al. 2018): convex combinations of example pairs and of their targets."""
+"""The label-mixing augmentations: Mixup (Zhang et al. 2018), convex combinations of
+example pairs and of their targets, and CutMix (Yun et al. 2019), a box of the partner
+pasted in, the targets mixed by the box's area."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 
 import registry
-from tricks.augment._base import Augment, Batch, labels, replace
+from tricks.augment._base import Augment, Batch, images, labels, replace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,3 +56,61 @@ def mixup(alpha: float = 0.2) -> Mixup:
     if not alpha > 0:
         raise registry.RegistryError(f"must be > 0, got {alpha}", argument="alpha")
     return Mixup(float(alpha))
+
+
+@dataclasses.dataclass(frozen=True)
+class CutMix(Augment):
+    """x̃ᵢ = xᵢ outside a box, x_π(i) inside; ỹᵢ = λ'ᵢyᵢ + (1 − λ'ᵢ)y_π(i), λ'ᵢ = 1 − box area / image area.
+
+    The box follows the authors' ``rand_bbox`` (clovaai/CutMix-PyTorch, as timm's):
+    λ ~ Beta(α, α), r = √(1 − λ), a center (cy, cx) uniform over the pixels, rows
+    clip(cy ∓ ⌊⌊H·r⌋/2⌋, 0, H) and columns likewise, so clipping at a border shrinks the box
+    and λ' counts what was pasted. One λ, center and partner per example.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> batch = {"image": jnp.ones((4, 6, 6, 1)), "label": jnp.eye(4)}
+        >>> out = jax.jit(lambda b, k: CutMix(1.0)(b, k, True))(batch, jax.random.key(0))
+        >>> out["image"].shape, bool(jnp.allclose(out["label"].sum(axis=1), 1.0))
+        ((4, 6, 6, 1), True)
+    """
+
+    alpha: float
+
+    def apply(self, batch: Batch, key: jax.Array) -> Batch:
+        x, y = images(batch, "cutmix"), labels(batch, "cutmix")
+        if y.ndim != 2:
+            raise ValueError(f"cutmix expects one-hot or soft labels (N, num_classes), got shape {tuple(y.shape)}")
+        n, h, w, _ = x.shape
+        k_lambda, k_center, k_perm = jax.random.split(key, 3)
+        lam = jax.random.beta(k_lambda, self.alpha, self.alpha, (n,))
+        cut = jnp.sqrt(1.0 - lam)
+        half = jnp.stack([jnp.floor(h * cut), jnp.floor(w * cut)], axis=1).astype(jnp.int32) // 2
+        center = jax.random.randint(k_center, (n, 2), 0, jnp.array([h, w]))
+        low = jnp.clip(center - half, 0, jnp.array([h, w]))
+        high = jnp.clip(center + half, 0, jnp.array([h, w]))
+        rows, cols = jnp.arange(h), jnp.arange(w)
+        inside = (((rows >= low[:, :1]) & (rows < high[:, :1]))[:, :, None]
+                  & ((cols >= low[:, 1:]) & (cols < high[:, 1:]))[:, None, :])
+        partner = jax.random.permutation(k_perm, n)
+        kept = 1.0 - jnp.prod(high - low, axis=1) / (h * w)
+        ly = kept[:, None].astype(y.dtype)
+        return replace(batch, image=jnp.where(inside[..., None], x[partner], x),
+                       label=ly * y + (1 - ly) * y[partner])
+
+
+@registry.register("augment")
+def cutmix(alpha: float = 1.0) -> CutMix:
+    """CutMix: each example gets a box cut from a random partner, labels mixed by its area.
+
+    α = 1 (the default, as the paper and timm) draws λ uniformly. Labels must already be
+    probability vectors, as for `mixup`; images must be (N, H, W, C). timm's option of
+    switching between mixup and cutmix per batch is not offered; compose one or the other.
+
+    Examples:
+        >>> cutmix()
+        CutMix(alpha=1.0)
+    """
+    if not alpha > 0:
+        raise registry.RegistryError(f"must be > 0, got {alpha}", argument="alpha")
+    return CutMix(float(alpha))
