@@ -8,7 +8,7 @@ marked, the reading and the verdict), which `save` writes under
 
 from experiments._registry import VERDICTS, Experiment, experiment, experiments, find
 from experiments._report import RESULTS, machine, save, saved_verdict
-from experiments._study import (MODES, Options, Panels, Result, Runs, best, cell, diverged, mean, reuse, spread,
+from experiments._study import (MODES, Options, Panels, Points, Result, Runs, best, cell, diverged, mean, reuse, spread,
                                 train_arms)
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Experiment",
     "Options",
     "Panels",
+    "Points",
     "Result",
     "Runs",
     "best",

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from experiments._registry import VERDICTS, Experiment
-from experiments._study import Options, Panels, Result
+from experiments._study import Options, Panels, Points, Result
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 """Where full and default runs keep their results (committed with the code)."""
@@ -59,12 +59,14 @@ def _reused(result: Result) -> str:
     return f" ({reused} of its {total} runs reused, finished in an earlier run)" if reused else ""
 
 
-def plot(shown: Panels, path: pathlib.Path) -> bool:
+def plot(shown: Panels | Points, path: pathlib.Path) -> bool:
     """The curves, one panel per arm: the seeds' mean and their spread (min to max)
-    as a band. Returns whether there was anything to plot."""
+    as a band (`Points`: `plot_points`). Returns whether there was anything to plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    if isinstance(shown, Points):
+        return plot_points(shown, path)
     panels = {name: curve for name, curve in shown.curves.items() if curve[0]}
     if not panels:
         return False
@@ -94,6 +96,36 @@ def plot(shown: Panels, path: pathlib.Path) -> bool:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel(shown.label, fontsize=8)
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def plot_points(shown: Points, path: pathlib.Path) -> bool:
+    """One panel per measure, each arm a labelled point at its x: the seeds' mean with an
+    error bar from their min to their max. Returns whether there was anything to plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = {name: arms for name, arms in shown.points.items() if arms}
+    if not panels:
+        return False
+    figure = Figure(figsize=(5.0 * len(panels), 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, arms) in zip(axes, panels.items(), strict=True):
+        for i, (arm, (x, values)) in enumerate(arms.items()):
+            kept = np.array([v for v in values if math.isfinite(v)], dtype=float)
+            if not kept.size:
+                continue
+            mean = kept.mean()
+            ax.errorbar([x], [mean], yerr=[[mean - kept.min()], [kept.max() - mean]], fmt="o", markersize=4,
+                        capsize=2, color=f"C{i % 10}")
+            ax.annotate(arm, (x, mean), fontsize=6, xytext=(4, 2), textcoords="offset points")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(shown.x_label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if shown.log_x:
+            ax.set_xscale("log", base=2)
     figure.savefig(path, dpi=110)
     return True
 

@@ -337,7 +337,7 @@ class Result:
         log_y: whether the curves' y axis is logarithmic.
         reused: ``(runs reused, runs in all)``: how many had finished in an earlier run of
             the experiment (`reuse`), so its run time covers only the others.
-        plots: more figures beside ``curves.png``: ``{file stem: Panels}``.
+        plots: more figures beside ``curves.png``: ``{file stem: Panels or Points}``.
     """
 
     columns: list[str]
@@ -350,7 +350,7 @@ class Result:
     curve_label: str = "training loss"
     log_y: bool = False
     reused: tuple[int, int] = (0, 0)
-    plots: dict[str, Panels] = dataclasses.field(default_factory=dict)
+    plots: dict[str, Panels | Points] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -373,6 +373,22 @@ class Panels:
     x_label: str = "step"
     log_x: bool = False
     symlog: float = 0.0
+
+
+@dataclasses.dataclass
+class Points:
+    """A figure of labelled points, one panel per measure (`Result.plots`): each arm at its
+    own x (a cost), its seeds' mean with their spread (min to max) as an error bar.
+
+    Attributes:
+        points: ``{panel: {arm: (x, [values per seed])}}``.
+        x_label: what the x axis counts.
+        log_x: whether the x axis is logarithmic.
+    """
+
+    points: dict[str, dict[str, tuple[float, list[float]]]]
+    x_label: str
+    log_x: bool = False
 
 
 def reuse(found: Mapping[str, Runs]) -> tuple[int, int]:
