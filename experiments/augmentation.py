@@ -29,6 +29,21 @@ reproduced* where neither does.
 Command:
   tricks experiments run augmentation [--seeds N] [--full]
   tricks experiments run augmentation --smoke          (seconds, for tests: digits, 8x8)
+
+Result (session 13, 2 CPU cores, 3 seeds). The default (10 and 40 epochs, 54 runs) took
+11.9 min from nothing: mixed. At 10 epochs every augmentation costs accuracy (colour
+-0.40 points, within the tolerance; flip -0.67; crop -2.61; multi-scale crop -6.16); at
+40 none helps by more than the tolerance (crop +0.40, 85.88% against 85.48%), though all
+but colour narrow the train-test gap (crop: 14.34 points to 7.57) and most lower the test
+NLL (crop: 0.479 to 0.425). ``--full`` added the 160-epoch budget (21 new runs, 17.1 min;
+the 54 finished runs and the probe's 6 reused): reproduced. Without augmentation the
+network falls back to 85.33 ± 0.48% (every seed at 100% training accuracy); crop reaches
+87.15 ± 0.18% (+1.82 points), flip + crop 87.21% (+1.88), CutMix +0.84, multi-scale crop
++0.81; cutout (+0.47), mixup (+0.32), flip (+0.18) and colour (+0.14) stay within the
+tolerance. As published, the gains come at 100-300 epochs (1-3 points on CIFAR at 200-300):
+augmentation slows the fitting down and pays once the plain network has fitted its
+training set. The saved table is the ``--full`` run's, written again from the same runs
+once the reading's grammar was fixed: ``experiments/results/augmentation/table.md``.
 """
 
 from __future__ import annotations
@@ -165,9 +180,9 @@ def judge(found: dict[tuple[int, str], Runs], names: list[str], budgets: list[in
         hurting = [name for name, g in gains.items() if g < -tolerances[epochs]]
         top = max(augmented, key=gains.get)
         parts.append(f"At {epochs} epochs no augmentation reaches {none:.2f}% (train - test {gap(epochs, 'none'):.2f} "
-                     f"points; tolerance {tolerances[epochs]:.2f}); {', '.join(helping[epochs]) or 'no arm'} "
-                     f"help{'s' if len(helping[epochs]) == 1 else ''}, {', '.join(hurting) or 'none'} hurt; the best "
-                     f"is {top} ({gains[top]:+.2f} points), the mean change {mean_gains[epochs]:+.2f}.")
+                     f"points; tolerance {tolerances[epochs]:.2f}); {_verb(helping[epochs], 'help')}, "
+                     f"{_verb(hurting, 'hurt')}; the best is {top} ({gains[top]:+.2f} points), the mean change "
+                     f"{mean_gains[epochs]:+.2f}.")
     short, long = budgets[0], budgets[-1]
     helps_long = bool(helping[long])
     pays_off = mean_gains[long] - mean_gains[short] > tolerances[long]
@@ -175,3 +190,13 @@ def judge(found: dict[tuple[int, str], Runs], names: list[str], budgets: list[in
     parts.append(f"From {short} to {long} epochs the mean change grows by {mean_gains[long] - mean_gains[short]:+.2f} "
                  f"points ({'more' if pays_off else 'not more'} than the tolerance): {verdict}.")
     return verdict, " ".join(parts)
+
+
+def _verb(names: list[str], verb: str) -> str:
+    """``names`` and `verb` in agreement ("no arm" where there are none).
+
+    Examples:
+        >>> _verb([], "help"), _verb(["crop"], "help"), _verb(["crop", "flip"], "hurt")
+        ('no arm helps', 'crop helps', 'crop, flip hurt')
+    """
+    return f"{', '.join(names) or 'no arm'} {verb}{'' if len(names) > 1 else 's'}"

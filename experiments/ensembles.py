@@ -170,15 +170,15 @@ def run(options: Options) -> Result:
     center = cosine(RATE, 0.0)
     sweep = {f"rate {r:g}, dropout {d:g}": cosine(r, d) for r in recipe["rates"] for d in recipe["dropouts"]}
     root = options.workdir
-    found = train_arms(cfg, {"single": center}, seeds, root / "long")
-    found |= train_arms(cfg, sweep, few, root / "long")
+    found = train_arms(cfg, {"single": center}, seeds, root / "main")
+    found |= train_arms(cfg, sweep, few, root / "main")
     found |= train_arms(cfg, {"sgdr": sgdr(recipe["t0"]),
                               "mlp": [f"optimizer=adam(learning_rate='cosine(init_value={RATE:g})')",
-                                      f"model={MLP}"]}, few, root / "long")
+                                      f"model={MLP}"]}, few, root / "main")
     for label, t0 in recipe["budgets"].items():
         found |= {f"{label}: {name}": runs for name, runs in
                   train_arms(config(recipe, CYCLES * t0, options.smoke), {"single": center, "sgdr": sgdr(t0)}, few,
-                             root / label.split()[0]).items()}
+                             root / label.replace(" ", "_")).items()}
     arms, weights = measure(found, seeds, sweep, budget,
                             {label: CYCLES * t0 for label, t0 in recipe["budgets"].items()})
     rows = [[name, str(arm["members"]), f"{arm['cost']} ({arm['cost'] / budget:.2g} B)",
