@@ -163,16 +163,13 @@ class Predictions:
         return np.concatenate([self.of(w, selection)[split] for w in workdirs])
 
 
-def scores(logits: np.ndarray, labels: np.ndarray, rule: str = "mean_prob",
-           validation: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
-    """Accuracy, NLL and ECE of the members' `logits` (M, N, C) combined by `rule` (fit
-    on `validation` logits and labels when the rule needs it)."""
+def scores(logits: np.ndarray, labels: np.ndarray, rule="mean_prob") -> dict[str, float]:
+    """Accuracy, NLL and ECE of the members' `logits` (M, N, C) combined by `rule` (an
+    ``ensemble`` spec, or a built rule: one fit already, for ``fused``)."""
     import registry
     from tricks import ensembles
 
-    combine = registry.build("ensemble", rule)
-    if combine.needs_validation:
-        combine = combine.fit(*validation)
+    combine = registry.build("ensemble", rule) if isinstance(rule, str) else rule
     combined = combine.combine(logits)
     return ensembles.summarize(combined.log_probs, labels, combined.predicted)
 
@@ -285,9 +282,9 @@ def measure(found: dict[str, Runs], seeds: list[int], sweep: dict[str, list[str]
     add("MLP + CNN, averaged", 2, 2 * budget, [scores(seen.stacked(pair), labels()) for pair in pairs])
     fused, weights = [], []
     for pair in pairs:
-        validation = (seen.stacked(pair, split="validation"), labels("validation"))
-        fused.append(scores(seen.stacked(pair), labels(), "fused", validation))
-        weights.append(list(registry.build("ensemble", "fused").fit(*validation).weights))
+        rule = registry.build("ensemble", "fused").fit(seen.stacked(pair, split="validation"), labels("validation"))
+        fused.append(scores(seen.stacked(pair), labels(), rule))
+        weights.append(list(rule.weights))
     add("MLP + CNN, fused on validation", 2, 2 * budget, fused)
     return arms, weights
 
