@@ -114,6 +114,24 @@ class Runs:
             found.append(None if bad or not steps else min(steps))
         return found
 
+    def wall_times(self) -> list[float]:
+        """Each run's wall time in seconds, from its first training call (compiling
+        included) through its last evaluation (NaN: the run has none)."""
+        return [float(s.get("wall_time_s", math.nan)) for s in self.summaries]
+
+    def step_seconds(self) -> list[float]:
+        """Each run's time per training step once compiled: the median, over consecutive
+        log records, of the wall time between them per step (NaN: fewer than two
+        records). Records that also carry an evaluation add its time to one interval,
+        which the median leaves out."""
+        found = []
+        for records in self.records:
+            timed = [(r["step"], r["wall_time_s"]) for r in records if "wall_time_s" in r and "train/loss" in r]
+            pace = [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(timed, timed[1:], strict=False)
+                    if s1 > s0]
+            found.append(statistics.median(pace) if pace else math.nan)
+        return found
+
     def at(self, step: int, key: str = "train/loss") -> list[float]:
         """Each run's `key` at its last record at or before `step` (NaN: none, or diverged)."""
         found = []
@@ -258,10 +276,11 @@ def median_reached(reached: Sequence[int | None], budget: int) -> float:
 
 
 def train_arms(base: ml_collections.ConfigDict, arms: Mapping[str, Sequence[str]], seeds: Sequence[int],
-               root: pathlib.Path) -> dict[str, Runs]:
+               root: pathlib.Path, *, vectorize: bool = True) -> dict[str, Runs]:
     """Trains every arm (``name: overrides``) for every seed, as one sweep in ``root``
     (`tricks.ensembles.sweep`, vectorized: runs that can share one program train side by
-    side); runs finished there before are reused.
+    side; with `vectorize` false, one after another, so that each run's wall time is its
+    own); runs finished there before are reused.
 
     Returns:
         ``{arm: Runs}``, in the order of `arms`.
@@ -276,7 +295,7 @@ def train_arms(base: ml_collections.ConfigDict, arms: Mapping[str, Sequence[str]
     names = [run_folder(run) for run in runs]
     reused = [ensembles.finished_summary(config_lib.apply_overrides(base, run), pathlib.Path(root) / name)
               is not None for name, run in zip(names, runs, strict=True)]
-    result = ensembles.sweep(base, root, runs, vectorize=True, names=names)
+    result = ensembles.sweep(base, root, runs, vectorize=vectorize, names=names)
     by_name = {entry["name"]: entry for entry in result["runs"]}
     num_classes = int(registry.build("dataset", base.dataset).num_classes)
     found: dict[str, Runs] = {}
