@@ -13,9 +13,10 @@ Beside it, the time the steps themselves took: the run's compiled pace (the medi
 per step between log records) times its steps; the rest is compiling and evaluating.
 
 A recipe reaches the target where its runs' *mean* test accuracy does (airbench's
-criterion: the mean over runs, not the best run); its time to target is then its runs'
-mean wall time. A trick *carries* the recipe where taking it out leaves the arm below the
-target or more than 10% slower.
+criterion: the mean over runs, not the best run; a diverged run counts as it ended); its
+time to target is then its runs' mean wall time. A trick *carries* the recipe where
+taking it out leaves the arm below the target by more than the recipe's runs' std (a
+smaller shortfall is within the spread), or makes it more than 10% slower.
 
 The verdict's rule, per task: *reproduced* where the recipe reaches the target in less
 time than the baseline (a baseline that does not reach it takes forever); *mixed* where
@@ -25,6 +26,19 @@ the tasks: their common verdict, else *mixed*.
 Command:
   tricks experiments run speedrun [--seeds N] [--full]
   tricks experiments run speedrun --smoke          (seconds, for tests)
+
+Result (session 14, 2 CPU cores, 10 runs per arm, 6.7 min from nothing): MNIST-1D
+reproduced. The recipe reaches 96.16 ± 0.50% (6 of 10 runs at or above 96%) in 3.4 ± 0.1
+s, of which 0.9 s are its 1,000 steps and the rest compiling and evaluating; the shipped
+config never reaches 96% (94.69 ± 0.65% after 6,000 steps, in 8.7 s). One trick out at a
+time: without batch norm 4 of 10 runs diverge at the rate of 0.5 (the others 84.35 ±
+15.02%); Adam with the same one-cycle shape at 0.01 ends at 94.24% (-1.92 points); a
+constant 0.5 at 95.33% (-0.83); no label smoothing 95.77% (-0.39, within the spread);
+the baseline's 6,000 steps reach 96.85% (10 of 10) but take 7.9 s; gradient histograms
+add 3.2 s, a second compiled program, to a 3.4 s run. At this size the seconds are won as
+much by compiling less as by training less: the steps are a quarter of the recipe's time.
+Batch norm, Nesterov SGD and one-cycle carry its accuracy, the short budget and lean
+logging its time. The full table: ``experiments/results/speedrun/table.md``.
 """
 
 from __future__ import annotations
@@ -94,8 +108,12 @@ class Task:
                 **{f"without {trick.name}": [*recipe, *trick.baseline] for trick in self.tricks}}
 
 
-def _nesterov(rate: str) -> str:
-    return f"optimizer=nesterov(learning_rate={rate}, momentum=0.9)"
+def _nesterov(rate: str, weight_decay: float = 0.0) -> str:
+    decay = f", weight_decay={weight_decay:g}" if weight_decay else ""
+    return f"optimizer=nesterov(learning_rate={rate}, momentum=0.9{decay})"
+
+
+WIDE_CNN = "cnn(channels=(32, 64, 128), dense=(256,), dense_dropout=0.5, batch_norm={})"
 
 
 TASKS = {
@@ -106,18 +124,33 @@ TASKS = {
                   ("optimizer=adam(learning_rate='one_cycle(max_lr=0.01)')",)),
             Trick("one-cycle", (), (_nesterov("0.5"),)),
             Trick("label smoothing", (), ("loss=cross_entropy",)),
-            Trick("1,000 steps", ("num_steps=1000",), ("num_steps=6000",)),
-            Trick("no histograms", ("histogram_every=0",), ("histogram_every=100",)),
+            Trick("the short budget", ("num_steps=1000",), ("num_steps=6000",)),
+            Trick("lean logging", ("histogram_every=0",), ("histogram_every=100",)),
         ), seeds=10),
+    "fashion_mnist": Task(
+        "Fashion-MNIST", "fashion_mnist_cnn", 0.93, (
+            Trick("batch norm", (f"model={WIDE_CNN.format(True)}",), (f"model={WIDE_CNN.format(False)}",)),
+            Trick("the wider network", (), ("model=cnn(channels=(32, 64), dense=(128,), dense_dropout=0.3, "
+                                            "batch_norm=True)",)),
+            Trick("Nesterov SGD", (_nesterov("'one_cycle(max_lr=0.1)'", weight_decay=0.0005),),
+                  ("optimizer=adamw(learning_rate='one_cycle(max_lr=0.002)', weight_decay=0.0001)",)),
+            Trick("one-cycle", (), (_nesterov("0.1", weight_decay=0.0005),)),
+            Trick("label smoothing 0.1", ("loss=cross_entropy(label_smoothing=0.1)",),
+                  ("loss=cross_entropy(label_smoothing=0.05)",)),
+            Trick("flips for crops", ('augment=["random_flip"]',), ('augment=["random_crop(padding=2)"]',)),
+            Trick("the long budget", ("num_epochs=16",), ("num_epochs=8",)),
+            Trick("lean logging", ("histogram_every=0",), ("histogram_every=100",)),
+        ), seeds=5),
 }
 """Each task's recipe, trick by trick. MNIST-1D's baseline (``mnist1d_cnn``) is the
 paper's: the reference CNN with constant Adam 0.01, batch 100, 6,000 steps, label
 smoothing 0.05 (the engine's default loss). The recipe adds batch norm; swaps Adam for
 Nesterov SGD with a one-cycle rate peaking at 0.5 (its ablations: Adam with the same
 one-cycle shape at the baseline's 0.01, and Nesterov at a constant 0.5); keeps the label
-smoothing (its ablation: none); trains 1,000 steps; and turns off the gradient
-histograms, which the engine records every 100 steps by default and which cost a second
-compiled program (about 3 s of a 6 s run). Chosen from probes of 2-3 seeds each:
+smoothing (its ablation: none); trains 1,000 steps (its ablation: the baseline's
+6,000); and turns off the gradient histograms ("lean logging"), which the engine records
+every 100 steps by default and which cost a second compiled program (about 3 s of a 6 s
+run). Chosen from probes of 2-3 seeds each:
 batch norm with a cosine decay from 0.3 for 3,000 steps reached 96.3%; with one-cycle
 Nesterov at 0.5, 2,000 steps 97.0%, 1,000 steps 96.5-96.8%, 600 steps 96.0%, 300 steps
 94.1%; 64 channels instead of 25 did no better at 2,000 steps (97.1%)."""
@@ -172,24 +205,34 @@ def run(options: Options) -> Result:
             arm: (mean(runs.wall_times()), [100 * a for a in runs.final()]) for arm, runs in found.items()}
     verdict = verdicts[0] if len(set(verdicts)) == 1 else "mixed"
     return Result(columns=["task", "arm", "steps", "test acc. (%)", "runs at target", "time to target (s)",
-                           "wall time (s)", "in steps (s)", "vs recipe"],
+                           "wall time (s)", "in steps (s)", "vs recipe (all runs)"],
                   rows=rows, verdict=verdict, reading=" ".join(readings), published=PUBLISHED, numbers=numbers,
                   curves=curves, log_y=True,
                   plots={"accuracy_by_time": Points(points, x_label="mean wall time per run (s)", log_x=True)},
                   reused=reuse(everything))
 
 
+def overall(runs: Runs) -> float:
+    """The runs' mean test accuracy, every run counted as it ended (a diverged one at
+    chance; one stopped by a non-finite loss, with no accuracy, as 0).
+
+    Examples:
+        >>> overall(Runs([pathlib.Path("x")] * 2, [{"test": {"accuracy": 0.9}}, {"error": "nan"}], [[], []], 10))
+        0.45
+    """
+    values = [0.0 if math.isnan(a) else a for a in runs.final()]
+    return sum(values) / len(values)
+
+
 def reaches(runs: Runs, target: float) -> bool:
-    """Whether the runs' mean test accuracy (diverged runs counted as they ended) is at
-    least `target`.
+    """Whether the runs' `overall` mean test accuracy is at least `target`.
 
     Examples:
         >>> runs = Runs([pathlib.Path("x")] * 2, [{"test": {"accuracy": a}} for a in (0.95, 0.975)], [[], []], 10)
         >>> reaches(runs, 0.96), reaches(runs, 0.963)
         (True, False)
     """
-    values = [0.0 if math.isnan(a) else a for a in runs.final()]
-    return sum(values) / len(values) >= target - 1e-12
+    return overall(runs) >= target - 1e-12
 
 
 def judge(task: Task, found: dict[str, Runs]) -> tuple[str, str]:
@@ -199,14 +242,14 @@ def judge(task: Task, found: dict[str, Runs]) -> tuple[str, str]:
     base_time = mean(baseline.wall_times()) if reaches(baseline, task.target) else math.inf
     hit = reaches(recipe, task.target)
     verdict = "not reproduced" if not hit else "reproduced" if fast < base_time else "mixed"
-    changes, carried = [], []
+    changes, carried, noise = [], [], spread(recipe.final())[1]
     for trick in task.tricks:
         runs = found.get(f"without {trick.name}")
         if runs is None:
             continue
-        accuracy = 100 * (mean(runs.final()) - mean(recipe.final()))
+        accuracy = 100 * (overall(runs) - overall(recipe))
         seconds = mean(runs.wall_times()) - fast
-        missed = not reaches(runs, task.target)
+        missed = not reaches(runs, task.target) and overall(runs) < overall(recipe) - noise
         changes.append(f"{trick.name} {accuracy:+.2f} points, {seconds:+.1f} s"
                        + (f" ({_diverged(runs)})" if any(runs.diverged) else ""))
         if missed or mean(runs.wall_times()) > SLOWER * fast:
@@ -247,8 +290,8 @@ def _time_to_target(runs: Runs, target: float) -> str:
 
 
 def _change(runs: Runs, recipe: Runs) -> str:
-    """The change in mean test accuracy and wall time against the recipe."""
-    return (f"{100 * (mean(runs.final()) - mean(recipe.final())):+.2f} points, "
+    """The change in `overall` test accuracy and in mean wall time against the recipe."""
+    return (f"{100 * (overall(runs) - overall(recipe)):+.2f} points, "
             f"{mean(runs.wall_times()) - mean(recipe.wall_times()):+.1f} s")
 
 

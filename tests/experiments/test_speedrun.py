@@ -40,6 +40,8 @@ def test_a_trick_carries_the_recipe_where_its_ablation_misses_the_target_or_is_s
     assert "a -3.00 points, +0.0 s; b +1.00 points, +0.3 s" in reading
     found["without b"] = runs([0.93, 0.93], [2.1, 2.1])  # 5% slower: not carried
     assert "Carried by: a (accuracy)." in judge(TASK, found)[1]
+    found["recipe"] = runs([0.88, 0.96], [2.0, 2.0])  # std 5.7 points: a 3-point shortfall is within it
+    assert "Carried by: no single trick." in judge(TASK, found)[1]
 
 
 def test_a_failed_run_counts_as_zero_in_the_mean():

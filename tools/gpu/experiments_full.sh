@@ -8,7 +8,8 @@
 #   bash tools/gpu/experiments_full.sh [NAME ...]        (default: all four, in this order)
 # Each experiment's table, result.json and pictures go to $OUT/results/NAME (or
 # /tmp/experiments_full); bring them back into experiments/results/NAME/ by hand, after
-# reading them. Runs finished in $OUT/runs are reused by a second call.
+# reading them (speedrun's times are the GPU's: its CPU table stays, the GPU's goes to
+# experiments/results/speedrun/gpu/). Runs finished in $OUT/runs are reused by a second call.
 set -euo pipefail
 source .gpu/preamble.sh
 out=${OUT:-/tmp/experiments_full}
