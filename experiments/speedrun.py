@@ -300,8 +300,7 @@ def _in_steps(runs: Runs) -> float:
 
 
 def _seconds(runs: Runs) -> str:
-    value, std = spread(runs.wall_times())
-    return f"{value:.1f} ± {std:.1f} s"
+    return f"{cell(runs.wall_times(), digits=1)} s"
 
 
 def _time_to_target(runs: Runs, target: float) -> str:
