@@ -256,3 +256,40 @@ def test_wrong_input_rank_names_the_shape(name, shape):
     model = registry.get("model", name)(NUM_CLASSES)
     with pytest.raises(ValueError, match=re.escape(str(shape))):
         jax.eval_shape(model.init, jax.random.key(0), jnp.zeros(shape))
+
+
+def with_dtype(name: str, dtype: str) -> str:
+    """The example's spec computing in `dtype`."""
+    return EXAMPLES[name][0][:-1] + f", dtype={dtype!r})"
+
+
+@pytest.mark.parametrize("name", registry.names("model"))
+def test_bfloat16_computes_in_bfloat16_and_keeps_float32_parameters_statistics_and_logits(name):
+    model = registry.build("model", with_dtype(name, "bfloat16"))
+    x = jax.random.normal(jax.random.key(0), EXAMPLES[name][1])
+    variables = model.init({"params": jax.random.key(1), "dropout": jax.random.key(2)}, x)
+    logits, state = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)},
+                                mutable=["batch_stats", "intermediates"])
+    assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
+    assert {leaf.dtype for leaf in jax.tree.leaves(state.get("batch_stats", {}))} <= {jnp.dtype(jnp.float32)}
+    assert {leaf.dtype for leaf in jax.tree.leaves(state["intermediates"])} == {jnp.dtype(jnp.bfloat16)}
+    assert logits.dtype == jnp.float32 and bool(jnp.isfinite(logits).all())
+
+
+@pytest.mark.parametrize("name", registry.names("model"))
+def test_bfloat16_logits_are_float32_logits_to_bfloat16_rounding(name):
+    """Same parameters, both dtypes: the logits agree to bfloat16's precision (8 bits of
+    mantissa, compounded over the layers), so the dtype changes the arithmetic, not the model."""
+    x = jax.random.normal(jax.random.key(0), EXAMPLES[name][1])
+    full = registry.build("model", with_dtype(name, "float32"))
+    variables = full.init({"params": jax.random.key(1), "dropout": jax.random.key(2)}, x)
+    reference = full.apply(variables, x)
+    low = registry.build("model", with_dtype(name, "bfloat16")).apply(variables, x)
+    scale = float(jnp.max(jnp.abs(reference)))
+    assert float(jnp.max(jnp.abs(low - reference))) <= 0.05 * scale
+    assert float(jnp.max(jnp.abs(low - reference))) > 0, "bfloat16 rounding shows in the logits"
+
+
+def test_an_unknown_dtype_is_a_registry_error_naming_the_valid_ones():
+    with pytest.raises(registry.RegistryError, match=r"dtype.*'float16'.*'float32' \| 'bfloat16'"):
+        registry.build("model", "mlp(3, dtype='float16')")

@@ -258,7 +258,7 @@ def test_members_mapped_one_after_another_in_one_program_equal_separate_runs(sep
 def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
     from tricks.train import _side_by_side
 
-    monkeypatch.setenv(_side_by_side.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv("TRICKS_CACHE", str(tmp_path))
     calls = []
     measure = _side_by_side.measure
     monkeypatch.setattr(_side_by_side, "measure", lambda run, members: calls.append(members) or measure(run, members))

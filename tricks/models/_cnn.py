@@ -19,10 +19,11 @@ reshape form's backward is an elementwise mask.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 import registry
 from tricks.models import _layers
@@ -56,6 +57,7 @@ class CNN(nn.Module):
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     axis_name: str | None = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -64,7 +66,8 @@ class CNN(nn.Module):
         k = (self.kernel_size, self.kernel_size)
         for i, (features, rate) in enumerate(zip(self.channels, self.conv_dropout, strict=True)):
             x = nn.Conv(
-                features, k, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Conv_{i}"
+                features, k, use_bias=not self.batch_norm, kernel_init=self.kernel_init, dtype=self.dtype,
+                name=f"Conv_{i}",
             )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(
@@ -72,6 +75,7 @@ class CNN(nn.Module):
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
                     axis_name=self.axis_name,
+                    dtype=self.dtype,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
@@ -82,11 +86,11 @@ class CNN(nn.Module):
                 x = _layers.Dropout(rate)(x, deterministic=not train)
         x = x.reshape(x.shape[0], -1)
         for j, (features, rate) in enumerate(zip(self.dense, self.dense_dropout, strict=True)):
-            x = act(nn.Dense(features, kernel_init=self.kernel_init, name=f"Dense_{j}")(x))
+            x = act(nn.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=f"Dense_{j}")(x))
             self.sow("intermediates", f"Dense_{j}_activation", x)
             if rate > 0:
                 x = _layers.Dropout(rate)(x, deterministic=not train)
-        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, name="head")(x)
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, dtype=jnp.float32, name="head")(x)
 
 
 @registry.register("model")
@@ -104,6 +108,7 @@ def cnn(
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
     axis_name: str | None = None,
+    dtype: Literal["float32", "bfloat16"] = "float32",
 ) -> CNN:
     """A convnet for small images: conv blocks with 2×2 pooling, dense layers, a linear head.
 
@@ -126,6 +131,8 @@ def cnn(
         bn_epsilon: batch norm's variance epsilon.
         axis_name: the mapped axis over which batch statistics are averaged (data-parallel
             `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
+        dtype: the compute dtype ('float32' or 'bfloat16', the config's ``precision``):
+            layers compute in it; parameters, batch-norm statistics and logits stay float32.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -157,4 +164,5 @@ def cnn(
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
         axis_name=axis_name,
+        dtype=_layers.compute_dtype(dtype),
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 import registry
 from tricks.models import _layers
@@ -38,6 +40,7 @@ class CNN1D(nn.Module):
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     axis_name: str | None = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -54,6 +57,7 @@ class CNN1D(nn.Module):
                 padding=[(self.padding, self.padding)],
                 use_bias=not self.batch_norm,
                 kernel_init=self.kernel_init,
+                dtype=self.dtype,
                 name=f"Conv_{i}",
             )(x)
             if self.batch_norm:
@@ -62,6 +66,7 @@ class CNN1D(nn.Module):
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
                     axis_name=self.axis_name,
+                    dtype=self.dtype,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
@@ -70,11 +75,11 @@ class CNN1D(nn.Module):
                 x = _layers.Dropout(self.dropout)(x, deterministic=not train)
         x = x.reshape(x.shape[0], -1)
         for j, features in enumerate(self.dense):
-            x = act(nn.Dense(features, kernel_init=self.kernel_init, name=f"Dense_{j}")(x))
+            x = act(nn.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=f"Dense_{j}")(x))
             self.sow("intermediates", f"Dense_{j}_activation", x)
             if self.dropout > 0:
                 x = _layers.Dropout(self.dropout)(x, deterministic=not train)
-        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, name="head")(x)
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, dtype=jnp.float32, name="head")(x)
 
 
 @registry.register("model")
@@ -92,6 +97,7 @@ def cnn1d(
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
     axis_name: str | None = None,
+    dtype: Literal["float32", "bfloat16"] = "float32",
 ) -> CNN1D:
     """A 1-D convnet; the defaults are MNIST-1D's reference CNN (Greydanus & Kobak, ~94% test accuracy).
 
@@ -113,6 +119,8 @@ def cnn1d(
         bn_epsilon: batch norm's variance epsilon.
         axis_name: the mapped axis over which batch statistics are averaged (data-parallel
             `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
+        dtype: the compute dtype ('float32' or 'bfloat16', the config's ``precision``):
+            layers compute in it; parameters, batch-norm statistics and logits stay float32.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -148,4 +156,5 @@ def cnn1d(
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
         axis_name=axis_name,
+        dtype=_layers.compute_dtype(dtype),
     )

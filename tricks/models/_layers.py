@@ -45,6 +45,27 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+"""The compute dtypes every model accepts (``dtype``); parameters stay float32 in both."""
+
+
+def compute_dtype(name: str) -> jnp.dtype:
+    """The compute dtype called `name`: convolutions, matmuls and activations run in it,
+    while parameters, batch-norm statistics and the head's logits stay float32.
+
+    Examples:
+        >>> compute_dtype("bfloat16")
+        <class 'jax.numpy.bfloat16'>
+        >>> compute_dtype("float16")
+        Traceback (most recent call last):
+        ...
+        registry._errors.RegistryError: argument 'dtype': must be one of float32, bfloat16, got 'float16'
+    """
+    if name not in DTYPES:
+        raise registry.RegistryError(f"must be one of {', '.join(DTYPES)}, got {name!r}", argument="dtype")
+    return DTYPES[name]
+
+
 def resolve_init(init: str | Callable) -> Callable:
     """An initializer from a spec string (built through the registry) or a callable.
 

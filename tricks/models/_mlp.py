@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 import registry
 from tricks.models import _layers
@@ -35,6 +37,7 @@ class MLP(nn.Module):
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     axis_name: str | None = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -42,7 +45,7 @@ class MLP(nn.Module):
         x = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.widths):
             x = nn.Dense(
-                width, use_bias=not self.batch_norm, kernel_init=self.kernel_init, name=f"Dense_{i}"
+                width, use_bias=not self.batch_norm, kernel_init=self.kernel_init, dtype=self.dtype, name=f"Dense_{i}"
             )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(
@@ -50,13 +53,14 @@ class MLP(nn.Module):
                     momentum=self.bn_momentum,
                     epsilon=self.bn_epsilon,
                     axis_name=self.axis_name,
+                    dtype=self.dtype,
                     name=f"BatchNorm_{i}",
                 )(x)
             x = act(x)
             self.sow("intermediates", f"Dense_{i}_activation", x)
             if self.dropout > 0:
                 x = _layers.Dropout(self.dropout)(x, deterministic=not train)
-        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, name="head")(x)
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, dtype=jnp.float32, name="head")(x)
 
 
 @registry.register("model")
@@ -70,6 +74,7 @@ def mlp(
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
     axis_name: str | None = None,
+    dtype: Literal["float32", "bfloat16"] = "float32",
 ) -> MLP:
     """A multi-layer perceptron: hidden `widths`, then a linear head of `num_classes` logits.
 
@@ -86,6 +91,8 @@ def mlp(
         bn_epsilon: batch norm's variance epsilon.
         axis_name: the mapped axis over which batch statistics are averaged (data-parallel
             `pmap`; the engine sets it); None for one device or `jax.jit` sharding.
+        dtype: the compute dtype ('float32' or 'bfloat16', the config's ``precision``):
+            layers compute in it; parameters, batch-norm statistics and logits stay float32.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -107,4 +114,5 @@ def mlp(
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
         axis_name=axis_name,
+        dtype=_layers.compute_dtype(dtype),
     )

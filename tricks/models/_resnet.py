@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
@@ -38,6 +39,7 @@ class BasicBlock(nn.Module):
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     axis_name: str | None = None
+    dtype: Any = jnp.float32
 
     def _norm(self, train: bool, name: str, zero: bool = False) -> nn.BatchNorm:
         return nn.BatchNorm(
@@ -46,26 +48,21 @@ class BasicBlock(nn.Module):
             epsilon=self.bn_epsilon,
             axis_name=self.axis_name,
             scale_init=nn.initializers.zeros if zero else nn.initializers.ones,
+            dtype=self.dtype,
             name=name,
         )
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         s = (self.strides, self.strides)
-        y = nn.Conv(self.features, (3, 3), s, use_bias=False, kernel_init=self.kernel_init, name="Conv_0")(x)
+        conv = functools.partial(nn.Conv, use_bias=False, kernel_init=self.kernel_init, dtype=self.dtype)
+        y = conv(self.features, (3, 3), s, name="Conv_0")(x)
         y = nn.relu(self._norm(train, "BatchNorm_0")(y))
-        y = nn.Conv(self.features, (3, 3), use_bias=False, kernel_init=self.kernel_init, name="Conv_1")(y)
+        y = conv(self.features, (3, 3), name="Conv_1")(y)
         y = self._norm(train, "BatchNorm_1", zero=self.zero_init_residual)(y)
         if self.strides != 1 or x.shape[-1] != self.features:
             if self.shortcut == "projection":
-                x = nn.Conv(
-                    self.features,
-                    (1, 1),
-                    s,
-                    use_bias=False,
-                    kernel_init=self.kernel_init,
-                    name="shortcut_Conv",
-                )(x)
+                x = conv(self.features, (1, 1), s, name="shortcut_Conv")(x)
                 x = self._norm(train, "shortcut_BatchNorm")(x)
             else:
                 x = x[:, :: self.strides, :: self.strides]
@@ -99,16 +96,19 @@ class ResNet(nn.Module):
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     axis_name: str | None = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         x = _layers.image_input(x, "resnet")
-        x = nn.Conv(self.width, (3, 3), use_bias=False, kernel_init=self.kernel_init, name="stem_Conv")(x)
+        x = nn.Conv(self.width, (3, 3), use_bias=False, kernel_init=self.kernel_init, dtype=self.dtype,
+                    name="stem_Conv")(x)
         x = nn.BatchNorm(
             use_running_average=not train,
             momentum=self.bn_momentum,
             epsilon=self.bn_epsilon,
             axis_name=self.axis_name,
+            dtype=self.dtype,
             name="stem_BatchNorm",
         )(x)
         x = nn.relu(x)
@@ -124,10 +124,11 @@ class ResNet(nn.Module):
                     bn_momentum=self.bn_momentum,
                     bn_epsilon=self.bn_epsilon,
                     axis_name=self.axis_name,
+                    dtype=self.dtype,
                     name=f"stage{stage + 1}_block{b}",
                 )(x, train)
-        x = x.mean(axis=(1, 2))
-        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, name="head")(x)
+        x = x.astype(jnp.float32).mean(axis=(1, 2))  # the pooling and the head in float32
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init, dtype=jnp.float32, name="head")(x)
 
 
 @registry.register("model")
@@ -141,6 +142,7 @@ def resnet(
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
     axis_name: str | None = None,
+    dtype: Literal["float32", "bfloat16"] = "float32",
 ) -> ResNet:
     """CIFAR-style ResNet-`depth` with batch norm (depth 6n+2: 20, 32, 44, 56, 110, ...).
 
@@ -158,6 +160,8 @@ def resnet(
         bn_epsilon: batch norm's variance epsilon.
         axis_name: a mapped axis over which batch statistics are averaged (data-parallel
             `pmap` training); None computes them on the local batch.
+        dtype: the compute dtype ('float32' or 'bfloat16', the config's ``precision``):
+            layers compute in it; parameters, batch-norm statistics and logits stay float32.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -183,4 +187,5 @@ def resnet(
         bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon,
         axis_name=axis_name,
+        dtype=_layers.compute_dtype(dtype),
     )

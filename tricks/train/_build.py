@@ -34,13 +34,16 @@ def build_components(config: ml_collections.ConfigDict, model_axis_name: str | N
     """Builds dataset, model (num_classes from the dataset unless set), loss, augment, optimizer.
 
     With `model_axis_name` (data-parallel `pmap`), the model is built with that
-    ``axis_name`` when its factory takes one, so batch norm averages across devices. The
+    ``axis_name`` when its factory takes one, so batch norm averages across devices. A
+    ``precision`` other than float32 is given to the model as its ``dtype``. The
     optimizer's schedules get the lengths they leave out from the run's (`num_steps`, or
     `num_epochs` of the training split; `tricks.schedules.fit_to_run`), and
     `Components.notes` says where a given length differs from it.
 
     Raises:
         registry.RegistryError: an unknown component or a bad argument.
+        ConfigError: ``precision`` bfloat16 for a model that takes no ``dtype``, or whose
+            spec names another.
     """
     from tricks import augment as augment_lib
     from tricks import data as data_lib
@@ -69,6 +72,7 @@ def build_components(config: ml_collections.ConfigDict, model_axis_name: str | N
     if model_axis_name is not None:
         if "axis_name" in inspect.signature(registry.get("model", model_spec.name)).parameters:
             model_spec = with_default(model_spec, "axis_name", model_axis_name)
+    model_spec = _with_precision(model_spec, config.get("precision", "float32"))
     model = registry.build("model", model_spec)
     loss = registry.build("loss", config.loss).prepare(dataset.class_counts("train"))
     augment = augment_lib.compose([registry.build("augment", spec) for spec in config.augment])
@@ -98,6 +102,21 @@ def with_default(spec: Any, key: str, value: Any) -> registry.Spec:
     if key in spec.kwargs or spec.args:
         return spec
     return registry.Spec(spec.name, spec.args, {**spec.kwargs, key: value})
+
+
+def _with_precision(spec: registry.Spec, precision: str) -> registry.Spec:
+    """The model spec computing in `precision` (its ``dtype``); float32 leaves it as it is."""
+    if precision == "float32":
+        return spec
+    if "dtype" not in inspect.signature(registry.get("model", spec.name)).parameters:
+        raise ConfigError(f"precision={precision!r}: model {spec.name!r} takes no dtype argument, so it can only "
+                          f"compute in float32; set precision='float32', or give its factory a dtype argument "
+                          f"(see tricks.models.mlp)")
+    given = spec.kwargs.get("dtype", precision)
+    if given != precision:
+        raise ConfigError(f"precision={precision!r}, but the model spec {spec} says dtype={given!r}; "
+                          f"drop dtype from the model spec (precision sets it)")
+    return with_default(spec, "dtype", precision)
 
 
 def create_checked_state(components: Components, example: jax.Array, seed: int, names: tuple[str, str]):

@@ -12,6 +12,11 @@ from registry import suggest
 from tricks.config import ConfigError
 from tricks.data import SPLITS
 
+PRECISIONS = ("float32", "bfloat16")
+"""The values of ``precision``: parameters, optimizer state, batch-norm statistics, logits and
+the loss are float32 in both; ``bfloat16`` computes convolutions, matmuls and activations in
+bfloat16 (each model's ``dtype``)."""
+
 
 def default_config() -> ml_collections.ConfigDict:
     """Every standard field of a training run; together, the embedded default run.
@@ -63,6 +68,10 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.init_fresh = []  # regexes of paths (e.g. "head") left freshly initialized under init_from
     cfg.class_balanced = False  # sample classes uniformly instead of examples
     cfg.progress = True  # console progress bar
+    cfg.precision = "float32"  # or "bfloat16": convolutions, matmuls, activations in bf16 (PRECISIONS)
+    cfg.deterministic = True  # deterministic GPU kernels (XLA:CPU and TPUs are deterministic anyway)
+    cfg.compilation_cache = "auto"  # JAX's persistent compilation cache: a folder; auto: $TRICKS_CACHE/xla,
+    # else ~/.cache/tricks/xla; "": none
     return cfg
 
 
@@ -73,7 +82,8 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         ConfigError: a top-level field that is not a standard one (with suggestions); a
             step count, interval, batch size or seed that is not a whole number in its
             range (step counts are int32); no steps at all; a bool field given anything but
-            a bool; ``eval_splits`` that is not a list of split names; or a number
+            a bool; ``eval_splits`` that is not a list of split names; a ``precision``
+            not in `PRECISIONS`; a ``compilation_cache`` that is not a string; or a number
             anywhere (specs included) that is not finite.
 
     Examples:
@@ -91,6 +101,10 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         Traceback (most recent call last):
         ...
         tricks.config._load.ConfigError: config field 'optimizer.learning_rate' must be a finite number, got inf
+        >>> complete(ml_collections.ConfigDict({"precision": "bf16"}))
+        Traceback (most recent call last):
+        ...
+        tricks.config._load.ConfigError: config field 'precision' must be one of float32, bfloat16, got 'bf16' (did you mean 'bfloat16'?)
     """
     defaults = default_config().to_dict()
     merged = default_config().to_dict()
@@ -105,6 +119,13 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                           "set num_steps > 0 (or num_epochs > 0)")
     _check_bools(merged, defaults, "")
     _check_splits(merged["eval_splits"])
+    if merged["precision"] not in PRECISIONS:
+        hint = suggest(merged["precision"], PRECISIONS) if isinstance(merged["precision"], str) else ""
+        raise ConfigError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got "
+                          f"{merged['precision']!r}{hint}")
+    if not isinstance(merged["compilation_cache"], str):
+        raise ConfigError(f"config field 'compilation_cache' must be a folder, or '' for none, got "
+                          f"{merged['compilation_cache']!r}")
     _check_finite(merged, "")
     return ml_collections.ConfigDict(merged, type_safe=False)
 

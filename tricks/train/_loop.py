@@ -25,6 +25,7 @@ from tricks.train._distributed import initialize_distributed
 from tricks.train._evaluate import evaluate
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._pretrained import load_pretrained
+from tricks.train._runtime import use_runtime
 from tricks.train._setup import Setup, setup
 from tricks.train._snapshots import snapshot_steps
 from tricks.train._step import skips_nonfinite
@@ -83,6 +84,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         (20, True)
     """
     config = complete(config)
+    use_runtime(config.compilation_cache, config.deterministic)  # before anything starts the backend
     initialize_distributed(config)
     workdir = pathlib.Path(workdir)
     chief = jax.process_index() == 0  # logs, config and summary are written once

@@ -318,7 +318,7 @@ def vector_key(config: ml_collections.ConfigDict, numbers: bool = True) -> str:
         (True, False)
     """
     record = _workdir.config_record(complete(config))
-    for field in ("seed", "progress"):
+    for field in ("seed", *_workdir.IGNORED_FIELDS):
         record.pop(field, None)
     if numbers:
         for field in ("optimizer", "loss"):

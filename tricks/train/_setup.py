@@ -18,6 +18,7 @@ from tricks import metrics as metrics_lib
 from tricks.config import ConfigError
 from tricks.train._build import Components, build_components, create_checked_state
 from tricks.train._defaults import complete
+from tricks.train._runtime import use_runtime
 from tricks.train._state import TrainState
 from tricks.train._step import make_eval_step, make_train_step
 
@@ -59,6 +60,7 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
         (400, 128, ['test', 'validation'], 0)
     """
     config = complete(config)
+    use_runtime(config.compilation_cache, config.deterministic)
     strategy = registry.build("parallel", config.parallel)
     train_metrics = metrics_lib.Metrics(config.train_metrics, metrics_lib.TRAIN_OUTPUTS, "train_metrics")
     eval_metrics = metrics_lib.Metrics(config.eval_metrics, metrics_lib.EVAL_OUTPUTS, "eval_metrics")

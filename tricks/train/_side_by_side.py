@@ -31,7 +31,6 @@ count.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import time
 
@@ -40,9 +39,7 @@ import jax.numpy as jnp
 
 from tricks.train._calls import unrolls
 from tricks.train._members import over_members
-
-CACHE_ENV = "TRICKS_CACHE"
-"""The environment variable naming the folder of the measurement cache."""
+from tricks.train._runtime import cache_root, compiling_afresh
 
 TIMED_SECONDS = 0.3
 """About how long each form's steps are timed after the first (which compiles), in at
@@ -65,8 +62,7 @@ def cache_path() -> pathlib.Path:
         >>> cache_path().name
         'side_by_side.json'
     """
-    root = os.environ.get(CACHE_ENV) or pathlib.Path.home() / ".cache" / "tricks"
-    return pathlib.Path(root) / "side_by_side.json"
+    return cache_root() / "side_by_side.json"
 
 
 def side_by_side(run, members: int) -> tuple[str | None, str]:
@@ -148,13 +144,15 @@ def measure(run, members: int) -> dict[str, float | str]:
 
     copies = lambda tree: jax.tree.map(lambda x: jnp.stack([x] * members), tree)  # noqa: E731
     fresh = lambda state, batch: step(state, batch)  # noqa: E731  (a function of its own: compiled anew)
-    compile_s, alone = timed(jax.jit(fresh, donate_argnums=0), jax.tree.map(jnp.copy, state), batch)
-    together_compile_s, together = timed(jax.jit(jax.vmap(step), donate_argnums=0), copies(state), copies(batch))
+    with compiling_afresh():  # compilations timed as a run pays them without the persistent cache
+        compile_s, alone = timed(jax.jit(fresh, donate_argnums=0), jax.tree.map(jnp.copy, state), batch)
+        together_compile_s, together = timed(jax.jit(jax.vmap(step), donate_argnums=0), copies(state), copies(batch))
     found = {"compile_s": compile_s, "alone_s": alone, "together_compile_s": together_compile_s,
              "together_s": together, "mapped_form": None, "mapped_compile_s": None, "mapped_s": None}
     if together <= members * alone:  # (mapped would not beat vmapped by the margin)
         return found
     form = "unrolled" if unrolls(step, state, batch) else "map"
     mapped = jax.jit(over_members(step, members, (0, 0), 0, form), donate_argnums=0)
-    mapped_compile_s, mapped_s = timed(mapped, copies(state), copies(batch))
+    with compiling_afresh():
+        mapped_compile_s, mapped_s = timed(mapped, copies(state), copies(batch))
     return found | {"mapped_form": form, "mapped_compile_s": mapped_compile_s, "mapped_s": mapped_s}

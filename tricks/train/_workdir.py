@@ -16,7 +16,7 @@ import numpy as np
 
 from tricks.config import ConfigError
 
-IGNORED_FIELDS = ("progress",)
+IGNORED_FIELDS = ("progress", "compilation_cache")
 """Fields that do not change results, so a workdir may be resumed with them changed."""
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
