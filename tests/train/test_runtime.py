@@ -14,23 +14,15 @@ import pytest
 from tricks import train
 from tricks.config import ConfigError
 from tricks.train import _runtime
+from tests.train.test_engine import quick
 
 ROOT = pathlib.Path(__file__).parents[2]
-
-
-def quick(**fields):
-    cfg = train.default_config()
-    cfg.num_steps, cfg.eval_every, cfg.log_every, cfg.progress = 8, 4, 4, False
-    cfg.eval_splits = ["validation"]
-    for key, value in fields.items():
-        cfg[key] = value
-    return cfg
 
 
 def test_bfloat16_trains_and_keeps_parameters_and_optimizer_state_in_float32(tmp_path):
     cfg = quick(precision="bfloat16", model="cnn(channels=(4,), dense=(8,), batch_norm=True)")
     summary = train.train_and_evaluate(cfg, tmp_path)
-    assert summary["step"] == 8 and jnp.isfinite(summary["eval"]["loss"])
+    assert summary["step"] == 6 and jnp.isfinite(summary["eval"]["loss"])
     trained = train.load(tmp_path)
     leaves = jax.tree.leaves((trained.state.params, trained.state.batch_stats, trained.state.opt_state))
     assert {leaf.dtype for leaf in leaves if jnp.issubdtype(leaf.dtype, jnp.floating)} == {jnp.dtype(jnp.float32)}
@@ -147,7 +139,7 @@ def test_an_unwritable_cache_folder_warns_and_training_goes_on(tmp_path):
     blocker.write_text("not a folder")
     with pytest.warns(UserWarning, match="compilation_cache .* cannot be written.*compiles everything afresh"):
         summary = train.train_and_evaluate(quick(compilation_cache=str(blocker / "cache")), tmp_path / "run")
-    assert summary["step"] == 8
+    assert summary["step"] == 6
     assert not jax.config.jax_enable_compilation_cache
 
 
@@ -164,6 +156,6 @@ def test_the_cache_folder_may_change_between_runs_and_is_not_part_of_the_run(tmp
     cfg.num_steps = 12
     with pytest.raises(ConfigError, match="num_steps"):  # another config: refused, but not for the cache
         train.train_and_evaluate(cfg, tmp_path / "run")
-    cfg.num_steps = 8
+    cfg.num_steps = 6
     summary = train.train_and_evaluate(cfg, tmp_path / "run")  # the same run: nothing to resume or redo
-    assert summary["step"] == 8
+    assert summary["step"] == 6
