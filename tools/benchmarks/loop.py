@@ -142,6 +142,12 @@ class BareStep:
         jax.block_until_ready(self._carry)
         return (time.perf_counter() - start) / (count * self.per_call)
 
+    def flops(self) -> float:
+        """Floating-point operations of one step, by XLA's cost analysis of the compiled call (NaN: none given)."""
+        cost = self._jitted.lower(*self._carry, *self._data).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float((cost or {}).get("flops", float("nan"))) / self.per_call
+
 
 def references(run, calls) -> dict[str, BareStep]:
     """The bare step once per call and, where the loop's calls run several, as many per call."""

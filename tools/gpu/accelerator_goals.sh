@@ -10,7 +10,7 @@
 #   4. the test suite on the machine's newer JAX.
 # Prepare once here: ../shared/gpu/prepare.sh; then, through the device tool with `.gpu` carried:
 #   bash tools/gpu/accelerator_goals.sh [PART ...]    (parts: start determinism step precision tests; default all;
-#                                                    a device call runs 10 minutes at most: name 2-3 parts a call)
+#                                                    a device call runs 10 minutes at most: name 1-2 parts a call)
 # Results go to $OUT (the device tool's folder) or /tmp/accelerator_goals.
 set -uo pipefail
 source .gpu/preamble.sh
@@ -58,11 +58,14 @@ fi
 
 if wants step; then
 
-echo "== 1. the step benchmark (deterministic kernels, the default)"
-timeout 900 python3 -m tools.cli bench step --out "$out/step" > "$out/step.txt" 2>&1; tail -n 40 "$out/step.txt"
+echo "== 1. the step benchmark (deterministic kernels, the default), a model per command"
+for model in mlp cnn cnn1d resnet; do
+  timeout 280 python3 -m tools.cli bench step --models $model --seconds 2 --out "$out/step_$model" \
+    > "$out/step_$model.txt" 2>&1; tail -n 12 "$out/step_$model.txt"
+done
 echo "== 2. its cost: deterministic=false"
-XLA_FLAGS=--xla_gpu_deterministic_ops=false timeout 600 python3 -m tools.cli bench step --models cnn resnet \
-  --out "$out/step_nondeterministic" > "$out/step_nondeterministic.txt" 2>&1; tail -n 20 "$out/step_nondeterministic.txt"
+XLA_FLAGS=--xla_gpu_deterministic_ops=false timeout 280 python3 -m tools.cli bench step --models resnet --seconds 2 \
+  --out "$out/step_nondeterministic" > "$out/step_nondeterministic.txt" 2>&1; tail -n 12 "$out/step_nondeterministic.txt"
 fi
 
 if wants precision; then
