@@ -55,14 +55,5 @@ def test_on_a_gpu_the_loop_runs_in_bfloat16_too_and_mfu_is_a_column(capsys, monk
     out = capsys.readouterr().out
     assert re.search(r"variant\s+ms/step\s+images/s\s+x loop\s+MFU", out), out
     (result,) = json.loads((tmp_path / "bench.json").read_text())["results"]
-    if step.precision_note() is None:
-        assert {"loop bf16", "bare bf16"} <= set(result["figures"]), out
-        assert re.search(r"^  loop bf16\s+\d+\.\d+\s+\d+\s+\d+\.\d\d\s*$", out, re.M), out
-    else:
-        assert "loop bf16" in result["skipped"], out
-
-
-def test_without_a_precision_field_the_bf16_loop_is_skipped_with_a_note(monkeypatch):
-    plain = train.default_config
-    monkeypatch.setattr(train, "default_config", lambda: {k: v for k, v in plain().items() if k != "precision"})
-    assert "no `precision` field" in step.precision_note()
+    assert {"loop bf16", "bare bf16"} <= set(result["figures"]), out
+    assert re.search(r"^  loop bf16\s+\d+\.\d+\s+\d+\s+\d+\.\d\d\s*$", out, re.M), out

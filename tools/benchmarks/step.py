@@ -191,15 +191,6 @@ def config(model: str, batch_size: int, precision: str = "float32", log_every: i
     return train.complete(cfg)
 
 
-def precision_note() -> str | None:
-    """Why our loop cannot run in bfloat16 here, or None (the config's ``precision`` field)."""
-    from tricks import train
-
-    if "precision" not in train.default_config():
-        return "our config has no `precision` field: loop bf16 skipped"
-    return None
-
-
 @dataclasses.dataclass
 class Plan:
     """How one cell is timed: steps after the warm-up steps, loop calls per sample (segment), log interval."""
@@ -406,11 +397,7 @@ def cell(name: str, batch_size: int, args: argparse.Namespace, gpu: bool) -> dic
     times, samples, form = ours(config(name, batch_size, log_every=timing.log_every), timing)
     skipped = {} if "loop" in times else {"loop": "no sample after the warm-up: use more --steps"}
     if gpu:
-        note = precision_note()
-        if note:
-            skipped["loop bf16"] = note
-        else:
-            times.update(ours(config(name, batch_size, "bfloat16", timing.log_every), timing, " bf16")[0])
+        times.update(ours(config(name, batch_size, "bfloat16", timing.log_every), timing, " bf16")[0])
     note = torch_note()
     if note:
         skipped["torch"] = note
