@@ -82,6 +82,8 @@ def use_compilation_cache(folder: str) -> pathlib.Path | None:
         _set_cache(None)
         return None
     path = cache_root() / "xla" if folder == "auto" else pathlib.Path(folder).expanduser()
+    if _active() == str(path):  # (train_and_evaluate, then its setup: checked once)
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):
@@ -107,7 +109,7 @@ def compiling_afresh() -> Iterator[None]:
         ...     jax.config.jax_enable_compilation_cache
         False
     """
-    before = jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
+    before = _active()
     _set_cache(None)
     try:
         yield
@@ -118,12 +120,17 @@ def compiling_afresh() -> Iterator[None]:
 def _set_cache(folder: str | None) -> None:
     """The persistent cache on in `folder`, or off (None). JAX decides once whether it uses
     its cache, at the first compilation after a `reset_cache`; so every change resets it."""
-    if folder == (jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None):
+    if folder == _active():
         return
     jax.config.update("jax_enable_compilation_cache", folder is not None)
     if folder is not None:
         compilation_cache.set_cache_dir(folder)
     compilation_cache.reset_cache()
+
+
+def _active() -> str | None:
+    """The persistent cache's folder, or None when it is off."""
+    return jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
 
 
 def use_deterministic_kernels() -> bool:

@@ -147,12 +147,11 @@ def measure(run, members: int) -> dict[str, float | str]:
     with compiling_afresh():  # compilations timed as a run pays them without the persistent cache
         compile_s, alone = timed(jax.jit(fresh, donate_argnums=0), jax.tree.map(jnp.copy, state), batch)
         together_compile_s, together = timed(jax.jit(jax.vmap(step), donate_argnums=0), copies(state), copies(batch))
-    found = {"compile_s": compile_s, "alone_s": alone, "together_compile_s": together_compile_s,
-             "together_s": together, "mapped_form": None, "mapped_compile_s": None, "mapped_s": None}
-    if together <= members * alone:  # (mapped would not beat vmapped by the margin)
-        return found
-    form = "unrolled" if unrolls(step, state, batch) else "map"
-    mapped = jax.jit(over_members(step, members, (0, 0), 0, form), donate_argnums=0)
-    with compiling_afresh():
+        found = {"compile_s": compile_s, "alone_s": alone, "together_compile_s": together_compile_s,
+                 "together_s": together, "mapped_form": None, "mapped_compile_s": None, "mapped_s": None}
+        if together <= members * alone:  # (mapped would not beat vmapped by the margin)
+            return found
+        form = "unrolled" if unrolls(step, state, batch) else "map"
+        mapped = jax.jit(over_members(step, members, (0, 0), 0, form), donate_argnums=0)
         mapped_compile_s, mapped_s = timed(mapped, copies(state), copies(batch))
     return found | {"mapped_form": form, "mapped_compile_s": mapped_compile_s, "mapped_s": mapped_s}
