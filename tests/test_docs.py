@@ -1,4 +1,4 @@
-"""docs/config.md and docs/api.md are what `python -m tools.docs` generates from the code now."""
+"""docs/config.md, docs/api.md and README's catalogue are what `python -m tools.docs` generates from the code now."""
 
 import itertools
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tools import docs
-from tools.docs import _config
+from tools.docs import _config, _readme
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def pages():
     return docs.pages()
 
 
-@pytest.mark.parametrize("path", ["docs/config.md", "docs/api.md"])
+@pytest.mark.parametrize("path", ["docs/config.md", "docs/api.md", "README.md"])
 def test_page_is_current(pages, path):
     file = docs.ROOT / path
     committed = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
@@ -46,3 +46,19 @@ def test_each_fallback_meaning_is_still_needed():
         f"remove {sorted(set(_config.UNCOMMENTED) & commented)} from UNCOMMENTED in tools/docs/_config.py")
     gone = sorted(set(_config.UNCOMMENTED) - fields)
     assert not gone, f"UNCOMMENTED in tools/docs/_config.py names fields that no longer exist: {gone}"
+
+
+def test_readme_catalogue_names_every_built_in_component(pages):
+    import registry
+    from tools.docs._api import components
+
+    block = pages["README.md"].partition(_readme.START)[2].partition(_readme.END)[0]
+    for kind, rows in components().items():
+        assert set(registry.names(kind)) >= {name for name, *_ in rows}
+        line = next(text for text in block.splitlines() if text.startswith(f"- **{kind}**"))
+        assert all(f"`{name}`" in line for name, *_ in rows), kind
+
+
+def test_readme_without_the_catalogue_markers_is_an_error():
+    with pytest.raises(ValueError, match="must hold the lines"):
+        _readme.with_catalogue("# a README without its markers\n")

@@ -8,7 +8,8 @@ docs/config.md: every field of `tricks.train.default_config` with its default, t
 meaning, read from the comments beside each field in tricks/train/_defaults.py
 (`tools.docs._config`). docs/api.md: each public package's names with their kind,
 signature and docstring summary, then the built-in registered components by kind
-(`tools.docs._api`).
+(`tools.docs._api`). README.md: only its catalogue block, the names of every built-in
+component by kind (`tools.docs._readme`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pathlib
 
 from tools.docs._api import api_page
 from tools.docs._config import config_page
+from tools.docs._readme import with_catalogue
 from tools.docs._text import COMMAND
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -29,9 +31,10 @@ def pages() -> dict[str, str]:
 
     Examples:
         >>> sorted(pages())
-        ['docs/api.md', 'docs/config.md']
+        ['README.md', 'docs/api.md', 'docs/config.md']
     """
-    return {"docs/api.md": api_page(), "docs/config.md": config_page()}
+    readme = with_catalogue((ROOT / "README.md").read_text(encoding="utf-8"))
+    return {"docs/api.md": api_page(), "docs/config.md": config_page(), "README.md": readme}
 
 
 def stale(root: pathlib.Path = ROOT) -> list[str]:
@@ -40,7 +43,7 @@ def stale(root: pathlib.Path = ROOT) -> list[str]:
     Examples:
         >>> import tempfile
         >>> stale(pathlib.Path(tempfile.mkdtemp()))
-        ['docs/api.md', 'docs/config.md']
+        ['docs/api.md', 'docs/config.md', 'README.md']
     """
     return [path for path, text in pages().items()
             if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text]

@@ -153,7 +153,7 @@ def attribute_doc(module: str, name: str) -> str:
         except (OSError, TypeError):
             return ""
         source = None
-        for stmt, after in zip(body, body[1:] + [None]):
+        for stmt, after in zip(body, body[1:] + [None], strict=True):
             if isinstance(stmt, ast.ImportFrom) and any((a.asname or a.name) == name for a in stmt.names):
                 source = stmt.module
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
