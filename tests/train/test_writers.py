@@ -3,6 +3,8 @@
 import json
 import math
 import struct
+import subprocess
+import sys
 
 import numpy as np
 
@@ -83,3 +85,16 @@ def test_one_jsonl_record_per_step(tmp_path):
     again.write(30, {"train/loss": 0.1})
     again.close()
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [10, 20, 30]
+
+
+def test_tensorboard_writer_loads_no_torch_and_leaves_tensorboardx_importable(tmp_path):
+    """tensorboardX's __init__ imports torch when installed (~1 s a run); the writer skips it."""
+    code = (
+        "import sys\n"
+        "from tricks.train._writers import TensorBoardWriter\n"
+        f"w = TensorBoardWriter({str(tmp_path)!r}); w.write(1, {{'train/loss': 0.5}}); w.close()\n"
+        "assert 'tensorboardX.writer' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
+        "import tensorboardX\n"
+        "assert tensorboardX.SummaryWriter and 'tensorboardX.writer' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
