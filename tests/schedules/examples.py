@@ -16,6 +16,10 @@ def _cyclic(t, base, high, up, down):
     return base + (high - base) * rise
 
 
+def _half_cosine(fraction):
+    return (1 + math.cos(math.pi * fraction)) / 2
+
+
 def _sgdr(t, init, t0, mult, eta_min, m_mul):
     i, start = 0, 0
     while start + t0 * mult**i <= t:
@@ -87,6 +91,21 @@ STEP_FUNCTIONS = {
         " 'sgdr(init_value=0.1, t0=1000)'], boundaries=[100])",
         lambda t: _sgdr(t - 100, 0.1, 1000, 1, 0.0, 1.0),
     ),
+    "wsd": (
+        "wsd(peak_value=0.1, total_steps=4000000000, warmup_steps=100, decay_fraction=0.5, decay_shape='cosine',"
+        " end_value=0.001)",
+        lambda t: 0.001 + 0.099 * _half_cosine((t - 2e9) / 2e9),
+    ),
+    "rex": ("rex(init_value=0.1, decay_steps=4000000000)", lambda t: 0.1 * (1 - t / 4e9) / (0.5 + 0.5 * (1 - t / 4e9))),
+    "tanh": (
+        "tanh(init_value=0.1, decay_steps=4000000000, end_value=0.001, lb=-6.0, ub=4.0)",
+        lambda t: 0.001 + 0.5 * 0.099 * (1 - math.tanh(-6 * (1 - t / 4e9) + 4 * t / 4e9)),
+    ),
+    "noisy": (  # the noise is off at HUGE (tested in test_noisy.py)
+        "noisy(exponential(init_value=0.1, decay_steps=1073741824, decay_rate=0.5), noise_range_t=[0, 1000],"
+        " noise_pct=0.3)",
+        lambda t: 0.1 * 0.5 ** (t / 2**30),
+    ),
 }
 
 # Stateful schedules: not step -> value functions (tested in test_plateau.py).
@@ -95,7 +114,10 @@ STATEFUL = {"reduce_on_plateau": "reduce_on_plateau(factor=0.5, patience=2)"}
 # name -> [(spec, the argument the error must name)]
 BAD = {
     "constant": [({"name": "constant", "value": float("nan")}, "value")],
-    "linear": [("linear(1.0, 0.0, transition_steps=0)", "transition_steps")],
+    "linear": [
+        ("linear(1.0, 0.0, transition_steps=0)", "transition_steps"),
+        ("linear(1.0, 0.0, transition_steps=10, transition_begin=-1)", "transition_begin"),
+    ],
     "step": [("step(0.1, step_size=0)", "step_size")],
     "multistep": [
         ("multistep(0.1, milestones=[30, 10])", "milestones"),
@@ -106,7 +128,12 @@ BAD = {
         ("piecewise(boundaries=[10, 20], values=[1.0, 0.5])", "values"),
         ("piecewise(boundaries=[0, 20], values=[1.0, 0.5, 0.1])", "boundaries"),
     ],
-    "exponential": [("exponential(0.1, decay_steps=0, decay_rate=0.5)", "decay_steps")],
+    "exponential": [
+        ("exponential(0.1, decay_steps=0, decay_rate=0.5)", "decay_steps"),
+        ("exponential(0.1, decay_steps=10, decay_rate=0.5, transition_begin=-2)", "transition_begin"),
+        ({"name": "exponential", "init_value": 0.1, "decay_steps": 10, "decay_rate": 0.5, "end_value": float("nan")},
+         "end_value"),
+    ],
     "natural_exp": [("natural_exp(0.1, decay_steps=-5, decay_rate=0.5)", "decay_steps")],
     "inverse_time": [("inverse_time(0.1, decay_steps=0, decay_rate=0.5)", "decay_steps")],
     "inverse_sqrt": [("inverse_sqrt(0.1, warmup_steps=-1)", "warmup_steps")],
@@ -114,8 +141,11 @@ BAD = {
         ("noam(d_model=512, warmup_steps=0)", "warmup_steps"),
         ("noam(d_model=0, warmup_steps=10)", "d_model"),
     ],
-    "polynomial": [("polynomial(0.1, decay_steps=0)", "decay_steps")],
-    "cosine": [("cosine(0.1, decay_steps=0)", "decay_steps")],
+    "polynomial": [
+        ("polynomial(0.1, decay_steps=0)", "decay_steps"),
+        ("polynomial(0.1, decay_steps=10, transition_begin=-1)", "transition_begin"),
+    ],
+    "cosine": [("cosine(0.1, decay_steps=0)", "decay_steps"), ("cosine(0.1, 10, k_decay=0.0)", "k_decay")],
     "warmup": [
         ("warmup(cosine(0.1, 100), warmup_steps=-1)", "warmup_steps"),
         ("warmup(cosine(0.1, 100), warmup_steps=10, mode='exponential')", "init_value"),
@@ -167,5 +197,29 @@ BAD = {
         ("reduce_on_plateau(patience=-1)", "patience"),
         ("reduce_on_plateau(threshold=1.0)", "threshold"),
         ("reduce_on_plateau(min_scale=2.0)", "min_scale"),
+    ],
+    "wsd": [
+        ("wsd(0.1, total_steps=0)", "total_steps"),
+        ("wsd(0.1, 100, warmup_steps=-1)", "warmup_steps"),
+        ("wsd(0.1, 100, warmup_steps=90, decay_fraction=0.2)", "warmup_steps"),
+        ("wsd(0.1, 100, decay_fraction=0.0)", "decay_fraction"),
+        ("wsd(0.1, 100, decay_fraction=1.5)", "decay_fraction"),
+        ("wsd(0.1, 100, decay_fraction=0.004)", "decay_fraction"),
+        ("wsd(0.1, 100, decay_shape='step')", "decay_shape"),
+        ("wsd(0.1, 100, decay_shape='exponential')", "end_value"),
+        ("wsd(-0.1, 100, decay_shape='exponential', end_value=0.01)", "peak_value"),
+    ],
+    "rex": [("rex(0.1, decay_steps=0)", "decay_steps")],
+    "tanh": [("tanh(0.1, decay_steps=-1)", "decay_steps"), ("tanh(0.1, 100, lb=3.0, ub=-7.0)", "ub")],
+    "noisy": [
+        ("noisy(0.1, noise_pct=1.0)", "noise_pct"),
+        ("noisy(0.1, noise_pct=0.0)", "noise_pct"),
+        ("noisy(0.1, noise_std=0.0)", "noise_std"),
+        ("noisy(0.1, noise_range_t=-1)", "noise_range_t"),
+        ("noisy(0.1, noise_range_t=[10, 5])", "noise_range_t"),
+        ("noisy(0.1, noise_range_t=[1, 2, 3])", "noise_range_t"),
+        ("noisy(0.1, noise_seed=-1)", "noise_seed"),
+        ("noisy(0.1, noise_type='cauchy')", "noise_type"),
+        ("noisy(reduce_on_plateau(), noise_pct=0.1)", "schedule"),
     ],
 }

@@ -22,6 +22,7 @@ PAST_THE_END = 1.5
 def test_the_fixtures_cover_every_library_backed_schedule():
     covered = {registry.parse(case["spec"]).name for case in CASES}
     assert covered >= {
+        "linear",
         "step",
         "multistep",
         "piecewise",

@@ -8,17 +8,18 @@ past 2**31, and the function broadcasts over arrays and works under `jax.vmap`.
 Registered names: ``constant``, ``linear``, ``step``, ``multistep``, ``piecewise``,
 ``exponential``, ``natural_exp``, ``inverse_time``, ``inverse_sqrt``, ``noam``,
 ``polynomial``, ``cosine``, ``warmup``, ``scaled``, ``cyclic``, ``cyclic_momentum``,
-``one_cycle``, ``one_cycle_momentum``, ``sgdr``, ``join``, ``reduce_on_plateau``.
-Each matches its reference (torch ``lr_scheduler`` or Keras ``schedules``, named in its
-docstring) at every step, as the fixture tests check.
+``one_cycle``, ``one_cycle_momentum``, ``sgdr``, ``join``, ``reduce_on_plateau``,
+``wsd``, ``rex``, ``tanh``, ``noisy``.
+Each matches its reference (torch ``lr_scheduler``, Keras ``schedules``, Optax, timm or
+the paper, named in its docstring) at every step, as the fixture and formula tests check.
 
-Schedules compose by spec: ``warmup``, ``scaled`` and ``join`` take schedules (or numbers)::
+Schedules compose by spec: ``warmup``, ``scaled``, ``noisy`` and ``join`` take schedules (or numbers)::
 
     registry.build("schedule", "warmup(cosine(init_value=0.1, decay_steps=900), warmup_steps=100)")
 
 Lengths from the run: in a training config, a schedule's length that is the run's
-(``cosine``/``polynomial`` ``decay_steps``, ``linear`` ``transition_steps``,
-``one_cycle``/``one_cycle_momentum`` ``total_steps``) may be left out; the engine fills it
+(``cosine``/``polynomial``/``rex``/``tanh`` ``decay_steps``, ``linear`` ``transition_steps``,
+``one_cycle``/``one_cycle_momentum``/``wsd`` ``total_steps``) may be left out; the engine fills it
 (`fit_to_run`; inside ``warmup`` the length minus the warmup, inside ``join`` the part's
 length) and warns at the start where a given length differs from the run's.
 
@@ -27,7 +28,7 @@ Momentum schedules (`cyclic_momentum`, `one_cycle_momentum`) go to an optimizer'
 
 Cycle ends: `sgdr`, `cyclic` and `one_cycle` return a `Cyclical`, a step function with a
 ``cycle_ends(total_steps)`` method giving the step counts at which each cycle is over, the
-snapshot points of a snapshot ensemble; `warmup`, `scaled` and `join` keep it, shifted.
+snapshot points of a snapshot ensemble; `warmup`, `scaled`, `noisy` and `join` keep it, shifted.
 The function `cycle_ends(schedule_or_spec, total_steps)` does the same from a spec.
 
 Reduce on plateau: `reduce_on_plateau` builds a `Plateau` (a rule with ``init()`` and a
@@ -49,6 +50,7 @@ Examples:
     [0.0, 0.05, 0.1, 0.05, 0.0, 0.0]
 """
 
+from tricks.schedules._anneal import rex, tanh
 from tricks.schedules._basic import constant, linear, multistep, piecewise, step
 from tricks.schedules._cycles import Cyclical, cycle_ends
 from tricks.schedules._cyclic import cyclic, cyclic_momentum
@@ -63,6 +65,7 @@ from tricks.schedules._decay import (
 )
 from tricks.schedules._join import join
 from tricks.schedules._length import RunSteps, fit_to_run
+from tricks.schedules._noise import noisy
 from tricks.schedules._one_cycle import one_cycle, one_cycle_momentum
 from tricks.schedules._plateau import (
     Plateau,
@@ -74,6 +77,7 @@ from tricks.schedules._plateau import (
 )
 from tricks.schedules._sgdr import sgdr
 from tricks.schedules._warmup import scaled, warmup
+from tricks.schedules._wsd import wsd
 
 __all__ = [
     "Cyclical",
@@ -96,14 +100,18 @@ __all__ = [
     "multistep",
     "natural_exp",
     "noam",
+    "noisy",
     "one_cycle",
     "one_cycle_momentum",
     "piecewise",
     "polynomial",
     "reduce_on_plateau",
+    "rex",
     "scale_by_plateau",
     "scaled",
     "sgdr",
     "step",
+    "tanh",
     "warmup",
+    "wsd",
 ]

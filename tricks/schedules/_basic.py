@@ -28,24 +28,33 @@ def constant(value: float) -> Fn:
 
 
 @registry.register("schedule", "linear")
-def linear(init_value: float, end_value: float, transition_steps: RunSteps = None) -> Fn:
+def linear(
+    init_value: float, end_value: float, transition_steps: RunSteps = None, transition_begin: int = 0
+) -> Fn:
     """A straight line from `init_value` to `end_value`, then `end_value` for ever.
 
-    ``value(t) = init + (end - init) * min(t, T) / T`` (as ``optax.linear_schedule``).
+    ``value(t) = init + (end - init) * min(t, T) / T`` (as ``optax.linear_schedule``), on
+    ``t - b`` after ``b = transition_begin`` steps at `init_value` (a run's length fills T
+    as the run minus b). torch ``LinearLR(start_factor, end_factor, total_iters)`` on a
+    rate ``lr`` is ``linear(lr * start_factor, lr * end_factor, total_iters)``.
 
     Args:
         init_value: the value at step 0.
-        end_value: the value from step `transition_steps` on.
+        end_value: the value from step ``b + T`` on.
         transition_steps: T, the length of the ramp (> 0).
+        transition_begin: b, the steps held at `init_value` first (>= 0).
 
     Examples:
         >>> linear(1.0, 0.0, transition_steps=4)(jnp.arange(6))
         Array([1.  , 0.75, 0.5 , 0.25, 0.  , 0.  ], dtype=float32)
+        >>> linear(1.0, 0.0, transition_steps=2, transition_begin=2)(jnp.arange(6))
+        Array([1. , 1. , 1. , 0.5, 0. , 0. ], dtype=float32)
     """
     transition_steps = _core.positive(required(transition_steps, "transition_steps"), "transition_steps")
+    begin = _core.non_negative(transition_begin, "transition_begin")
 
     def schedule(count):
-        frac = jnp.clip(as_float(count) / transition_steps, 0.0, 1.0)
+        frac = jnp.clip((as_float(count) - begin) / transition_steps, 0.0, 1.0)
         return init_value + (end_value - init_value) * frac
 
     return schedule

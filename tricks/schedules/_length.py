@@ -1,12 +1,13 @@
 """Schedules as long as the run: lengths a training config may leave out, filled from the run.
 
 A schedule parameter annotated `RunSteps` counts the steps the schedule spans
-(``cosine``'s and ``polynomial``'s ``decay_steps``, ``linear``'s ``transition_steps``,
-``one_cycle``'s and ``one_cycle_momentum``'s ``total_steps``). In a training config it
-may be left out: `fit_to_run` fills it with the steps the schedule spans in the run (the
-run's length; inside ``warmup``, the length minus the warmup; inside ``join``, the
-length of its part), as fastai's ``fit_one_cycle`` and big_vision take the length from
-the run. Where one is given and differs, `fit_to_run` says so: a schedule that ends
+(``cosine``'s, ``polynomial``'s, ``rex``'s and ``tanh``'s ``decay_steps``, ``linear``'s
+``transition_steps``, ``one_cycle``'s, ``one_cycle_momentum``'s and ``wsd``'s
+``total_steps``). In a training config it may be left out: `fit_to_run` fills it with the
+steps the schedule spans in the run (the run's length; inside ``warmup``, the length minus
+the warmup; inside ``join``, the length of its part; after a ``transition_begin``, the
+length minus it), as fastai's ``fit_one_cycle`` and big_vision take the length from the
+run. Where one is given and differs, `fit_to_run` says so: a schedule that ends
 before the run leaves the rate at its final value (a cosine at 0 trains nothing), one
 that runs past it never reaches its end. Cycle lengths (``sgdr``'s ``t0``, ``cyclic``'s
 step sizes) describe cycles, not the run, and are left as given.
@@ -99,12 +100,14 @@ def _fit(kind: str, spec: registry.Spec, steps: int | None, notes: list[str]) ->
 
     args = tuple(fitted(name, value) for name, value in zip(names, spec.args))
     kwargs = {name: fitted(name, value) for name, value in spec.kwargs.items()}
+    begin = given.get("transition_begin", 0)  # linear, polynomial: the length runs after it
+    span = max(steps - begin, 1) if steps is not None and isinstance(begin, int) and begin > 0 else steps
     for name in signature.parameters:
-        if _is_run_steps(hints.get(name)) and steps is not None and steps > 0:
+        if _is_run_steps(hints.get(name)) and span is not None and span > 0:
             if given.get(name) is None:
-                kwargs[name] = steps
-            elif isinstance(given[name], int) and given[name] != steps:
-                notes.append(_mismatch(spec, name, given[name], steps))
+                kwargs[name] = span
+            elif isinstance(given[name], int) and given[name] != span:
+                notes.append(_mismatch(spec, name, given[name], span))
     return registry.Spec(spec.name, args, kwargs)
 
 
