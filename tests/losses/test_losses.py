@@ -21,7 +21,8 @@ SOFT = jax.nn.softmax(jax.random.normal(jax.random.key(1), (N, C)))
 EXAMPLES = {
     "cross_entropy": "cross_entropy(label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
     "mse": "mse(label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0], softmax=True)",
-    "focal": "focal(gamma=1.5, label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
+    "focal": "focal(gamma=1.5, alpha=[0.25, 1.0, 0.5, 0.75], label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
+    "poly1": "poly1(epsilon=2.0, label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5, 1.0])",
     "ohem": "ohem(cross_entropy(class_weights=[1.0, 2.0, 0.5, 1.0]), fraction=0.5)",
 }
 
@@ -52,6 +53,7 @@ def test_balanced_weights_come_from_the_class_counts(name):
         "cross_entropy": "cross_entropy(class_weights='balanced')",
         "mse": "mse(class_weights='balanced')",
         "focal": "focal(class_weights='balanced')",
+        "poly1": "poly1(class_weights='balanced')",
         "ohem": "ohem(mse(class_weights='balanced'))",
     }[name]
     loss = registry.build("loss", spec)
@@ -178,6 +180,9 @@ def test_balanced_weights_need_every_class():
         ("ohem(fraction=0.0)", "fraction"),
         ("ohem(ohem)", "loss"),
         ("focal(gamma=-1.0)", "gamma"),
+        ("focal(alpha=0.0)", "alpha"),
+        ("focal(alpha=[1.0, -0.5])", "alpha"),
+        ("poly1(epsilon=-1.5)", "epsilon"),
     ],
 )
 def test_bad_arguments_raise_registry_errors(spec, argument):
