@@ -18,14 +18,17 @@ N, H, W, C, CLASSES = 16, 8, 10, 3, 16
 EXAMPLES = {
     "brightness": ("brightness(0.3)", False),
     "contrast": ("contrast(0.5, 1.5)", False),
-    "cutmix": ("cutmix(1.0)", False),
+    "cutmix": ("cutmix(1.0, switch_prob=0.5, mixup_alpha=0.8)", False),
     "cutout": ("cutout(3)", False),
     "mixup": ("mixup(1.0)", False),
     "normalize": ("normalize(mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.5])", True),
     "random_crop": ("random_crop(padding=2, mode='reflect')", False),
+    "random_erasing": ("random_erasing(probability=0.5, value='random')", False),
     "random_flip": ("random_flip", False),
     "random_resized_crop": ("random_resized_crop(size=[6, 7], scale=[0.2, 1.0])", True),
+    "randaugment": ("randaugment(num_ops=2, magnitude=9)", False),
     "saturation": ("saturation(0.0, 2.0)", False),
+    "trivial_augment": ("trivial_augment(num_magnitude_bins=31)", False),
 }
 RANDOM = [n for n in registry.names("augment") if n != "normalize"]
 MIXING = {"cutmix", "mixup"}  # (identical inputs mix into the same image: their draw shows in the labels)

@@ -22,7 +22,16 @@ of `random_resized_crop`.
 | saturation(lower, upper) | blend with grayscale (RGB only; raises otherwise) | identity |
 | cutout(size) | a square of zeros | identity |
 | mixup(alpha) | blend example pairs and labels | identity |
-| cutmix(alpha) | paste a box of the partner, labels by its area | identity |
+| cutmix(alpha, switch_prob, mixup_alpha) | paste a box of the partner, labels by its area (or mixup) | identity |
+| randaugment(num_ops, magnitude, num_magnitude_bins, value_range) | num_ops random ops at one magnitude | identity |
+| trivial_augment(num_magnitude_bins, value_range) | one random op at a random magnitude | identity |
+| random_erasing(probability, scale, ratio, value) | overwrite one random rectangle | identity |
+
+Value ranges: the datasets give pixels in [0, 1] (digits ×1/16, Fashion-MNIST ×1/255);
+`randaugment` and `trivial_augment` clip to and quantize on their explicit ``value_range``
+(default (0, 1)), so they go before `normalize`; `random_erasing`'s N(0, 1) fill suits
+standardized images, after it. Image-only augmentations refuse 1-D signals (MNIST-1D),
+naming the shape. `apply_op` runs one of the 14 policy ops (`OPS`) on one image.
 
 `compose(list)` applies a list in order (specs are built through the registry), splitting
 the key. Measured forms (crop by `vmap(lax.dynamic_slice)`, resize by a 4-point bilinear
@@ -61,7 +70,10 @@ from tricks.augment._geometry import (
     random_resized_crop,
     resize_boxes,
 )
+from tricks.augment._erasing import RandomErasing, random_erasing
 from tricks.augment._mixup import CutMix, Mixup, cutmix, mixup
+from tricks.augment._ops import OPS, apply_op
+from tricks.augment._policies import RandAugment, TrivialAugment, randaugment, trivial_augment
 
 __all__ = [
     "Augment",
@@ -73,10 +85,15 @@ __all__ = [
     "Cutout",
     "Mixup",
     "Normalize",
+    "OPS",
+    "RandAugment",
     "RandomCrop",
+    "RandomErasing",
     "RandomFlip",
     "RandomResizedCrop",
     "Saturation",
+    "TrivialAugment",
+    "apply_op",
     "brightness",
     "compose",
     "contrast",
@@ -84,9 +101,12 @@ __all__ = [
     "cutout",
     "mixup",
     "normalize",
+    "randaugment",
     "random_crop",
+    "random_erasing",
     "random_flip",
     "random_resized_crop",
     "resize_boxes",
     "saturation",
+    "trivial_augment",
 ]

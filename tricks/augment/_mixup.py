@@ -34,11 +34,16 @@ class Mixup(Augment):
                 f"mixup expects one-hot or soft labels (N, num_classes), got shape {tuple(y.shape)}"
             )
         k_lambda, k_perm = jax.random.split(key)
-        lam = jax.random.beta(k_lambda, self.alpha, self.alpha, (x.shape[0],)).astype(x.dtype)
         partner = jax.random.permutation(k_perm, x.shape[0])
-        lx = lam.reshape((-1,) + (1,) * (x.ndim - 1))
-        ly = lam[:, None].astype(y.dtype)
-        return replace(batch, image=lx * x + (1 - lx) * x[partner], label=ly * y + (1 - ly) * y[partner])
+        image, label = _blend(x, y, partner, jax.random.beta(k_lambda, self.alpha, self.alpha, (x.shape[0],)))
+        return replace(batch, image=image, label=label)
+
+
+def _blend(x: jax.Array, y: jax.Array, partner: jax.Array, lam: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mixup's images and labels: λᵢ·(xᵢ, yᵢ) + (1 − λᵢ)·(x_π(i), y_π(i)), π = `partner`."""
+    lx = lam.astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+    ly = lam[:, None].astype(y.dtype)
+    return lx * x + (1 - lx) * x[partner], ly * y + (1 - ly) * y[partner]
 
 
 @registry.register("augment")
@@ -65,7 +70,9 @@ class CutMix(Augment):
     The box follows the authors' ``rand_bbox`` (clovaai/CutMix-PyTorch, as timm's):
     λ ~ Beta(α, α), r = √(1 − λ), a center (cy, cx) uniform over the pixels, rows
     clip(cy ∓ ⌊⌊H·r⌋/2⌋, 0, H) and columns likewise, so clipping at a border shrinks the box
-    and λ' counts what was pasted. One λ, center and partner per example.
+    and λ' counts what was pasted. One λ, center and partner per example. With
+    `switch_prob` > 0, the whole batch is mixed by `mixup` (λ ~ Beta(mixup_alpha, mixup_alpha),
+    the same partners) instead, with that probability.
 
     Examples:
         >>> import jax, jax.numpy as jnp
@@ -76,13 +83,15 @@ class CutMix(Augment):
     """
 
     alpha: float
+    switch_prob: float = 0.0
+    mixup_alpha: float = 1.0
 
     def apply(self, batch: Batch, key: jax.Array) -> Batch:
         x, y = images(batch, "cutmix"), labels(batch, "cutmix")
         if y.ndim != 2:
             raise ValueError(f"cutmix expects one-hot or soft labels (N, num_classes), got shape {tuple(y.shape)}")
         n, h, w, _ = x.shape
-        k_lambda, k_center, k_perm = jax.random.split(key, 3)
+        k_lambda, k_center, k_perm, k_switch, k_mixup = jax.random.split(key, 5)
         lam = jax.random.beta(k_lambda, self.alpha, self.alpha, (n,))
         cut = jnp.sqrt(1.0 - lam)
         half = jnp.stack([jnp.floor(h * cut), jnp.floor(w * cut)], axis=1).astype(jnp.int32) // 2
@@ -95,22 +104,41 @@ class CutMix(Augment):
         partner = jax.random.permutation(k_perm, n)
         kept = 1.0 - jnp.prod(high - low, axis=1) / (h * w)
         ly = kept[:, None].astype(y.dtype)
-        return replace(batch, image=jnp.where(inside[..., None], x[partner], x),
-                       label=ly * y + (1 - ly) * y[partner])
+        image, label = jnp.where(inside[..., None], x[partner], x), ly * y + (1 - ly) * y[partner]
+        if self.switch_prob > 0:
+            use_mixup = jax.random.bernoulli(k_switch, self.switch_prob)
+            mixed = _blend(x, y, partner, jax.random.beta(k_mixup, self.mixup_alpha, self.mixup_alpha, (n,)))
+            image, label = jnp.where(use_mixup, mixed[0], image), jnp.where(use_mixup, mixed[1], label)
+        return replace(batch, image=image, label=label)
 
 
 @registry.register("augment")
-def cutmix(alpha: float = 1.0) -> CutMix:
+def cutmix(alpha: float = 1.0, switch_prob: float = 0.0, mixup_alpha: float = 1.0) -> CutMix:
     """CutMix: each example gets a box cut from a random partner, labels mixed by its area.
 
-    α = 1 (the default, as the paper and timm) draws λ uniformly. Labels must already be
-    probability vectors, as for `mixup`; images must be (N, H, W, C). timm's option of
-    switching between mixup and cutmix per batch is not offered; compose one or the other.
+    α = 1 (the default, as the paper and timm) draws λ uniformly; the box is clipped to the
+    image and the labels are mixed by the corrected λ' = 1 − pasted area / image area (timm's
+    ``correct_lam``). With `switch_prob` > 0, each batch is instead mixed by mixup with
+    λ ~ Beta(mixup_alpha, mixup_alpha) with probability `switch_prob`, as timm's
+    ``Mixup(mixup_alpha, cutmix_alpha=alpha, switch_prob)`` in batch mode (DeiT's recipe:
+    ``cutmix(1.0, switch_prob=0.5, mixup_alpha=0.8)``). Partners come from a random
+    permutation and λ is drawn per example, as `mixup` does (timm pairs the batch with its
+    reverse and draws one λ per batch). Labels must already be probability vectors, as for
+    `mixup`; images must be (N, H, W, C): 1-D signals raise a ValueError naming their shape.
+
+    Args:
+        alpha: CutMix's Beta(α, α) concentration, > 0.
+        switch_prob: probability that a batch uses mixup instead, in [0, 1].
+        mixup_alpha: mixup's Beta concentration when switched, > 0.
 
     Examples:
         >>> cutmix()
-        CutMix(alpha=1.0)
+        CutMix(alpha=1.0, switch_prob=0.0, mixup_alpha=1.0)
     """
     if not alpha > 0:
         raise registry.RegistryError(f"must be > 0, got {alpha}", argument="alpha")
-    return CutMix(float(alpha))
+    if not 0 <= switch_prob <= 1:
+        raise registry.RegistryError(f"must be in [0, 1], got {switch_prob}", argument="switch_prob")
+    if not mixup_alpha > 0:
+        raise registry.RegistryError(f"must be > 0, got {mixup_alpha}", argument="mixup_alpha")
+    return CutMix(float(alpha), float(switch_prob), float(mixup_alpha))
