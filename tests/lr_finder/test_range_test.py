@@ -25,8 +25,7 @@ EXAMPLES = {
     "group_lr": "group_lr(adam(), multipliers={'w': 0.5})",
     "lamb": "lamb()",
     "lars": "lars(learning_rate=0.1)",
-    # the zoom line search needs the objective, which a train step does not pass
-    "lbfgs": "lbfgs(linesearch='none')",
+    "lbfgs": "lbfgs()",  # the zoom line search: the range test hands over the objective
     "lookahead": "lookahead(adam(), sync_period=3, slow_step_size=0.5)",
     "momentum": "momentum(learning_rate=0.1, momentum=0.9)",
     "nadam": "nadam()",
@@ -38,6 +37,19 @@ EXAMPLES = {
     "skip_nonfinite": "skip_nonfinite(adam())",
     "swats": "swats()",
     "weight_decay": "weight_decay(sgd(learning_rate=0.1), weight_decay=1e-4)",
+    "lion": "lion()",
+    "adabelief": "adabelief()",
+    "yogi": "yogi()",
+    "adan": "adan()",
+    "prodigy": "prodigy()",
+    "adopt": "adopt()",
+    "sam": "sam(sgd(learning_rate=0.1), rho=0.05)",
+    "radam": "radam()",
+    "adamax": "adamax()",
+    "adafactor": "adafactor()",
+    "muon": "muon()",
+    "schedule_free_sgd": "schedule_free_sgd(learning_rate=0.1)",
+    "schedule_free_adamw": "schedule_free_adamw()",
 }
 """One spec per registered optimizer; a newly registered one must be added here."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import jax
 import jax.numpy as jnp
 from jax import jit
@@ -59,3 +62,58 @@ def test_torch_convention_stores_only_positive_curvature_pairs():
     _, state = update(jnp.array([1.0, 0.0]), state, jnp.array([-2.0, 0.0]))  # s = (−1, 0), y = (−2, 0)
     lbfgs = find_state(state, ScaleByTorchLbfgsState)
     assert int(lbfgs.stored) == 1 and float(lbfgs.hessian_scale) == 0.5
+
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def quadratic_path(spec: str, steps: int) -> np.ndarray:
+    """Our parameters after each step on ½xᵀdiag(1, 10)x − [1, 1]·x from 0 (the fixture's problem)."""
+    opt = registry.build("optimizer", spec)
+
+    def f(x):
+        return 0.5 * jnp.sum(jnp.array([1.0, 10.0]) * x * x) - jnp.sum(x)
+
+    def step(carry, _):
+        x, state = carry
+        updates, state = opt.update(jax.grad(f)(x), state, x)
+        x = optax.apply_updates(x, updates)
+        return (x, state), x
+
+    x0 = jnp.zeros(2)
+    return np.asarray(jit(lambda x: jax.lax.scan(step, (x, opt.init(x)), length=steps)[1])(x0))
+
+
+def test_torch_convention_stops_where_torch_does(x64):
+    """torch's LBFGS (default tolerances, fixture from tools/fixtures/make_optimizer_fixtures.py)
+    stops moving once gᵀd > −tolerance_change: from step 8 on it stays at (0.99999884, 0.10000011)."""
+    meta = json.loads((FIXTURES / "optimizers_torch.json").read_text())["quadratic"]
+    theirs = np.load(FIXTURES / "optimizers_torch.npz")["quadratic/trajectory"]
+    assert meta["kwargs"] == {"lr": 1.0, "history_size": 100, "max_iter": 1} and len(theirs) == meta["steps"]
+    assert np.array_equal(theirs[6], theirs[-1]) and not np.array_equal(theirs[5], theirs[6])
+    ours = quadratic_path("lbfgs(memory_size=100, linesearch='none', convention='torch')", meta["steps"])
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    # Without the stop rule the iteration goes on to the minimum (1, 0.1), away from torch's.
+    free = quadratic_path(
+        "lbfgs(memory_size=100, linesearch='none', convention='torch', tolerance_change=0.0)", meta["steps"]
+    )
+    np.testing.assert_allclose(free[-1], [1.0, 0.1], rtol=0, atol=1e-7)
+    assert np.abs(free[-1] - theirs[-1]).max() > 1e-6
+
+
+def test_torch_convention_small_gradient_leaves_the_state_as_it_is():
+    """max|g| <= tolerance_grad: no step, and the L-BFGS state untouched (torch returns before using it)."""
+    opt = registry.build(
+        "optimizer", "lbfgs(linesearch='none', convention='torch', tolerance_grad=0.1, tolerance_change=0.0)"
+    )
+    w, update = jnp.zeros(2), jit(opt.update)
+    updates, state = update(jnp.array([2.0, 0.0]), opt.init(w), w)
+    w = w + updates
+    updates, after = update(jnp.array([0.05, -0.1]), state, w)
+    np.testing.assert_array_equal(updates, jnp.zeros(2))
+    old_state, new_state = (find_state(s, ScaleByTorchLbfgsState) for s in (state, after))
+    assert int(old_state.count) == 1
+    for old, new in zip(jax.tree.leaves(old_state), jax.tree.leaves(new_state), strict=True):
+        np.testing.assert_array_equal(old, new)
+    updates, _ = update(jnp.array([0.05, -0.11]), state, w)  # just above: a step
+    assert float(jnp.abs(updates).max()) > 0

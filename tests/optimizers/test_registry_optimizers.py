@@ -59,6 +59,22 @@ EXAMPLES = {
     "freeze": Example("freeze(adam(learning_rate=0.05), patterns=['bias'])"),
     "lookahead": Example("lookahead(adam(learning_rate=0.05), sync_period=5, slow_step_size=0.5)"),
     "on_plateau": Example("on_plateau(adam(learning_rate=0.05), reduce_on_plateau(patience=3))"),
+    # RAdam's first steps are un-normalized momentum steps α m̂: a small α on Rosenbrock.
+    "radam": Example("radam(learning_rate=0.005)", steps=3000),
+    "adamax": Example("adamax(learning_rate=0.05)"),
+    "adafactor": Example("adafactor(learning_rate=0.1, relative_step=True, min_dim_size_to_factor=1)"),
+    # Muon's steps have a fixed size (orthogonalized): a decaying rate to converge.
+    "muon": Example("muon(learning_rate=cosine(init_value=0.05, decay_steps=2000))"),
+    "lion": Example("lion(learning_rate=3e-3, weight_decay=0.0)"),
+    "adabelief": Example("adabelief(learning_rate=0.05)"),
+    "yogi": Example("yogi(learning_rate=0.05)"),
+    "adan": Example("adan(learning_rate=0.05)"),
+    "prodigy": Example("prodigy()"),
+    "adopt": Example("adopt(learning_rate=0.1)"),
+    # The registry tests pass the objective (value_fn) that SAM's second gradient needs.
+    "sam": Example("sam(adam(learning_rate=0.05), rho=0.01)"),
+    "schedule_free_sgd": Example("schedule_free_sgd(learning_rate=1e-3)"),
+    "schedule_free_adamw": Example("schedule_free_adamw(learning_rate=0.05)"),
 }
 
 NAMES = registry.names("optimizer")
@@ -221,13 +237,24 @@ OWN_BAD = {
     "freeze": [("patterns", ["(bias"])],
     "lookahead": [("sync_period", 0), ("slow_step_size", 0.0)],
     "lbfgs": [("memory_size", 0)],
-    "adamw": [("mask", "(")],
+    "adamw": [("mask", "("), ("eps_convention", "torch")],
     "adabound": [("final_lr", 0.0), ("gamma", -1.0)],
     "adagrad": [("initial_accumulator_value", -0.1)],
     "lars": [("trust_coefficient", 0.0)],
     "swats": [("switch_eps", 0.0)],
+    "schedule_free_sgd": [("b1", 0.0), ("warmup_steps", -1), ("weight_lr_power", -1.0)],
+    "schedule_free_adamw": [("b1", 0.0), ("weight_decay", -1e-4)],
     "sgd": [("nesterov", True)],  # nesterov without momentum
     "on_plateau": [("plateau", "reduce_on_plateau(factor=2.0)")],
+    "radam": [("threshold", 3.0), ("eps_convention", "keras")],
+    "adafactor": [("decay_rate", 0.0), ("clipping_threshold", 0.5), ("min_dim_size_to_factor", 0)],
+    "muon": [("ns_steps", 0), ("adjust_lr", "rms"), ("adam_b2", 1.0), ("mask", "(")],
+    "lion": [("mask", "(")],
+    "adan": [("b3", 1.0)],
+    "prodigy": [("estim_lr0", 0.0), ("beta3", 1.0)],
+    "adopt": [("mask", "(")],
+    "yogi": [("initial_accumulator_value", -1.0)],
+    "sam": [("eta", -0.01), ("optimizer", "adamm()")],
 }
 
 

@@ -210,3 +210,15 @@ def test_lookahead_matches_a_hand_computation():
         assert_same(ours[t], fast)
     assert_same(state.slow, slow)
     assert float(hyperparams(state)["learning_rate"]) == pytest.approx(lr)
+
+
+@pytest.mark.parametrize("spec", [
+    "lookahead(sgd(learning_rate=0.1), sync_period=2)",
+    "weight_decay(sgd(learning_rate=0.1), weight_decay=0.1)",
+    "lbfgs(memory_size=3, linesearch='none', convention='torch')",
+])
+def test_update_without_params_is_a_clear_value_error(spec):
+    opt = registry.build("optimizer", spec)
+    params = {"kernel": jnp.ones((2, 2))}
+    with pytest.raises(ValueError, match="needs the current parameters"):
+        opt.update(params, opt.init(params))

@@ -100,7 +100,8 @@ class BareStep:
     """
 
     def __init__(self, run, per_call: int = 1, unrolled: bool = False):
-        model, optimizer, loss_fn = run.components.model, run.components.optimizer, run.components.loss
+        model, loss_fn = run.components.model, run.components.loss
+        optimizer = optax.with_extra_args_support(run.components.optimizer)
         batches = [run.loader.batch(i) for i in range(per_call)]
         images = np.stack([np.asarray(b["image"]) for b in batches])
         targets = np.stack([np.asarray(jax.nn.one_hot(b["label"], run.components.num_classes)) for b in batches])
@@ -113,8 +114,9 @@ class BareStep:
                                               mutable=["batch_stats"])
                 return loss_fn(logits, targets), updates
 
-            (_, updates), grads = jax.value_and_grad(objective, has_aux=True)(params)
-            changes, opt_state = optimizer.update(grads, opt_state, params)
+            (loss, updates), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            changes, opt_state = optimizer.update(  # the objective too, as the train step (sam, lbfgs)
+                grads, opt_state, params, value=loss, grad=grads, value_fn=lambda p: objective(p)[0])
             return optax.apply_updates(params, changes), updates.get("batch_stats", stats), opt_state
 
         def calls(params, stats, opt_state, key, images, targets):  # a key per step: dropout is not loop-invariant

@@ -49,8 +49,40 @@ def _first_layer(params):
     return {k: jax.tree.map(lambda _, first=(k == "layer_0"): first, v) for k, v in params.items()}
 
 
+def _torch_muon(**kwargs):
+    """torch's Muon on the kernels (it takes matrices only) and AdamW without decay on the biases."""
+
+    def make(kernels, biases):
+        import torch
+
+        muon = torch.optim.Muon(kernels, **kwargs)
+        adamw = torch.optim.AdamW(biases, lr=kwargs["lr"], weight_decay=0.0, foreach=True)
+
+        def step():
+            muon.step()
+            adamw.step()
+
+        return step
+
+    return make
+
+
 def _raw_lookahead():
     return optax.lookahead(optax.adam(LR), sync_period=5, slow_step_size=0.5)
+
+
+def _raw_sam(rho: float = 0.05):
+    """`optax.contrib.sam` as one SAM step per call (``opaque_mode=True``, one ascent step of
+    ρ·g/‖g‖), its ``grad_fn`` built from the ``value_fn`` our ``update`` takes."""
+    sam = optax.contrib.sam(
+        optax.adam(LR), optax.chain(optax.contrib.normalize(), optax.sgd(rho)), sync_period=2, opaque_mode=True
+    )
+
+    def update(updates, state, params=None, *, value_fn, **extra):
+        del extra
+        return sam.update(updates, state, params, grad_fn=lambda p, _: jax.grad(value_fn)(p))
+
+    return optax.GradientTransformationExtraArgs(sam.init, update)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +313,48 @@ def _cases() -> dict[str, Case]:
             raw_view=lambda p: p.fast,
             calls=5,
         ),
+        "lion": Case(
+            "lion()",
+            lambda: optax.lion(1e-4, weight_decay=1e-3, mask=_decay_mask),
+            "optax.lion(mask=kernels)",
+        ),
+        "adabelief": Case("adabelief()", lambda: optax.adabelief(LR), "optax.adabelief"),
+        "yogi": Case("yogi()", lambda: optax.yogi(1e-2), "optax.yogi"),
+        "adan": Case("adan()", lambda: optax.adan(LR), "optax.adan"),
+        "prodigy": Case(
+            "prodigy(estim_lr0=1e-3)", lambda: optax.contrib.prodigy(estim_lr0=1e-3), "optax.contrib.prodigy"
+        ),
+        "adopt": Case("adopt()", lambda: optax.contrib.adopt(LR), "optax.contrib.adopt"),
+        "sam": Case(
+            "sam(adam(), rho=0.05)",
+            _raw_sam,
+            "optax.contrib.sam(adam, opaque_mode=True): two gradients of value_fn per step",
+            line_search=True,  # takes value_fn, for its second gradient
+        ),
+        "radam": Case("radam()", lambda: optax.radam(LR), "optax.radam", _torch("RAdam", lr=LR)),
+        "adamax": Case("adamax()", lambda: optax.adamax(2e-3), "optax.adamax", _torch("Adamax", lr=2e-3)),
+        "adafactor": Case(
+            "adafactor()",
+            lambda: optax.adafactor(1e-2),
+            "optax.adafactor (torch: its relative step, all matrices factored)",
+            _torch("Adafactor", lr=1e-2),
+        ),
+        "muon": Case(
+            "muon(nesterov=False, eps=1e-12, adam_eps=1e-12)",
+            lambda: optax.contrib.muon(0.02, beta=0.95, eps=1e-12, nesterov=False),
+            "optax.contrib.muon(nesterov=False; tiny eps: its m is bias-corrected, ours not)",
+            _torch_muon(lr=0.02, weight_decay=0.0, nesterov=False),
+        ),
+        "schedule_free_sgd": Case(
+            "schedule_free_sgd(learning_rate=0.001)",
+            lambda: optax.contrib.schedule_free_sgd(LR),
+            "optax.contrib.schedule_free_sgd",
+        ),
+        "schedule_free_adamw": Case(
+            "schedule_free_adamw(learning_rate=0.001)",
+            lambda: optax.contrib.schedule_free_adamw(LR),
+            "optax.contrib.schedule_free_adamw",
+        ),
     }
 
 
@@ -470,6 +544,12 @@ def run(args: argparse.Namespace) -> int:
         f"({sum(r <= 1.05 for r in ratios)}/{len(ratios)} within the 1.05 goal); bytes ratio: "
         f"max {max(byte_ratios):.3f} ({sum(r <= 1.05 for r in byte_ratios)}/{len(byte_ratios)} within 1.05)"
     )
+    if "sam" in names:
+        print(
+            "sam: each update takes a second gradient, of value_fn at θ + ε; in training that is a second "
+            "forward and backward pass, so a SAM step costs about two gradients (here value_fn is the cheap "
+            "½‖θ‖², so the row above times the update alone)"
+        )
     return 0
 
 

@@ -321,7 +321,9 @@ def lr_range_test(
         params, opt_state = carry
         opt_state = set_rate(opt_state, lr)
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optax.with_extra_args_support(optimizer).update(  # the objective too, as a train step
+            grads, opt_state, params, value=loss, grad=grads, value_fn=lambda p: loss_fn(p, batch)  # does (sam)
+        )
         return (optax.apply_updates(params, updates), opt_state), loss
 
     stream = (batches(i) for i in itertools.count()) if callable(batches) else iter(batches)

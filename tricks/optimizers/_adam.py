@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -24,6 +26,55 @@ def _hyper(learning_rate, b1, weight_decay) -> dict:
     return {"learning_rate": learning_rate, "b1": b1} | (
         {"weight_decay": weight_decay} if uses(weight_decay) else {}
     )
+
+
+def _check_convention(eps_convention: str) -> None:
+    if eps_convention not in ("optax", "keras"):
+        raise registry.RegistryError(
+            f"must be 'optax' or 'keras', got {eps_convention!r}", argument="eps_convention"
+        )
+
+
+def scale_by_adam_keras_eps(b1, b2, eps, eps_root=0.0) -> optax.GradientTransformation:
+    r"""Adam's scaling with Keras's ε: m̂/(√(v̂ + ε_root) + ε/√(1−β2^t)).
+
+    Keras (``keras.optimizers.Adam``/``AdamW``) steps α√(1−β2^t)/(1−β1^t)·m/(√v + ε): its
+    ε is added to the root of the *uncorrected* v, which is Optax's form with ε divided
+    by √(1−β2^t) (a larger ε early on). The state is Optax's `optax.ScaleByAdamState`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> opt = scale_by_adam_keras_eps(0.9, 0.999, eps=2.0)
+        >>> opt.update(jnp.array([0.01]), opt.init(jnp.zeros(1)))[0]  # 0.01/(0.01 + 2/√0.001)
+        Array([0.00015809], dtype=float32)
+    """
+
+    def init(params):
+        mu, nu = optax.tree.zeros_like(params), optax.tree.zeros_like(params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
+
+    def update(updates, state, params=None):
+        del params
+        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+        nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = optax.safe_increment(state.count)
+        mu_hat = optax.tree.bias_correction(mu, b1, count)
+        nu_hat = optax.tree.bias_correction(nu, b2, count)
+
+        def scale(m, v):
+            eps_t = eps / jnp.sqrt(1 - jnp.asarray(b2, v.dtype) ** count.astype(v.dtype))
+            return m / (jnp.sqrt(v + eps_root) + eps_t)
+
+        updates = jax.tree.map(scale, mu_hat, nu_hat)
+        return optax.tree.cast_like(updates, mu), optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _scale_by_adam(b1, b2, eps, eps_root, eps_convention) -> optax.GradientTransformation:
+    if eps_convention == "keras":
+        return scale_by_adam_keras_eps(b1, b2, eps, eps_root)
+    return optax.scale_by_adam(b1, b2, eps, eps_root)
 
 
 def _scale_by_amsgrad_raw_max(b1, b2, eps, eps_root) -> optax.GradientTransformation:
@@ -85,6 +136,7 @@ def adam(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     weight_decay: ScheduleLike = 0.0,
+    eps_convention: Literal["optax", "keras"] = "optax",
 ) -> optax.GradientTransformationExtraArgs:
     r"""Adam (Kingma & Ba 2015): θ ← θ − α m̂/(√v̂ + ε).
 
@@ -92,6 +144,9 @@ def adam(
     ε sits outside the root (as in the paper, Optax and torch); ``eps_root`` adds a term
     inside it. ``weight_decay`` is L2, added to the gradient as torch's ``Adam`` does, so
     it passes through the adaptive scaling; for decoupled decay use `adamw`.
+    ``eps_convention="keras"`` selects Keras's ε, added to √v of the *uncorrected* v:
+    θ ← θ − α√(1−β2^t)/(1−β1^t)·m/(√v + ε), i.e. ε/√(1−β2^t) in the form above (see
+    `scale_by_adam_keras_eps`); it matters when ε is not small beside √v̂.
 
     Args:
         learning_rate: α, a number or a schedule; injected.
@@ -100,6 +155,7 @@ def adam(
         eps: ε > 0, outside the root.
         eps_root: >= 0, inside the root.
         weight_decay: L2 coefficient λ >= 0; injected when used.
+        eps_convention: ``"optax"`` (ε added to √v̂, also torch's) or ``"keras"``.
 
     Returns:
         An `optax.GradientTransformationExtraArgs`.
@@ -111,11 +167,12 @@ def adam(
         Array([-0.09999936,  0.09999936], dtype=float32)
     """
     _check(learning_rate, b1, b2, eps, eps_root, weight_decay)
+    _check_convention(eps_convention)
 
     def build(learning_rate, b1, weight_decay=None):
         return optax.chain(
             *l2(weight_decay),
-            optax.scale_by_adam(b1, b2, eps, eps_root),
+            _scale_by_adam(b1, b2, eps, eps_root, eps_convention),
             optax.scale_by_learning_rate(learning_rate),
         )
 
@@ -231,13 +288,15 @@ def adamw(
     eps_root: float = 0.0,
     weight_decay: ScheduleLike = 1e-4,
     mask: str = "default",
+    eps_convention: Literal["optax", "keras"] = "optax",
 ) -> optax.GradientTransformationExtraArgs:
     r"""AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
     θ ← θ − α(m̂/(√v̂ + ε) + λθ): the decay is not passed through the adaptive scaling,
     unlike L2 (`adam` with ``weight_decay``), which adds λθ to g. Same as Optax's
     ``adamw`` and torch's ``AdamW`` (which computes θ(1 − αλ) first); torch decays every
-    parameter, which ``mask="all"`` selects.
+    parameter, which ``mask="all"`` selects. Keras's ``AdamW`` (θ(1 − αλ) first, too) adds
+    ε to √v of the uncorrected v: select it with ``eps_convention="keras"`` (see `adam`).
 
     Args:
         learning_rate: α, a number or a schedule; injected.
@@ -248,6 +307,7 @@ def adamw(
         weight_decay: λ >= 0, a number or a schedule; injected when used.
         mask: which parameters decay: ``"default"`` (not biases nor normalization
             scales, see `default_decay_mask`), ``"all"``, or a regex over parameter paths.
+        eps_convention: ``"optax"`` (ε added to √v̂, also torch's) or ``"keras"``.
 
     Returns:
         An `optax.GradientTransformationExtraArgs`.
@@ -259,12 +319,13 @@ def adamw(
         Array([-0.05], dtype=float32)
     """
     _check(learning_rate, b1, b2, eps, eps_root, weight_decay)
+    _check_convention(eps_convention)
     weights = decay_mask(mask, component="adamw")
 
     def build(learning_rate, b1, weight_decay=None):
         decay = [optax.add_decayed_weights(weight_decay, weights)] if weight_decay is not None else []
         return optax.chain(
-            optax.scale_by_adam(b1, b2, eps, eps_root), *decay, optax.scale_by_learning_rate(learning_rate)
+            _scale_by_adam(b1, b2, eps, eps_root, eps_convention), *decay, optax.scale_by_learning_rate(learning_rate)
         )
 
     return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)

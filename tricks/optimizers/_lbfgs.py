@@ -41,13 +41,20 @@ class ScaleByTorchLbfgsState(NamedTuple):
     hessian_scale: jax.Array
 
 
-def _scale_by_torch_lbfgs(memory_size: int, scale_init_precond: bool) -> optax.GradientTransformation:
+def _scale_by_torch_lbfgs(
+    memory_size: int, scale_init_precond: bool, tolerance_grad: float = 0.0, tolerance_change: float = 0.0
+) -> optax.GradientTransformation:
     """The L-BFGS direction as ``torch.optim.LBFGS`` computes it (positive: scale by −α).
 
     Differences from `optax.scale_by_lbfgs`: the first step is the gradient scaled by
     min(1, 1/‖g‖₁) (Optax: 1/‖g‖₂), and a pair (s, y) enters the memory only when
     yᵀs > 1e-10 (Optax stores every pair), the initial scale γ coming from the last
-    accepted pair.
+    accepted pair. torch's stop rules within one ``step(max_iter=1)``: when
+    max|g| <= `tolerance_grad` the update is zero and the state is left as it is (torch
+    returns before touching its state); when the directional derivative gᵀd of the new
+    direction d (−g at the first step) is > −`tolerance_change` the update is zero but
+    the memory, the previous gradient and the count advance (torch breaks out of its
+    loop after updating them). Both repeat at the next call, so the iteration stays there.
     """
 
     def init(params):
@@ -68,7 +75,7 @@ def _scale_by_torch_lbfgs(memory_size: int, scale_init_precond: bool) -> optax.G
 
     def update(updates, state, params=None):
         if params is None:
-            raise ValueError(optax.NO_PARAMS_MSG)
+            raise ValueError(_validate.NO_PARAMS)
         s = optax.tree.sub(params, state.params)
         y = optax.tree.sub(updates, state.grads)
         ys = optax.tree.vdot(y, s).astype(state.rho.dtype)
@@ -109,6 +116,11 @@ def _scale_by_torch_lbfgs(memory_size: int, scale_init_precond: bool) -> optax.G
             return optax.tree.add_scale(r, alpha - beta, s_i), None
 
         r, _ = jax.lax.scan(forward, r, (newest_first[::-1], alphas[::-1]))
+        # torch's gᵀd, d = −(the direction before the first step's min(1, 1/‖g‖₁)).
+        gtd = -optax.tree.vdot(updates, r).astype(scale.dtype) / jnp.where(state.count == 0, gamma, 1.0)
+        optimal = jnp.max(jnp.stack([jnp.max(jnp.abs(g)) for g in jax.tree.leaves(updates)])) <= tolerance_grad
+        stop = optimal | (gtd > -tolerance_change)
+        r = jax.tree.map(lambda x: jnp.where(stop, jnp.zeros_like(x), x), r)
         new = ScaleByTorchLbfgsState(
             count=optax.safe_increment(state.count),
             params=params,
@@ -119,7 +131,8 @@ def _scale_by_torch_lbfgs(memory_size: int, scale_init_precond: bool) -> optax.G
             stored=stored,
             hessian_scale=scale,
         )
-        return optax.tree.cast_like(r, updates), optax.tree.cast_like(new, state)
+        new = jax.tree.map(lambda old, fresh: jnp.where(optimal, old, fresh), state, optax.tree.cast_like(new, state))
+        return optax.tree.cast_like(r, updates), new
 
     return optax.GradientTransformation(init, update)
 
@@ -132,6 +145,8 @@ def lbfgs(
     linesearch: Literal["zoom", "none"] = "zoom",
     max_linesearch_steps: int = 20,
     convention: Literal["optax", "torch"] = "optax",
+    tolerance_grad: float = 1e-7,
+    tolerance_change: float = 1e-9,
 ) -> optax.GradientTransformationExtraArgs:
     r"""L-BFGS: a limited-memory quasi-Newton method, for full-batch, low-noise problems.
 
@@ -159,7 +174,12 @@ def lbfgs(
     stored). ``convention="torch"`` follows ``torch.optim.LBFGS``: first step scaled by
     min(1, 1/‖g‖₁), pairs kept only when yᵀs > 1e-10. One ``update`` is one torch
     iteration (``max_iter=1``); torch's own strong-Wolfe search is not reproduced, so
-    ``LBFGS(line_search_fn=None)`` corresponds to ``linesearch="none"``.
+    ``LBFGS(line_search_fn=None)`` corresponds to ``linesearch="none"``. With ``"torch"``,
+    torch's stop rules apply as they do inside one ``step`` with ``max_iter=1``: no step once the
+    largest gradient entry is <= ``tolerance_grad``, or once the directional derivative
+    gᵀd of the direction d is > −``tolerance_change`` (its other rules — step size, loss
+    change, evaluation count — are only checked after the last iteration, so never with
+    ``max_iter=1``). A stopped iteration stays stopped: the parameters no longer move.
 
     Args:
         learning_rate: α (with a line search, a scale of the direction it starts from);
@@ -169,6 +189,8 @@ def lbfgs(
         linesearch: ``"zoom"`` or ``"none"``.
         max_linesearch_steps: iterations of the line search, >= 1.
         convention: ``"optax"`` or ``"torch"``.
+        tolerance_grad: >= 0, torch's stop on max|g| (``convention="torch"`` only).
+        tolerance_change: >= 0, torch's stop on gᵀd (``convention="torch"`` only).
 
     Returns:
         An `optax.GradientTransformationExtraArgs`.
@@ -190,10 +212,12 @@ def lbfgs(
         >>> params.round(4)
         Array([ 1., -2.], dtype=float32)
     """
-    _validate.non_negative(learning_rate=learning_rate)
+    _validate.non_negative(
+        learning_rate=learning_rate, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change
+    )
     _validate.at_least(1, memory_size=memory_size, max_linesearch_steps=max_linesearch_steps)
     if convention == "torch":
-        direction = _scale_by_torch_lbfgs(memory_size, scale_init_precond)
+        direction = _scale_by_torch_lbfgs(memory_size, scale_init_precond, tolerance_grad, tolerance_change)
     else:
         direction = optax.scale_by_lbfgs(memory_size, scale_init_precond)
     search = []

@@ -71,7 +71,7 @@ def lookahead(
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
-            raise ValueError(optax.NO_PARAMS_MSG)
+            raise ValueError(_validate.NO_PARAMS)
         fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         count = optax.safe_increment(state.count)
         sync = count % sync_period == 0

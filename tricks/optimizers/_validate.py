@@ -70,3 +70,8 @@ def at_least(minimum: int, **values: Any) -> None:
     for name, value in values.items():
         if not value >= minimum:
             raise registry.RegistryError(f"must be >= {minimum}, got {value!r}", argument=name)
+
+
+NO_PARAMS = "this optimizer needs the current parameters: call update(updates, state, params)"
+"""The error message of an ``update`` called without ``params`` by an optimizer that needs them
+(Optax keeps its own ``NO_PARAMS_MSG`` private in current releases)."""

@@ -222,7 +222,7 @@ def _decoupled_decay(weight_decay: jax.Array, mask) -> optax.GradientTransformat
     def update(updates, state, params=None, *, learning_rate, **extra_args):
         del extra_args
         if params is None:
-            raise ValueError(optax.NO_PARAMS_MSG)
+            raise ValueError(_validate.NO_PARAMS)
         chosen = mask(params) if mask is not None else jax.tree.map(lambda _: True, params)
         return (
             jax.tree.map(
