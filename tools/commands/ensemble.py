@@ -19,6 +19,7 @@ Examples:
   tricks ensemble --workdir runs/snapshot --members cycle_ends
   tricks ensemble --workdir runs/seed0 --workdir runs/seed1 --workdir runs/seed2 --combine fused
   tricks ensemble --workdir runs/sweep --members best:3 --combine mean_logit
+  tricks ensemble --workdir runs/seed0 --workdir runs/seed1 --ema
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "such as 'swa(bn_batches=50)'",
     )
     parser.add_argument("--split", default="test", help="the split reported (default: test)")
+    parser.add_argument("--ema", action="store_true", help="each member's moving average of its weights "
+                        "instead of its weights (runs trained with ema_decay > 0)")
     parser.add_argument(
         "--strategy",
         default="auto",
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         selection = args.members or ("cycle_ends" if len(ensembles.run_dirs(args.workdir)) == 1 else "last")
-        members = ensembles.load_members(args.workdir, selection)
+        members = ensembles.load_members(args.workdir, selection, ema=args.ema)
         result = ensembles.evaluate_ensemble(members, args.combine, args.split, strategy=args.strategy)
     except ensembles.EnsembleError as exc:
         print(f"tricks ensemble: {exc}")

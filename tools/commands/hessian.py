@@ -6,6 +6,8 @@ evaluation mode (no dropout, batch-norm running averages), and computes with
 Hessian-vector products (forward-over-reverse): the top --k eigenvalues by Lanczos with
 full reorthogonalization (with residual bounds), the spectral density by stochastic
 Lanczos quadrature, and, for models up to 5000 parameters, the exact full spectrum.
+The parameters are those evaluation uses (a schedule-free optimizer's x), or with --ema
+the run's moving average of its weights (trained with ema_decay > 0).
 Prints the table and writes a PNG of the spectrum/density.
 
 The minimum ratio is the share of positive eigenvalues: about 1 at a minimum, lower at a
@@ -14,6 +16,7 @@ saddle. Sharpness is the top eigenvalue.
 Examples:
   tricks hessian --workdir runs/digits
   tricks hessian --workdir runs/digits --step 200 --k 10 --batches 4 -o hessian.png
+  tricks hessian --workdir runs/digits --ema
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--density-iters", type=int, help="Lanczos steps per quadrature probe (default: as many as --iters)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vectors (default: 0)")
+    parser.add_argument("--ema", action="store_true", help="at the moving average of the weights (and its "
+                        "batch-norm statistics; a run trained with ema_decay > 0)")
     parser.add_argument(
         "-o", "--output", default="hessian.png", help="the spectrum PNG (default: hessian.png)"
     )
@@ -50,10 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import jax
 
-    from tricks import diagnostics
+    from tricks import diagnostics, train
 
     try:
-        loaded = diagnostics.load_run(args.workdir, args.step)
+        loaded = train.load(args.workdir, args.step, ema=True) if args.ema else \
+            diagnostics.load_run(args.workdir, args.step)
         batch_size = args.batch_size or loaded.config.batch_size
         batches = diagnostics.stacked_batches(
             loaded.components.dataset, batch_size, args.batches, loaded.config.seed

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="the .npy file written: (N, classes) probabilities")
     parser.add_argument("--step", type=int, help="which checkpoint (default: the newest)")
     parser.add_argument("--labels", help="a .npy file of integer labels: print the evaluation metrics too")
+    parser.add_argument("--ema", action="store_true",
+                        help="the moving average of the weights instead of the weights "
+                        "(a run trained with ema_decay > 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         inputs = _read(args.inputs)
         labels = _read(args.labels) if args.labels else None
-        trained = train.load(args.workdir, args.step)
+        trained = train.load(args.workdir, args.step, ema=args.ema)
         probabilities = trained.predict(inputs)
         metrics = trained.evaluate(inputs, labels) if labels is not None else None
     except (FileNotFoundError, ValueError) as exc:

@@ -165,12 +165,15 @@ def _validation(workdir: pathlib.Path) -> dict[str, float] | None:
     return json.loads(path.read_text()).get("splits", {}).get("validation") or None
 
 
-def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last") -> Members:
+def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last", ema: bool = False) -> Members:
     """Restores the checkpoints that `selection` names from `workdirs` as ensemble members.
 
     Args:
         workdirs: runs written by `tricks.train.train_and_evaluate`, or sweep roots.
         selection: ``last``, ``cycle_ends``, ``cycle_ends:K`` or ``best:K`` (module doc).
+        ema: each checkpoint's moving average of the weights (runs trained with
+            ``ema_decay`` > 0). Otherwise the parameters evaluation uses
+            (`tricks.train.evaluation_params`: a schedule-free optimizer's x).
 
     Returns:
         The members (named ``<run folder>@<step>``), with the dataset they share.
@@ -178,7 +181,8 @@ def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last"
     Raises:
         EnsembleError: a folder without a run or without a finished checkpoint; fewer
             snapshots than the run's config (or K) asks for; ``best:K`` with fewer than K
-            runs that have a validation accuracy; runs trained on different datasets.
+            runs that have a validation accuracy; runs trained on different datasets;
+            with `ema`, a run trained without a moving average.
 
     Examples:
         >>> import tempfile
@@ -201,6 +205,9 @@ def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last"
     for run in runs:
         config = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()), type_safe=False)
         config = train.complete(config)
+        if ema and not config.ema_decay:
+            raise EnsembleError(f"{run} was trained without a moving average of its weights (ema_decay 0): "
+                                f"there are no averaged weights to ensemble")
         spec = json.dumps(_plain(config.dataset), sort_keys=True)
         if dataset_spec is None:
             dataset_spec = spec
@@ -227,7 +234,7 @@ def load_members(workdirs: Sequence[str | pathlib.Path], selection: str = "last"
                     Member(
                         name=f"{run.name}@{step}",
                         model=setup.components.model,
-                        variables=state.variables(),
+                        variables=train.evaluated(state, ema).variables(),
                         architecture=architecture,
                         augment=setup.components.augment,
                         num_classes=setup.components.num_classes,

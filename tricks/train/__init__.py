@@ -11,6 +11,7 @@ from tricks.train._parallel import Pmap, Sharded, pmap, sharded
 from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
 from tricks.train._distributed import initialize_distributed
+from tricks.train._ema import EmaTrainState, evaluated, evaluation_params
 from tricks.train._evaluate import evaluate_workdir
 from tricks.metrics import GRAD_NORM_PREFIX, layer_histograms, layer_names, per_layer_grad_norms
 from tricks.train._logstep import NonFiniteLossError
@@ -29,6 +30,7 @@ __all__ = [
     "GRAD_NORM_PREFIX",
     "VECTORIZED_FIELDS",
     "Checkpoints",
+    "EmaTrainState",
     "NonFiniteLossError",
     "NotVectorizable",
     "Pmap",
@@ -45,6 +47,8 @@ __all__ = [
     "default_config",
     "differing_fields",
     "evaluate_workdir",
+    "evaluated",
+    "evaluation_params",
     "initialize_distributed",
     "layer_histograms",
     "layer_names",

@@ -64,6 +64,8 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.keep = 3  # recent checkpoints kept (snapshots are kept regardless)
     cfg.snapshots = ""  # "cycle_ends": a snapshot at each cycle end of the rate (sgdr, cyclic)
     cfg.snapshot_every = 0  # > 0: a snapshot every N steps (snapshots are never deleted)
+    cfg.ema_decay = 0.0  # > 0 (< 1): an exponential moving average of the weights, evaluated too (eval_ema/)
+    cfg.ema_warmup = False  # the EMA's decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's)
     cfg.init_from = ""  # fine-tuning: "DIR" or "DIR:STEP", a run whose params and batch_stats start this one
     cfg.init_fresh = []  # regexes of paths (e.g. "head") left freshly initialized under init_from
     cfg.class_balanced = False  # sample classes uniformly instead of examples
@@ -83,7 +85,8 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             step count, interval, batch size or seed that is not a whole number in its
             range (step counts are int32); no steps at all; a bool field given anything but
             a bool; ``eval_splits`` that is not a list of split names; a ``precision``
-            not in `PRECISIONS`; a ``compilation_cache`` that is not a string; or a number
+            not in `PRECISIONS`; an ``ema_decay`` that is not 0 or in (0, 1); a
+            ``compilation_cache`` that is not a string; or a number
             anywhere (specs included) that is not finite.
 
     Examples:
@@ -123,6 +126,10 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         hint = suggest(merged["precision"], PRECISIONS) if isinstance(merged["precision"], str) else ""
         raise ConfigError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got "
                           f"{merged['precision']!r}{hint}")
+    decay = merged["ema_decay"]
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not (decay == 0 or 0 < decay < 1):
+        raise ConfigError(f"config field 'ema_decay' must be 0 (no weight averaging) or a number in (0, 1), "
+                          f"got {decay!r}")
     if not isinstance(merged["compilation_cache"], str):
         raise ConfigError(f"config field 'compilation_cache' must be a folder, or '' for none, got "
                           f"{merged['compilation_cache']!r}")

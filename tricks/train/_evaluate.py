@@ -31,7 +31,7 @@ def evaluate(eval_step: Callable, state, batches: Iterable[dict]) -> dict[str, A
 
 
 def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
-                     splits: Sequence[str] | None = None) -> dict[str, Any]:
+                     splits: Sequence[str] | None = None, ema: bool = False) -> dict[str, Any]:
     """Evaluates a run's checkpoint (the newest by default) on its evaluation splits.
 
     Works on a finished run or one still training (only finished checkpoints are read).
@@ -43,6 +43,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
         step: which checkpoint; the newest if None.
         splits: which splits; the config's ``eval_splits`` if None, skipping those the
             dataset lacks (as training does).
+        ema: evaluate the moving average of the weights (``ema_decay`` > 0), not the
+            weights; either way at the parameters evaluation uses (`load`).
 
     Returns:
         ``{"step": ..., "splits": {split: {"loss", "accuracy", "examples"}}}``
@@ -52,11 +54,11 @@ def evaluate_workdir(workdir: str | pathlib.Path, step: int | None = None,
             at `step`.
         ValueError: a split named in `splits` that the dataset lacks, or none of the
             config's splits present; an unreadable ``config.json``; a damaged checkpoint
-            at `step`.
+            at `step`; `ema` for a run without a moving average.
     """
     from tricks.train._load import load
 
-    run = load(workdir, step, splits=splits)
+    run = load(workdir, step, splits=splits, ema=ema)
     missing = [s for s in (run.config.eval_splits if splits is None else splits) if s not in run.eval_loaders]
     if (missing and splits is not None) or not run.eval_loaders:
         available = sorted(run.components.dataset.splits)

@@ -15,6 +15,7 @@ import numpy as np
 from tricks.train._build import Components
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
+from tricks.train._ema import evaluated
 from tricks.train._evaluate import evaluate
 from tricks.train._setup import setup
 from tricks.train._state import TrainState
@@ -33,7 +34,9 @@ class Trained:
     Attributes:
         config: the run's config (every field).
         components: its dataset, model, loss, augmentations and optimizer, as built.
-        state: the checkpoint's train state.
+        state: the checkpoint's train state, its parameters (and statistics) those
+            evaluation uses: `evaluation_params` (a schedule-free optimizer's x), or the
+            moving average's when loaded with ``ema=True``.
         step: the checkpoint's step.
     """
 
@@ -58,7 +61,7 @@ class Trained:
 
     @property
     def params(self):
-        """The checkpoint's parameters."""
+        """The checkpoint's evaluated parameters (see `state`)."""
         return self.state.params
 
     @property
@@ -114,7 +117,7 @@ class Trained:
 
 
 def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = None,
-         splits: Any = None) -> Trained:
+         splits: Any = None, ema: bool = False) -> Trained:
     """Reads a run back from its workdir: its config rebuilt, a checkpoint restored.
 
     Nothing in the workdir is changed: a damaged checkpoint (see
@@ -128,6 +131,9 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
         dataset: the dataset to use instead of the config's: needed for a run trained on
             arrays given in memory (`tricks.data.from_arrays`), which are not saved.
         splits: the evaluation splits (`Trained.eval_loaders`); the config's if None.
+        ema: the moving average of the weights (and statistics) instead of the weights
+            (a run trained with ``ema_decay`` > 0). Otherwise the parameters are those
+            evaluation uses (`evaluation_params`: a schedule-free optimizer's x).
 
     Raises:
         FileNotFoundError: no such workdir, no ``config.json``, no checkpoint (or none
@@ -135,6 +141,7 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
             there are).
         ValueError: a ``config.json`` that is not a JSON object; a checkpoint at `step`
             that is damaged (`DamagedCheckpointError`).
+            With `ema`, a run trained without a moving average (``ema_decay`` 0).
         tricks.config.ConfigError: a run trained on arrays in memory, loaded without them.
 
     Examples:
@@ -172,6 +179,9 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
         if step is not None and int(step) not in steps:
             raise FileNotFoundError(f"{workdir} has no checkpoint at step {step}; steps saved: {steps}")
         config = complete(ml_collections.ConfigDict(record))
+        if ema and not config.ema_decay:
+            raise ValueError(f"{workdir} was trained without a moving average of its weights (ema_decay 0): "
+                             f"there are no averaged weights to load")
         built = config.copy_and_resolve_references()
         built.parallel = "sharded"  # read back for one program over the devices, whatever the run used
         if dataset is not None:
@@ -190,6 +200,7 @@ def load(workdir: str | pathlib.Path, step: int | None = None, dataset: Any = No
             state, _ = checkpoints.restore(step, run.state)
     finally:
         checkpoints.close()
+    state = evaluated(state, ema)
     model = run.components.model
     probabilities = jax.jit(lambda variables, image: jax.nn.softmax(
         model.apply(variables, image, train=False).astype(jnp.float32), axis=-1))

@@ -22,6 +22,7 @@ from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
+from tricks.train._ema import evaluated, has_ema, with_ema
 from tricks.train._evaluate import evaluate
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._pretrained import load_pretrained
@@ -60,6 +61,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     Returns:
         ``{"step", "eval": {"accuracy", "loss"}, "splits": {split: {...}}, "train": {...},
         "wall_time_s", ...}``; ``eval`` is the last of the evaluated splits (test by default).
+        Evaluation is at the evaluated parameters (`tricks.train.evaluation_params`: a
+        schedule-free optimizer's x); with ``ema_decay`` > 0 the moving average is
+        evaluated too, logged as ``eval_ema/<split>/...`` and summarized as ``eval_ema``
+        and ``splits_ema`` (`tricks.train._ema`).
 
     Raises:
         NonFiniteLossError: the loss became non-finite (with the step and the last good
@@ -133,6 +138,8 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
     pretrained = meta.get("init_from") if restored is not None else None
     if restored is None and config.init_from:
         state, report = load_pretrained(state, run.components.optimizer, config.init_from, config.init_fresh)
+        if has_ema(state):  # the average starts from the loaded weights
+            state = with_ema(state)
         state = jax.device_put(state, run.strategy.replicated)
         pretrained = {"directory": report.directory, "step": report.step, "loaded": len(report.loaded),
                       "fresh": list(report.fresh)}
@@ -152,7 +159,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
     ] if chief else [])
     record = _workdir.config_record(config)
     if restored is None or force:  # (a resumed run's are kept from its start)
-        writer.describe(record, [f"eval/{split}/{name}" for split in run.eval_loaders
+        writer.describe(record, [f"{prefix}/{split}/{name}" for prefix in _prefixes(state) for split in run.eval_loaders
                                  for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
@@ -167,7 +174,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
     stops = Stops((run.eval_every, checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, config.log_every, adaptive=jax.process_count() == 1,
                 multiple=calls.window if calls.fixed else 1)
-    done, results = start, {}
+    done, results, ema_results = start, {}, {}
     try:
         while done < num_steps:  # a call ends where the host must act, a histogram is due, or the pace says
             step, histogram = done, metrics_log.next_histogram(done)
@@ -189,10 +196,10 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
             metrics_log.finish()  # a non-finite loss stops the run before anything is saved
             common = strategy.from_train(state)
             if evaluating:
-                results = {split: evaluate(run.eval_step, common, loader_.eval_batches())
-                           for split, loader_ in run.eval_loaders.items()}
-                writer.write(done, {f"eval/{split}/{k}": v for split, m in results.items()
-                                    for k, v in m.items() if k != "examples"})
+                results, ema_results = _evaluate_both(run, common)
+                writer.write(done, {f"{prefix}/{split}/{k}": v
+                                    for prefix, found in (("eval", results), ("eval_ema", ema_results))
+                                    for split, m in found.items() for k, v in m.items() if k != "examples"})
                 monitored = results.get("validation") or next(iter(results.values()), None)
                 if monitored is not None and has_plateau:
                     common = common.replace(opt_state=schedules_lib.feed_plateau(common.opt_state, monitored["loss"]))
@@ -212,8 +219,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
         writer.close()
         checkpoints.close()
     if not results:  # resumed at its last step (a finished run): evaluate the final state
-        results = {split: evaluate(run.eval_step, strategy.from_train(state), loader_.eval_batches())
-                   for split, loader_ in run.eval_loaders.items()}
+        results, ema_results = _evaluate_both(run, strategy.from_train(state))
     summary = {
         "step": int(num_steps),
         "eval": results[list(results)[-1]] if results else {},
@@ -223,8 +229,24 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
         "snapshots": snapshots,
         "code_version": version,
     }
+    if ema_results:  # the moving average's, as `eval` and `splits` are the weights'
+        summary["eval_ema"] = ema_results[list(ema_results)[-1]]
+        summary["splits_ema"] = ema_results
     if pretrained is not None:
         summary["init_from"] = pretrained
     if chief:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _evaluate_both(run: Setup, state: Any) -> tuple[dict, dict]:
+    """Each evaluation split's metrics at the evaluated parameters (`evaluated`: the
+    schedule-free x, else the parameters), and at the moving average's ({} without one)."""
+    evaluate_at = lambda ema: {split: evaluate(run.eval_step, evaluated(state, ema), loader_.eval_batches())  # noqa: E731
+                               for split, loader_ in run.eval_loaders.items()}
+    return evaluate_at(False), evaluate_at(True) if has_ema(state) else {}
+
+
+def _prefixes(state: Any) -> tuple[str, ...]:
+    """The prefixes of the evaluation records: ``eval``, and ``eval_ema`` with a moving average."""
+    return ("eval", "eval_ema") if has_ema(state) else ("eval",)

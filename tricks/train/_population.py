@@ -49,6 +49,7 @@ from tricks.train._build import create_checked_state
 from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
+from tricks.train._ema import evaluated, has_ema, with_ema
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._loop import train_and_evaluate
 from tricks.train._members import member_axes, over_members
@@ -229,6 +230,8 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         loader = run.loader if config.seed == base.seed else run.loader.reseeded(config.seed)
         state = run.state if i == 0 else jax.device_put(
             create_checked_state(varying.components(i), example, config.seed, names), run.strategy.replicated)
+        if i > 0 and base.ema_decay:  # (members differing in ema_decay are refused above)
+            state = with_ema(state)
         if jax.tree.structure(state) != jax.tree.structure(run.state):  # (a decay of 0 leaves a part out)
             raise NotVectorizable(f"members differ in {', '.join(varying.differing())}, and member {i}'s values give "
                                   f"its optimizer state another structure than member 0's (a weight decay of 0 "
@@ -302,7 +305,8 @@ class _Varying:
             path[1:]: value for path, value in values.items() if path[0] == field}))
             for field, trees in self.trees.items()}
         return make_train_step(parts.model, built["optimizer"], built["loss"].prepare(
-            parts.dataset.class_counts("train")), parts.augment, parts.num_classes)
+            parts.dataset.class_counts("train")), parts.augment, parts.num_classes,
+            ema_decay=self.run.config.ema_decay, ema_warmup=self.run.config.ema_warmup)
 
 
 def vector_key(config: ml_collections.ConfigDict, numbers: bool = True) -> str:
@@ -356,6 +360,7 @@ class _Member:
     writer: MultiWriter | None = None
     clock: Stopwatch | None = None
     results: dict = dataclasses.field(default_factory=dict)
+    ema_results: dict = dataclasses.field(default_factory=dict)  # the moving average's (ema_decay > 0)
     error: str | None = None
     stopped_at: int = 0
 
@@ -454,8 +459,9 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
         member.writer = MultiWriter([*console, JsonlWriter(member.workdir, member.clock.elapsed),
                                      TensorBoardWriter(member.workdir)])
         if not metas or force:
-            member.writer.describe(record[member.workdir], [f"eval/{split}/{name}" for split in run.eval_loaders
-                                                            for name in run.eval_metrics.summed_classes])
+            member.writer.describe(record[member.workdir], [
+                f"{prefix}/{split}/{name}" for prefix in ("eval", "eval_ema")[:1 + has_ema(run.state)]
+                for split in run.eval_loaders for name in run.eval_metrics.summed_classes])
         member.log = MetricsLog(member.writer, log_every=base.log_every, num_steps=num_steps,
                                 histogram_every=base.histogram_every,
                                 skips_nonfinite=skips_nonfinite(member.state.opt_state))
@@ -480,8 +486,9 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
     stops = Stops((run.eval_every, base.checkpoint_every), snapshots, num_steps)
     pace = Pace(MAX_CALL_SECONDS, base.log_every, adaptive=True, multiple=calls.window if calls.fixed else 1)
     live = list(range(len(members)))
-    evaluator = jax.jit(over_members(run.eval_step, len(members), (member_axes(state), None), 0, form,  # each batch
-                                     "data" if spread else None))
+    evaluators = [jax.jit(over_members(lambda s, b, ema=ema: run.eval_step(evaluated(s, ema), b), len(members),
+                                       (member_axes(state), None), 0, form, "data" if spread else None))  # each batch
+                  for ema in (False, True)[:1 + has_ema(run.state)]]  # the weights', the moving average's
 
     def guarded(i: int, action) -> None:  # a member's non-finite loss stops that member only
         if i not in live:
@@ -511,15 +518,16 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
                 continue
             for i in list(live):
                 guarded(i, MetricsLog.finish)
-            evaluated = _evaluate(evaluator, state, run.eval_loaders, live) if evaluating else {}
+            found = [_evaluate(e, state, run.eval_loaders, live) for e in evaluators] if evaluating else []
             # each member's state, for its checkpoint and its plateau schedule (an evaluation alone needs none)
             host = jax.device_get(state.replace(step=None)) if saving or has_plateau else None
             for i in live:
                 member, common = members[i], None if host is None else _one(host, state.step, i)
                 if evaluating:
-                    member.results = evaluated[i]
-                    member.writer.write(done, {f"eval/{split}/{k}": v for split, m in member.results.items()
-                                               for k, v in m.items() if k != "examples"})
+                    member.results, member.ema_results = found[0][i], found[1][i] if len(found) > 1 else {}
+                    member.writer.write(done, {f"{prefix}/{split}/{k}": v for prefix, results in (
+                        ("eval", member.results), ("eval_ema", member.ema_results))
+                        for split, m in results.items() for k, v in m.items() if k != "examples"})
                     monitored = member.results.get("validation") or next(iter(member.results.values()), None)
                     if monitored is not None and has_plateau:
                         fed = schedules_lib.feed_plateau(common.opt_state, monitored["loss"])
@@ -543,11 +551,15 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
             summaries.append({"error": member.error, "step": member.stopped_at})
             continue
         if not member.results:  # resumed at its last step
-            member.results = _evaluate(evaluator, state, run.eval_loaders, [i])[i]
+            member.results, *ema = [_evaluate(e, state, run.eval_loaders, [i])[i] for e in evaluators]
+            member.ema_results = ema[0] if ema else {}
         summary = {"step": int(num_steps), "eval": member.results[list(member.results)[-1]],
                    "splits": member.results, "train": member.log.latest, "wall_time_s": member.clock.elapsed(),
                    "snapshots": snapshots, "code_version": version,
                    "population": {"members": len(members), "member": i}}
+        if member.ema_results:
+            summary["eval_ema"], summary["splits_ema"] = member.ema_results[list(member.ema_results)[-1]], \
+                member.ema_results
         (member.workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         summaries.append(summary)
     return summaries

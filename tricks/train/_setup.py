@@ -18,6 +18,7 @@ from tricks import metrics as metrics_lib
 from tricks.config import ConfigError
 from tricks.train._build import Components, build_components, create_checked_state
 from tricks.train._defaults import complete
+from tricks.train._ema import with_ema
 from tricks.train._runtime import use_runtime
 from tricks.train._state import TrainState
 from tricks.train._step import make_eval_step, make_train_step
@@ -80,8 +81,11 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
             f"model {names[0]} keeps batch-norm statistics but takes no axis_name, so under parallel="
             f"{_spec_text(config.parallel)} each device would keep statistics of its own rows only; train it with "
             f"parallel='sharded' (the same numbers), or give its factory an axis_name argument for BatchNorm")
+    if config.ema_decay:  # the moving average of the weights lives in the state (tricks.train._ema)
+        state = with_ema(state)
     train_step = strategy.compile_train(make_train_step(
-        parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes, strategy.axis_name))
+        parts.model, parts.optimizer, parts.loss, parts.augment, parts.num_classes, strategy.axis_name,
+        config.ema_decay, config.ema_warmup))
     return Setup(
         config=config,
         components=parts,

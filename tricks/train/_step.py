@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from tricks import metrics as metrics_lib
+from tricks.train._ema import update_ema
 from tricks.train._state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -23,6 +25,8 @@ def make_train_step(
     augment: Callable[[Batch, jax.Array, bool], Batch],
     num_classes: int,
     axis_name: str | None = None,
+    ema_decay: float = 0.0,
+    ema_warmup: bool = False,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Outputs]]:
     """One optimization step: augment on the device, loss, gradients, update.
 
@@ -36,13 +40,18 @@ def make_train_step(
     names the mapped axis: gradients, loss and metrics are averaged over it. The
     optimizer also receives the batch's objective as Optax's extra arguments (``value``,
     ``grad``, ``value_fn``), which line-search methods such as `lbfgs` use (full-batch
-    training) and others ignore.
+    training) and others ignore. With `ema_decay` > 0 the state is an `EmaTrainState`
+    whose average moves after each update (`tricks.train._ema.update_ema`, the decay
+    warmed up with `ema_warmup`): a local update of replicated values, no communication.
     """
 
     optimizer = optax.with_extra_args_support(optimizer)
 
     def mean(x):
         return x if axis_name is None else jax.lax.pmean(x, axis_name)
+
+    def averaged_grad(params):  # the identity, whose cotangent is averaged over the devices
+        return params if axis_name is None else _pmean_cotangent(params, axis_name)
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Outputs]:
         step_key = jax.random.fold_in(state.rng, state.step)
@@ -62,7 +71,7 @@ def make_train_step(
         loss, grads = mean(loss), mean(grads)
         changes, opt_state = optimizer.update(  # the objective too, for line searches (lbfgs)
             grads, state.opt_state, state.params, value=loss, grad=grads,
-            value_fn=lambda params: mean(objective(params)[0]),
+            value_fn=lambda params: mean(objective(averaged_grad(params))[0]),
         )
         new_state = state.replace(
             step=state.step + 1,
@@ -70,11 +79,25 @@ def make_train_step(
             batch_stats=updates.get("batch_stats", state.batch_stats),
             opt_state=opt_state,
         )
+        if ema_decay:
+            new_state = update_ema(new_state, state.step, ema_decay, ema_warmup)
         labels = jnp.argmax(inputs["label"], -1).astype(jnp.int32)
         return new_state, {"loss": loss, "logits": logits.astype(jnp.float32), "labels": labels, "grads": grads,
                            "updates": changes}
 
     return train_step
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _pmean_cotangent(params, axis_name):
+    """The identity, whose cotangent is averaged over `axis_name`: under `pmap`, JAX transposes
+    the ``pmean`` in a replicated objective to each device's own gradient, so without it
+    ``jax.grad(value_fn)`` (sam's second gradient, lbfgs's line search) would differ per device."""
+    return params
+
+
+_pmean_cotangent.defvjp(lambda params, axis_name: (params, None),
+                        lambda axis_name, _, cotangent: (jax.lax.pmean(cotangent, axis_name),))
 
 
 def make_eval_step(model, num_classes: int, augment: Callable[[Batch, jax.Array, bool], Batch],

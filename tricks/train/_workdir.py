@@ -79,7 +79,9 @@ def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: boo
 
     A workdir whose earlier run saved no checkpoint holds nothing to resume: a different
     config starts afresh there (its ``metrics.jsonl`` is kept as ``metrics.jsonl.old``).
-    Nothing is written before both checks pass.
+    Nothing is written before both checks pass. A standard field that the workdir's
+    config lacks (a field added since it was written, such as ``ema_decay``) counts as
+    its default, which does what the code did before the field existed.
 
     Args:
         state: the new run's initial state.
@@ -114,7 +116,7 @@ def prepare(workdir: pathlib.Path, config: ml_collections.ConfigDict, force: boo
         except ValueError as exc:  # not UTF-8 text, not JSON, or not a JSON object
             raise ConfigError(f"{path} is not a readable config ({exc}); remove it to continue this run with "
                               "the new config, or use another --workdir") from None
-        changes = differences(old, new)
+        changes = differences(_with_new_fields(old, new), new)
         folder = workdir / "checkpoints"
         saved = folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
         if changes and not saved:
@@ -233,6 +235,14 @@ def config_record(config: ml_collections.ConfigDict) -> dict:
     return json.loads(plain.to_json()) | {"dataset": {
         "name": data_lib.IN_MEMORY, "dataset": dataset.name, "input_shape": list(dataset.input_shape),
         "split_sizes": dict(dataset.split_sizes)}}
+
+
+def _with_new_fields(old: dict, new: dict) -> dict:
+    """`old` with the standard top-level fields that `new` has and it lacks set to their defaults."""
+    from tricks.train._defaults import default_config
+
+    defaults = config_record(default_config())
+    return {**{k: v for k, v in defaults.items() if k in new and k not in old}, **old}
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
