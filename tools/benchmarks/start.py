@@ -17,9 +17,13 @@ session 15), as a fresh install has it (torch not installed) and with torch inst
 | warm | 1.41 s | 1.24 s | 2.08 s |
 | cold, torch installed | 1.49 s | 5.49 s | 7.81 s |
 | warm, torch installed | 1.55 s | 2.39 s | 3.23 s |
+| cold, torch installed, session 16 | 1.47 s | 4.27 s | 6.61 s |
+| warm, torch installed, session 16 | 1.48 s | 1.31 s | 2.17 s |
 
-Warm / cold to the first step: 0.29, and 0.43 with torch installed: tensorboardX imports
-torch whenever it is there (1.2 s), before the first step, cache or not. What a warm
+Warm / cold to the first step: 0.29, and with torch installed 0.43 in session 15, when
+tensorboardX's package ``__init__`` imported torch (1.1 s) before the first step, cache
+or not; 0.31 since the TensorBoard writer loads only the parts it needs
+(`tricks.train._writers.tensorboardx_parts`). What a warm
 start still spends: building the components and loaders, tracing the programs (the cache
 keys a program by its traced form, so tracing is never skipped) and loading them.
 
