@@ -1,6 +1,7 @@
 """Fine-tuning from another run's checkpoint: init_from, init_fresh, freezing, bad input."""
 
 import json
+import warnings
 
 import ml_collections
 import numpy as np
@@ -121,3 +122,13 @@ def test_finetune_experiment_smoke(tmp_path, capsys):
     frozen = json.loads((tmp_path / "smoke" / "seed0" / "k5_frozen_body_new_head" / "summary.json").read_text())
     assert frozen["init_from"]["fresh"] == ["params/head/bias", "params/head/kernel"]
     assert "init_from" not in json.loads((tmp_path / "smoke" / "seed0" / "k5_scratch" / "summary.json").read_text())
+
+
+def test_init_from_a_schedule_free_run_warns_that_it_loads_y(pretrained, tmp_path):
+    source = tmp_path / "schedule_free"
+    train.train_and_evaluate(quick(dataset=FIRST, optimizer="schedule_free_adamw(learning_rate=0.01)"), source)
+    with pytest.warns(UserWarning, match="schedule-free.*y is loaded"):
+        train.train_and_evaluate(quick(dataset=FIRST, num_steps=1, init_from=str(source)), tmp_path / "from_sf")
+    with warnings.catch_warnings():  # a source with a plain optimizer: nothing to say
+        warnings.filterwarnings("error", message=".*schedule-free.*")
+        train.train_and_evaluate(quick(dataset=FIRST, num_steps=1, init_from=str(pretrained)), tmp_path / "plain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,9 @@ import optax
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
+import registry
 from tricks.config import ConfigError
-from tricks.optimizers import leaves_by_path, path_name
+from tricks.optimizers import is_schedule_free, leaves_by_path, path_name
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._state import TrainState
 
@@ -81,7 +83,9 @@ def load_pretrained(
     paths as the ``freeze`` and ``group_lr`` optimizer wrappers) keep the model's fresh
     initialization: a new head for new classes. Every other path must be in the
     checkpoint with the same shape. The optimizer state is initialized anew from the
-    loaded parameters; step and random key stay those of `state`.
+    loaded parameters; step and random key stay those of `state`. The checkpoint's
+    parameters are loaded as they are: never its moving average (``ema_decay``), and from
+    a run with a schedule-free optimizer its y, with a warning saying so.
 
     Args:
         state: the new run's freshly initialized state.
@@ -157,12 +161,27 @@ def load_pretrained(
     arrays = _restore(directory / "checkpoints" / str(step) / "state", wanted)
     collections = {c: _replace(getattr(state, c), arrays.get(c, {})) for c in COLLECTIONS}
     params = collections["params"]
+    if _schedule_free(source_config.get("optimizer"), params):
+        warnings.warn(
+            f"init_from {source!r}: that run's optimizer is schedule-free, so its checkpoint holds y, the "
+            "point its gradients were taken at, not x, the parameters it was evaluated at "
+            "(tricks.train.evaluation_params); y is loaded", stacklevel=2)
     new_state = state.replace(params=params, batch_stats=collections["batch_stats"],
                               opt_state=optimizer.init(params))
     unused = [f"{c}/{p}" for c in COLLECTIONS for p in stored[c] if p not in model[c]]
     loaded = [f"{c}/{p}" for c in COLLECTIONS for p in wanted[c]]
     return new_state, Pretrained(str(directory), step, tuple(loaded), tuple(fresh_paths), tuple(unused),
                                  source_config)
+
+
+def _schedule_free(spec: Any, params: Any) -> bool:
+    """Whether the optimizer `spec` (a source run's, as saved) keeps a schedule-free state;
+    False where it no longer builds (a plugin gone): nothing to warn of then."""
+    try:
+        optimizer = registry.build("optimizer", spec)
+    except (registry.RegistryError, TypeError, ValueError):
+        return False
+    return is_schedule_free(jax.eval_shape(optimizer.init, params))
 
 
 def _open(directory: pathlib.Path, source: str) -> Checkpoints:
