@@ -1,4 +1,4 @@
-"""Searched-free augmentation policies: RandAugment (Cubuk et al. 2020) and TrivialAugment
+"""Search-free augmentation policies: RandAugment (Cubuk et al. 2020) and TrivialAugment
 (Müller & Hutter 2021), as torchvision's ``RandAugment`` and ``TrivialAugmentWide``.
 
 Each example draws its own ops, magnitudes and signs; the op is a traced index into
