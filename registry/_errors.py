@@ -65,16 +65,45 @@ def suggest(word: str, choices: Iterable[str], n: int = 3, first: Iterable[str] 
         ''
         >>> suggest("mnist", ["mnist1d"], first=["tfds(name='mnist')"])
         " (did you mean tfds(name='mnist') or 'mnist1d'?)"
+        >>> suggest("adma", ["adamax", "adan", "adam"])  # a swap of two letters is one edit
+        " (did you mean 'adam' or 'adamax' or 'adan'?)"
     """
     choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
+    close = _closest(word, choices, n)
     if not close:
         lowered = {c.lower(): c for c in choices}
-        close = [lowered[c] for c in difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=0.6)]
+        close = [lowered[c] for c in _closest(word.lower(), lowered, n)]
     named = [*first, *(repr(c) for c in close)]
     if not named:
         return ""
     return " (did you mean " + " or ".join(named) + "?)"
+
+
+def _closest(word: str, choices: Iterable[str], n: int) -> list[str]:
+    """Up to `n` of difflib's close matches, fewest edits first (`edits`); difflib's order
+    breaks ties. difflib alone ranks by common substrings: 'adma' came out closer to
+    'adamax' and 'adan' than to 'adam'."""
+    close = difflib.get_close_matches(word, list(choices), n=max(n, 10), cutoff=0.6)
+    return sorted(close, key=lambda c: edits(word, c))[:n]
+
+
+def edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of adjacent letters that turn `a` into
+    `b` (the optimal-string-alignment distance).
+
+    Examples:
+        >>> edits("adma", "adam"), edits("adma", "adamax"), edits("sgd", "sgd")
+        (1, 2, 0)
+    """
+    rows = [list(range(len(b) + 1))]
+    for i, x in enumerate(a, 1):
+        row = [i]
+        for j, y in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (x != y)))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def listing(choices: Iterable[str], limit: int = 40) -> str:
