@@ -119,6 +119,23 @@ def evaluated(state: TrainState, ema: bool = False) -> TrainState:
     return state.replace(params=evaluation_params(state))
 
 
+def eval_prefixes(state: Any) -> tuple[str, ...]:
+    """The prefixes of a run's evaluation records: ``eval``, and ``eval_ema`` with a moving average."""
+    return ("eval", "eval_ema") if has_ema(state) else ("eval",)
+
+
+def eval_records(results: dict, ema_results: dict) -> dict[str, Any]:
+    """``{"eval/<split>/<metric>": value, "eval_ema/<split>/<metric>": value}`` of one
+    evaluation, the weights' `results` and the moving average's ({} without one).
+
+    Examples:
+        >>> eval_records({"test": {"accuracy": 0.9, "examples": 10}}, {"test": {"accuracy": 0.95, "examples": 10}})
+        {'eval/test/accuracy': 0.9, 'eval_ema/test/accuracy': 0.95}
+    """
+    return {f"{prefix}/{split}/{k}": v for prefix, found in (("eval", results), ("eval_ema", ema_results))
+            for split, m in found.items() for k, v in m.items() if k != "examples"}
+
+
 def has_ema(state: Any) -> bool:
     """Whether `state` carries a moving average of its weights."""
     return isinstance(state, EmaTrainState)

@@ -22,7 +22,7 @@ from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
 from tricks.train._distributed import initialize_distributed
-from tricks.train._ema import evaluated, has_ema, with_ema
+from tricks.train._ema import eval_prefixes, eval_records, evaluated, has_ema, with_ema
 from tricks.train._evaluate import evaluate
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._pretrained import load_pretrained
@@ -159,7 +159,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
     ] if chief else [])
     record = _workdir.config_record(config)
     if restored is None or force:  # (a resumed run's are kept from its start)
-        writer.describe(record, [f"{prefix}/{split}/{name}" for prefix in _prefixes(state) for split in run.eval_loaders
+        writer.describe(record, [f"{prefix}/{split}/{name}" for prefix in eval_prefixes(state) for split in run.eval_loaders
                                  for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
@@ -197,9 +197,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
             common = strategy.from_train(state)
             if evaluating:
                 results, ema_results = _evaluate_both(run, common)
-                writer.write(done, {f"{prefix}/{split}/{k}": v
-                                    for prefix, found in (("eval", results), ("eval_ema", ema_results))
-                                    for split, m in found.items() for k, v in m.items() if k != "examples"})
+                writer.write(done, eval_records(results, ema_results))
                 monitored = results.get("validation") or next(iter(results.values()), None)
                 if monitored is not None and has_plateau:
                     common = common.replace(opt_state=schedules_lib.feed_plateau(common.opt_state, monitored["loss"]))
@@ -245,8 +243,3 @@ def _evaluate_both(run: Setup, state: Any) -> tuple[dict, dict]:
     evaluate_at = lambda ema: {split: evaluate(run.eval_step, evaluated(state, ema), loader_.eval_batches())  # noqa: E731
                                for split, loader_ in run.eval_loaders.items()}
     return evaluate_at(False), evaluate_at(True) if has_ema(state) else {}
-
-
-def _prefixes(state: Any) -> tuple[str, ...]:
-    """The prefixes of the evaluation records: ``eval``, and ``eval_ema`` with a moving average."""
-    return ("eval", "eval_ema") if has_ema(state) else ("eval",)

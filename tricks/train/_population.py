@@ -49,7 +49,7 @@ from tricks.train._build import create_checked_state
 from tricks.train._calls import MAX_CALL_SECONDS, Calls, Pace, Stops
 from tricks.train._checkpoint import Checkpoints
 from tricks.train._defaults import complete
-from tricks.train._ema import evaluated, has_ema, with_ema
+from tricks.train._ema import eval_prefixes, eval_records, evaluated, has_ema, with_ema
 from tricks.train._logstep import MetricsLog, NonFiniteLossError
 from tricks.train._loop import train_and_evaluate
 from tricks.train._members import member_axes, over_members
@@ -460,7 +460,7 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
                                      TensorBoardWriter(member.workdir)])
         if not metas or force:
             member.writer.describe(record[member.workdir], [
-                f"{prefix}/{split}/{name}" for prefix in ("eval", "eval_ema")[:1 + has_ema(run.state)]
+                f"{prefix}/{split}/{name}" for prefix in eval_prefixes(run.state)
                 for split in run.eval_loaders for name in run.eval_metrics.summed_classes])
         member.log = MetricsLog(member.writer, log_every=base.log_every, num_steps=num_steps,
                                 histogram_every=base.histogram_every,
@@ -525,9 +525,7 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
                 member, common = members[i], None if host is None else _one(host, state.step, i)
                 if evaluating:
                     member.results, member.ema_results = found[0][i], found[1][i] if len(found) > 1 else {}
-                    member.writer.write(done, {f"{prefix}/{split}/{k}": v for prefix, results in (
-                        ("eval", member.results), ("eval_ema", member.ema_results))
-                        for split, m in results.items() for k, v in m.items() if k != "examples"})
+                    member.writer.write(done, eval_records(member.results, member.ema_results))
                     monitored = member.results.get("validation") or next(iter(member.results.values()), None)
                     if monitored is not None and has_plateau:
                         fed = schedules_lib.feed_plateau(common.opt_state, monitored["loss"])
