@@ -11,7 +11,7 @@ import optax
 import registry
 from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
-from tricks.optimizers._decay import l2, uses
+from tricks.optimizers._decay import injected, l2
 from tricks.optimizers._inject import inject, scalar_dtype
 from tricks.optimizers._masks import checked_at_init, decay_mask
 
@@ -21,11 +21,6 @@ def _check(learning_rate, b1, b2, eps, eps_root, weight_decay) -> None:
     _validate.unit_interval(b1=b1, b2=b2)
     _validate.positive(eps=eps)
 
-
-def _hyper(learning_rate, b1, weight_decay) -> dict:
-    return {"learning_rate": learning_rate, "b1": b1} | (
-        {"weight_decay": weight_decay} if uses(weight_decay) else {}
-    )
 
 
 def _check_convention(eps_convention: str) -> None:
@@ -176,7 +171,7 @@ def adam(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return inject(build, **injected(learning_rate, b1, weight_decay))
 
 
 @registry.register("optimizer", "amsgrad")
@@ -226,7 +221,7 @@ def amsgrad(
             scale = optax.scale_by_amsgrad(b1, b2, eps, eps_root)
         return optax.chain(*l2(weight_decay), scale, optax.scale_by_learning_rate(learning_rate))
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return inject(build, **injected(learning_rate, b1, weight_decay))
 
 
 @registry.register("optimizer", "nadam")
@@ -276,7 +271,7 @@ def nadam(
             scale = _scale_by_nadam_momentum_decay(b1, b2, eps, eps_root, momentum_decay)
         return optax.chain(*l2(weight_decay), scale, optax.scale_by_learning_rate(learning_rate))
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return inject(build, **injected(learning_rate, b1, weight_decay))
 
 
 @registry.register("optimizer", "adamw")
@@ -328,4 +323,4 @@ def adamw(
             _scale_by_adam(b1, b2, eps, eps_root, eps_convention), *decay, optax.scale_by_learning_rate(learning_rate)
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)

@@ -11,7 +11,7 @@ import optax
 import registry
 from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
-from tricks.optimizers._decay import l2, uses
+from tricks.optimizers._decay import injected, l2
 from tricks.optimizers._inject import inject
 
 
@@ -20,11 +20,6 @@ def _check(learning_rate, b1, b2, eps, weight_decay) -> None:
     _validate.unit_interval(b1=b1, b2=b2)
     _validate.positive(eps=eps)
 
-
-def _hyper(learning_rate, b1, weight_decay) -> dict:
-    return {"learning_rate": learning_rate, "b1": b1} | (
-        {"weight_decay": weight_decay} if uses(weight_decay) else {}
-    )
 
 
 def _scale_by_radam_torch_eps(b1, b2, eps, eps_root, threshold) -> optax.GradientTransformation:
@@ -118,7 +113,7 @@ def radam(
             coupled, decoupled = l2(weight_decay), []
         return optax.chain(*coupled, scale, *decoupled, optax.scale_by_learning_rate(learning_rate))
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return inject(build, **injected(learning_rate, b1, weight_decay))
 
 
 @registry.register("optimizer", "adamax")
@@ -158,4 +153,4 @@ def adamax(
             *l2(weight_decay), optax.scale_by_adamax(b1, b2, eps), optax.scale_by_learning_rate(learning_rate)
         )
 
-    return inject(build, **_hyper(learning_rate, b1, weight_decay))
+    return inject(build, **injected(learning_rate, b1, weight_decay))

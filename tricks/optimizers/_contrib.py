@@ -9,13 +9,10 @@ import optax
 import registry
 from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
-from tricks.optimizers._decay import uses
+from tricks.optimizers._decay import injected
 from tricks.optimizers._inject import inject
 from tricks.optimizers._masks import checked_at_init, decay_mask
 
-
-def _hyper(learning_rate, b1, weight_decay) -> dict:
-    return {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
 
 
 def _prodigy(learning_rate, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, weights, safeguard_warmup):
@@ -104,7 +101,7 @@ def prodigy(
             learning_rate, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, weights, safeguard_warmup
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)
 
 
 @registry.register("optimizer", "adopt")
@@ -163,4 +160,4 @@ def adopt(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)

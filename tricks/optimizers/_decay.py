@@ -30,3 +30,14 @@ def l2(weight_decay: jax.Array | None) -> list[optax.GradientTransformation]:
         Array([0.5], dtype=float32)
     """
     return [optax.add_decayed_weights(weight_decay)] if weight_decay is not None else []
+
+
+def injected(learning_rate: ScheduleLike, b1: ScheduleLike, weight_decay: ScheduleLike | None = 0.0) -> dict:
+    """The hyperparameters an Adam-like factory injects: ``learning_rate``, ``b1``, and
+    ``weight_decay`` when it `uses` one.
+
+    Examples:
+        >>> sorted(injected(1e-3, 0.9)), sorted(injected(1e-3, 0.9, 1e-4))
+        (['b1', 'learning_rate'], ['b1', 'learning_rate', 'weight_decay'])
+    """
+    return {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})

@@ -13,13 +13,10 @@ import optax
 import registry
 from tricks._types import ScheduleLike
 from tricks.optimizers import _validate
-from tricks.optimizers._decay import uses
+from tricks.optimizers._decay import injected
 from tricks.optimizers._inject import inject
 from tricks.optimizers._masks import checked_at_init, decay_mask
 
-
-def _hyper(learning_rate, b1, weight_decay=0.0) -> dict:
-    return {"learning_rate": learning_rate, "b1": b1} | ({"weight_decay": weight_decay} if uses(weight_decay) else {})
 
 
 def _decoupled(weight_decay, weights) -> list[optax.GradientTransformation]:
@@ -69,7 +66,7 @@ def lion(
             optax.scale_by_lion(b1, b2), *_decoupled(weight_decay, weights), optax.scale_by_learning_rate(learning_rate)
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)
 
 
 @registry.register("optimizer", "adabelief")
@@ -121,7 +118,7 @@ def adabelief(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)
 
 
 @registry.register("optimizer", "yogi")
@@ -167,7 +164,7 @@ def yogi(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return inject(build, **_hyper(learning_rate, b1))
+    return inject(build, **injected(learning_rate, b1))
 
 
 @registry.register("optimizer", "adan")
@@ -222,4 +219,4 @@ def adan(
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return checked_at_init(inject(build, **_hyper(learning_rate, b1, weight_decay)), weights)
+    return checked_at_init(inject(build, **injected(learning_rate, b1, weight_decay)), weights)
