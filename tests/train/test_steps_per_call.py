@@ -95,6 +95,20 @@ def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
             layer: (size, size) for layer, size in sizes.items()}
 
 
+def test_calls_with_and_without_histograms_share_one_program():
+    run = train.setup(train.default_config())
+    calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
+                         (run.state, run.loader.batch(0)), run.train_metrics, log_every=10)
+    state, with_ = calls.run(jax.tree.map(jnp.copy, run.state), 10, histograms=True)
+    state, without = calls.run(state, 10)
+    assert len(calls._programs) == 1  # (a second program once cost the default run half its time)
+    assert with_[0].results().histograms is not None and without[0].results().histograms is None
+    lean = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
+                        (run.state, run.loader.batch(0)), run.train_metrics, log_every=10, histograms=False)
+    with pytest.raises(ValueError, match="without histograms"):
+        lean.run(jax.tree.map(jnp.copy, run.state), 10, histograms=True)
+
+
 def test_calls_stop_at_every_event(monkeypatch, tmp_path):
     ends = []
     run_and_evaluate = train.train_and_evaluate

@@ -163,7 +163,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
                                  for name in run.eval_metrics.summed_classes])
     version = _workdir.code_version()
     calls = Calls(run.train_step.step, strategy, batches, config.steps_per_call, (run.state, run.loader.batch(0)),
-                  run.train_metrics, log_every=config.log_every)
+                  run.train_metrics, log_every=config.log_every, histograms=config.histogram_every > 0)
     metrics_log = MetricsLog(writer, log_every=config.log_every, num_steps=num_steps,
                              histogram_every=config.histogram_every, skips_nonfinite=skips_nonfinite(state.opt_state),
                              histograms=chief)

@@ -55,7 +55,7 @@ class Sharded:
         return TrainStep(step, jax.jit(step, donate_argnums=0), self)
 
     def compile_calls(self, call: Callable) -> Callable:
-        """A training call ``call(state, opened, count, constants, window) -> (state, results, sums)``
+        """A training call ``call(state, opened, count, histograms, constants, window) -> (state, results, sums)``
         (`tricks.train._calls.Calls`) jitted, the state donated; `window` holds the call's
         batches stacked on a leading step axis (`stack_window`)."""
         return jax.jit(call, donate_argnums=0)
@@ -102,8 +102,8 @@ class Pmap(Sharded):
     def compile_calls(self, call: Callable) -> Callable:
         """`call` mapped over the devices (`Sharded.compile_calls`): each device runs it on
         its slice of the state, the open sums and the window (``(devices, steps, rows, ...)``);
-        the step count and the constants are shared."""
-        return jax.pmap(call, axis_name=self.axis_name, in_axes=(0, 0, None, None, 0), donate_argnums=0)
+        the step count, the histograms flag and the constants are shared."""
+        return jax.pmap(call, axis_name=self.axis_name, in_axes=(0, 0, None, None, None, 0), donate_argnums=0)
 
     def stack_window(self, batches: Any) -> Any:
         """Consecutive global batches stacked for `compile_calls`: ``(devices, steps, rows, ...)``,

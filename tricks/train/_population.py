@@ -478,7 +478,7 @@ def _train(run, members: list[_Member], varying: _Varying, form: str, why: str, 
                   base.steps_per_call, (run.state, run.loader.batch(0)), run.train_metrics,
                   log_every=base.log_every, members=len(members),
                   constants=None if varying.arrays is None else jax.device_put(varying.arrays, by_member),
-                  member_axis="data" if spread else None, member_form=form)
+                  member_axis="data" if spread else None, member_form=form, histograms=base.histogram_every > 0)
     opened = [m.log.restore(metas[i].get("log") if metas else None, calls.summed_shapes)
               for i, m in enumerate(members)]
     if all(o is not None for o in opened):
