@@ -27,18 +27,20 @@ Command:
   tricks experiments run speedrun [--seeds N] [--full]
   tricks experiments run speedrun --smoke          (seconds, for tests)
 
-Result (session 14, 2 CPU cores, 10 runs per arm, 6.7 min from nothing): MNIST-1D
-reproduced. The recipe reaches 96.16 ± 0.50% (6 of 10 runs at or above 96%) in 3.4 ± 0.1
-s, of which 0.9 s are its 1,000 steps and the rest compiling and evaluating; the shipped
-config never reaches 96% (94.69 ± 0.65% after 6,000 steps, in 8.7 s). One trick out at a
-time: without batch norm 4 of 10 runs diverge at the rate of 0.5 (the others 84.35 ±
-15.02%); Adam with the same one-cycle shape at 0.01 ends at 94.24% (-1.92 points); a
-constant 0.5 at 95.33% (-0.83); no label smoothing 95.77% (-0.39, within the spread);
-the baseline's 6,000 steps reach 96.85% (10 of 10) but take 7.9 s; gradient histograms
-add 3.2 s, a second compiled program, to a 3.4 s run. At this size the seconds are won as
-much by compiling less as by training less: the steps are a quarter of the recipe's time.
-Batch norm, Nesterov SGD and one-cycle carry its accuracy, the short budget and lean
-logging its time. The full table: ``experiments/results/speedrun/table.md``.
+Result (session 17, 2 CPU cores, 10 runs per arm, 6.4 min from nothing; every run
+compiles its programs, the persistent cache off): MNIST-1D reproduced. The recipe
+reaches 96.16 ± 0.50% (6 of 10 runs at or above 96%) in 3.6 ± 0.1 s, of which 0.9 s are
+its 1,000 steps and the rest compiling and evaluating; the shipped config never reaches
+96% (94.69 ± 0.65% after 6,000 steps, in 7.6 s). One trick out at a time: without batch
+norm 4 of 10 runs diverge at the rate of 0.5 (the others 84.35 ± 15.02%); Adam with the
+same one-cycle shape at 0.01 ends at 94.24% (-1.92 points); a constant 0.5 at 95.33%
+(-0.83); no label smoothing 95.77% (-0.39, within the spread); the baseline's 6,000 steps
+reach 96.85% (10 of 10) but take 8.1 s; gradient histograms add 1.3 s to a 3.6 s run
+(3.2 s in session 14, when calls with histograms were a second compiled program). At
+this size the seconds are won as much by compiling less as by training less: the steps
+are a quarter of the recipe's time. Batch norm, Nesterov SGD and one-cycle carry its
+accuracy, the short budget and lean logging its time. The full table:
+``experiments/results/speedrun/table.md``.
 
 Fashion-MNIST (``--full``): 10 arms of 5 runs, about 5.5 hours on 2 CPU cores, minutes on
 a GPU; not run yet. Its recipe alone, 5 runs on 2 CPU cores (session 14, the same
@@ -155,8 +157,8 @@ Nesterov SGD with a one-cycle rate peaking at 0.5 (its ablations: Adam with the 
 one-cycle shape at the baseline's 0.01, and Nesterov at a constant 0.5); keeps the label
 smoothing (its ablation: none); trains 1,000 steps (its ablation: the baseline's
 6,000); and turns off the gradient histograms ("lean logging"), which the engine records
-every 100 steps by default and which cost a second compiled program (about 3 s of a 6 s
-run). Chosen from probes of 2-3 seeds each:
+every 100 steps by default (then a second compiled program, about 3 s of a 6 s run; since
+session 17 a branch of the one program, 1.3 s). Chosen from probes of 2-3 seeds each:
 batch norm with a cosine decay from 0.3 for 3,000 steps reached 96.3%; with one-cycle
 Nesterov at 0.5, 2,000 steps 97.0%, 1,000 steps 96.5-96.8%, 600 steps 96.0%, 300 steps
 94.1%; 64 channels instead of 25 did no better at 2,000 steps (97.1%).
@@ -188,11 +190,16 @@ def grid(options: Options) -> list[tuple[str, Task, dict[str, list[str]]]]:
 
 
 def base_config(task: Task, smoke: bool):
-    """The task's shipped config (its smoke form in smoke mode), without a progress bar."""
+    """The task's shipped config (its smoke form in smoke mode), without a progress bar,
+    and (out of smoke mode) without the persistent compilation cache, so that every run's
+    time includes its compiling: with the cache, an arm's first run compiled and the
+    others read the programs back (MNIST-1D's recipe: 3.9 s, then 1.7-2.0 s)."""
     from tricks import config as config_lib
 
     cfg = config_lib.load_file(f"{CONFIGS / task.config}.py" + (":smoke" if smoke else ""))
     cfg.progress = False
+    if not smoke:
+        cfg.compilation_cache = ""
     return cfg
 
 
