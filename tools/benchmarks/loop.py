@@ -31,18 +31,34 @@ step, medians; loop vs the faster reference, median of paired ratios):
 
 | config | calls | bare | batched | loop | vs faster |
 |---|---|---|---|---|---|
-| deep_relu_mlp | loop of 100 | 1.262 | 1.257 | 1.127 | -10.3% |
-| deep_tanh_mlp | loop of 100 | 1.651 | 1.533 | 1.614 | +4.7% |
-| digits | loop of 100 | 0.851 | 0.746 | 0.812 | +9.0% |
-| fashion_mnist_cnn | unrolled, 4 | 59.723 | 41.566 | 41.205 | -0.4% |
-| fashion_mnist_mlp | loop of 100 | 1.388 | 1.201 | 1.307 | +9.1% |
-| mnist1d_cnn | unrolled, 4 | 0.678 | 0.616 | 0.638 | +4.4% |
-| mnist1d_mlp | loop of 100 | 0.170 | 0.134 | 0.163 | +23.4% |
-| snapshot_mnist1d | unrolled, 4 | 0.683 | 0.599 | 0.655 | +7.0% |
+| deep_relu_mlp | loop of 100 | 1.286 | 1.209 | 1.027 | -14.5% |
+| deep_tanh_mlp | loop of 100 | 1.686 | 1.479 | 1.547 | +4.2% |
+| digits | loop of 100 | 1.037 | 0.882 | 1.014 | +14.4% |
+| fashion_mnist_cnn | unrolled, 4 | 64.297 | 49.730 | 49.534 | +0.4% |
+| fashion_mnist_mlp | loop of 100 | 1.491 | 1.299 | 1.340 | +3.8% |
+| mnist1d_cnn | unrolled, 4 | 0.855 | 0.719 | 0.812 | +13.0% |
+| mnist1d_mlp | loop of 100 | 0.151 | 0.113 | 0.138 | +22.7% |
+| snapshot_mnist1d | unrolled, 4 | 0.859 | 0.721 | 0.797 | +11.2% |
 
-(Run to run, figures move by 5-8%: digits gave +1.5% and +7.2% in two earlier runs. With
-``--segment 8`` the MNIST-1D MLP's loop pays its first call's host work once per 8 calls
-instead of 2: +10% instead of +13.5%, with ``histogram_every=0``.)
+(session 17; run to run, figures move by 5-8%: digits gave +1.5%, +7.2% and +14.0% in
+earlier runs. With ``--segment 8`` the MNIST-1D MLP's loop pays its first call's host
+work once per 8 calls instead of 2: +10% instead of +13.5%, with ``histogram_every=0``.)
+
+What remains on the small steps is mostly the call's own program, and not its
+arithmetic. Timed alone (no host work, the same arguments each call), the loop's program
+for digits took 0.94 ms a step against the batched step's 0.85; XLA's profile of both
+shows no op of the loop's taking longer than its twin, and the loop's extra ops (the
+metrics, the non-finite check) are a handful of scalar ones. Yet each such op costs far
+more than its arithmetic inside the loop body on XLA:CPU, whose runtime schedules the
+body's ops over its threads: the real step in a bare `fori_loop` ran at the batched
+step's pace (+1-3%), adding the summed metrics +1-2%, then noting the first non-finite
+loss as one scalar `where` another +4-6% (25-50 us of a 0.85 ms step), whether it read
+the loss or the running sum. Two rewrites measured and dropped (session 17, the real
+program against the current one, interleaved): the per-step losses kept as one scalar
+instead of a vector (no change on digits or the MNIST-1D MLP), and the last step of each
+segment run after the loop so that no step's gradients are carried through it (no
+change on digits; the MNIST-1D MLP 15% slower). On `cnn1d`'s unrolled calls the program
+is 4-7% over the batched step and the loop 10% in steady state (no pauses).
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
 `cnn1d`'s 2.98 ms. What the loop does that the references do not: it gathers each call's
