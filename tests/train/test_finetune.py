@@ -124,11 +124,42 @@ def test_finetune_experiment_smoke(tmp_path, capsys):
     assert "init_from" not in json.loads((tmp_path / "smoke" / "seed0" / "k5_scratch" / "summary.json").read_text())
 
 
-def test_init_from_a_schedule_free_run_warns_that_it_loads_y(pretrained, tmp_path):
+def test_init_from_a_schedule_free_run_loads_x_where_it_was_evaluated(pretrained, tmp_path):
+    from tricks.train._pretrained import load_pretrained
+
     source = tmp_path / "schedule_free"
     train.train_and_evaluate(quick(dataset=FIRST, optimizer="schedule_free_adamw(learning_rate=0.01)"), source)
-    with pytest.warns(UserWarning, match="schedule-free.*y is loaded"):
-        train.train_and_evaluate(quick(dataset=FIRST, num_steps=1, init_from=str(source)), tmp_path / "from_sf")
-    with warnings.catch_warnings():  # a source with a plain optimizer: nothing to say
+    fresh = train.setup(quick(dataset=FIRST))
+    with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*schedule-free.*")
-        train.train_and_evaluate(quick(dataset=FIRST, num_steps=1, init_from=str(pretrained)), tmp_path / "plain")
+        state, report = load_pretrained(fresh.state, fresh.components.optimizer, str(source))
+        _, plain = load_pretrained(fresh.state, fresh.components.optimizer, str(pretrained))
+    assert report.schedule_free and "at x" in str(report) and not plain.schedule_free
+    x = leaves_by_path(train.load(source).params)  # what its evaluation used
+    y = saved_params(source)
+    loaded = leaves_by_path(state.params)
+    for path, value in loaded.items():
+        np.testing.assert_allclose(value, x[path], rtol=1e-6, atol=1e-7)
+        assert not np.allclose(value, y[path])
+    summary = train.train_and_evaluate(quick(dataset=FIRST, num_steps=1, init_from=str(source)), tmp_path / "from_sf")
+    assert summary["init_from"]["loaded"] == len(loaded)
+
+def test_init_from_ema_loads_the_sources_moving_average(pretrained, tmp_path, capsys):
+    source = tmp_path / "averaged"
+    train.train_and_evaluate(quick(dataset=FIRST, ema_decay=0.9), source)
+    average = leaves_by_path(train.load(source, ema=True).params)
+    weights = saved_params(source)
+    fresh = train.setup(quick(dataset=SECOND))
+    state, report = train.load_pretrained(fresh.state, fresh.components.optimizer, str(source), ["head"], ema=True)
+    assert report.ema and "moving average" in str(report)
+    for path, value in leaves_by_path(state.params).items():
+        if not path.startswith("head"):
+            np.testing.assert_array_equal(value, average[path])
+            assert not np.allclose(value, weights[path])
+    summary = train.train_and_evaluate(quick(dataset=SECOND, num_steps=1, init_from=str(source), init_fresh=["head"],
+                                             init_from_ema=True), tmp_path / "from_average")
+    assert summary["init_from"]["loaded"] == 2 and "moving average" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="kept no moving average"):  # a source without one
+        train.train_and_evaluate(quick(dataset=FIRST, init_from=str(pretrained), init_from_ema=True), tmp_path / "x")
+    with pytest.raises(ConfigError, match="init_from names no run"):
+        train.complete(quick(init_from_ema=True))

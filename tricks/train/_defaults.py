@@ -68,6 +68,7 @@ def default_config() -> ml_collections.ConfigDict:
     cfg.ema_warmup = False  # the EMA's decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's)
     cfg.init_from = ""  # fine-tuning: "DIR" or "DIR:STEP", a run whose params and batch_stats start this one
     cfg.init_fresh = []  # regexes of paths (e.g. "head") left freshly initialized under init_from
+    cfg.init_from_ema = False  # with init_from: the source's moving average of the weights (its ema_decay > 0)
     cfg.class_balanced = False  # sample classes uniformly instead of examples
     cfg.progress = True  # console progress bar
     cfg.precision = "float32"  # or "bfloat16": convolutions, matmuls, activations in bf16 (PRECISIONS)
@@ -130,6 +131,9 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not (decay == 0 or 0 < decay < 1):
         raise ConfigError(f"config field 'ema_decay' must be 0 (no weight averaging) or a number in (0, 1), "
                           f"got {decay!r}")
+    if merged["init_from_ema"] and not merged["init_from"]:
+        raise ConfigError("config field 'init_from_ema' is true, but init_from names no run to load the moving "
+                          "average from")
     if not isinstance(merged["compilation_cache"], str):
         raise ConfigError(f"config field 'compilation_cache' must be a folder, or '' for none, got "
                           f"{merged['compilation_cache']!r}")

@@ -137,7 +137,8 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, run: Setup,
             print(f"resuming {workdir} from step {start}")
     pretrained = meta.get("init_from") if restored is not None else None
     if restored is None and config.init_from:
-        state, report = load_pretrained(state, run.components.optimizer, config.init_from, config.init_fresh)
+        state, report = load_pretrained(state, run.components.optimizer, config.init_from, config.init_fresh,
+                                        ema=config.init_from_ema)
         if has_ema(state):  # the average starts from the loaded weights
             state = with_ema(state)
         state = jax.device_put(state, run.strategy.replicated)

@@ -37,6 +37,9 @@ class Pretrained:
         fresh: paths left at their fresh initialization because `fresh` patterns matched.
         unused: checkpoint paths the model does not have (e.g. a dropped layer).
         source_config: the source run's config, as saved with its checkpoint.
+        schedule_free: whether the parameters are a schedule-free run's x, computed from
+            its checkpoint (`load_pretrained`).
+        ema: whether they are the source's moving average of its weights.
     """
 
     directory: str
@@ -45,9 +48,13 @@ class Pretrained:
     fresh: tuple[str, ...]
     unused: tuple[str, ...]
     source_config: dict
+    schedule_free: bool = False
+    ema: bool = False
 
     def __str__(self) -> str:
-        lines = [f"init_from {self.directory} step {self.step}: {len(self.loaded)} arrays loaded"]
+        lines = [f"init_from {self.directory} step {self.step}: {len(self.loaded)} arrays loaded"
+                 + (" (the parameters at x, where the schedule-free run was evaluated)" if self.schedule_free else "")
+                 + (" (the moving average of the weights)" if self.ema else "")]
         if self.fresh:
             lines.append(f"  freshly initialized (init_fresh): {', '.join(self.fresh)}")
         if self.unused:
@@ -75,6 +82,7 @@ def load_pretrained(
     optimizer: optax.GradientTransformation,
     source: str,
     fresh: Sequence[str] = (),
+    ema: bool = False,
 ) -> tuple[TrainState, Pretrained]:
     """`state` with parameters and batch statistics taken from a checkpoint of another run.
 
@@ -83,21 +91,26 @@ def load_pretrained(
     paths as the ``freeze`` and ``group_lr`` optimizer wrappers) keep the model's fresh
     initialization: a new head for new classes. Every other path must be in the
     checkpoint with the same shape. The optimizer state is initialized anew from the
-    loaded parameters; step and random key stay those of `state`. The checkpoint's
-    parameters are loaded as they are: never its moving average (``ema_decay``), and from
-    a run with a schedule-free optimizer its y, with a warning saying so.
+    loaded parameters; step and random key stay those of `state`. The parameters loaded
+    are those the source run was evaluated at (`tricks.train.evaluation_params`): from a
+    run with a schedule-free optimizer, x = (y - (1 - b1) z) / b1, computed from the
+    checkpoint's y, z and b1 (the report says so); with `ema`, the source's moving
+    average of them (a run trained with ``ema_decay`` > 0) instead.
 
     Args:
         state: the new run's freshly initialized state.
         optimizer: the new run's optimizer (its state is re-initialized).
         source: ``"DIR"`` (the latest checkpoint of the run in workdir DIR) or ``"DIR:STEP"``.
         fresh: regexes of paths not to load.
+        ema: load the source's moving average of the weights and statistics (config
+            ``init_from_ema``).
 
     Returns:
         (the new state, a `Pretrained` report of what was loaded, left fresh and ignored).
 
     Raises:
-        ConfigError: no checkpoint at `source` (listing the steps there), model paths
+        ConfigError: no checkpoint at `source` (listing the steps there), `ema` from a run
+            that kept no moving average, model paths
             missing from the checkpoint or of another shape (each path with both shapes,
             and the ``init_fresh`` hint), or a `fresh` regex that matches nothing.
 
@@ -137,9 +150,12 @@ def load_pretrained(
         source_config = ckpts.meta(step).get("config", {})
     finally:
         ckpts.close()
+    if ema and not saved.get("ema"):
+        raise ConfigError(f"init_from {source!r} with init_from_ema: that run kept no moving average of its weights "
+                          f"(it was trained with ema_decay 0); drop init_from_ema to load its weights")
     patterns = [re.compile(p) for p in fresh]
     model = {c: leaves_by_path(getattr(state, c)) for c in COLLECTIONS}
-    stored = {c: leaves_by_path(saved.get(c) or {}) for c in COLLECTIONS}
+    stored = {c: leaves_by_path((saved["ema"] if ema else saved).get(c) or {}) for c in COLLECTIONS}
     _check_patterns(patterns, model)
     wanted, fresh_paths, problems = {c: {} for c in COLLECTIONS}, [], []
     for c in COLLECTIONS:
@@ -158,20 +174,33 @@ def load_pretrained(
             + "\nto start these from a fresh initialization (e.g. a new head), set init_fresh, "
             "e.g. --config.init_fresh=\"['head']\""
         )
-    arrays = _restore(directory / "checkpoints" / str(step) / "state", wanted)
+    prefix = None
+    if not ema and _schedule_free(source_config.get("optimizer"), state.params):  # (the average is of x already)
+        prefix = _schedule_free_prefix(leaves_by_path(saved.get("opt_state") or {}))
+        if prefix is None:  # (a state laid out as no optimizer of this version lays it out)
+            warnings.warn(f"init_from {source!r}: that run's optimizer is schedule-free, but its checkpoint's "
+                          f"optimizer state holds no single b1 and z to compute x from; y, the point its "
+                          f"gradients were taken at, is loaded", stacklevel=2)
+        else:
+            wanted["opt_state"] = {f"{prefix}b1": jax.ShapeDtypeStruct((), np.float32),
+                                   **{f"{prefix}z/{path}": leaf for path, leaf in wanted["params"].items()}}
+    if ema:  # the same paths under the checkpoint's "ema"
+        found = _restore(directory / "checkpoints" / str(step) / "state",
+                         {"ema": {f"{c}/{path}": leaf for c in COLLECTIONS for path, leaf in wanted[c].items()}})
+        arrays = {c: {path[len(c) + 1:]: value for path, value in found.get("ema", {}).items()
+                      if path.startswith(f"{c}/")} for c in COLLECTIONS}
+    else:
+        arrays = _restore(directory / "checkpoints" / str(step) / "state", wanted)
+    if prefix is not None:
+        arrays["params"] = _schedule_free_x(arrays.get("params", {}), arrays.pop("opt_state"), prefix)
     collections = {c: _replace(getattr(state, c), arrays.get(c, {})) for c in COLLECTIONS}
     params = collections["params"]
-    if _schedule_free(source_config.get("optimizer"), params):
-        warnings.warn(
-            f"init_from {source!r}: that run's optimizer is schedule-free, so its checkpoint holds y, the "
-            "point its gradients were taken at, not x, the parameters it was evaluated at "
-            "(tricks.train.evaluation_params); y is loaded", stacklevel=2)
     new_state = state.replace(params=params, batch_stats=collections["batch_stats"],
                               opt_state=optimizer.init(params))
     unused = [f"{c}/{p}" for c in COLLECTIONS for p in stored[c] if p not in model[c]]
     loaded = [f"{c}/{p}" for c in COLLECTIONS for p in wanted[c]]
     return new_state, Pretrained(str(directory), step, tuple(loaded), tuple(fresh_paths), tuple(unused),
-                                 source_config)
+                                 source_config, schedule_free=prefix is not None, ema=ema)
 
 
 def _schedule_free(spec: Any, params: Any) -> bool:
@@ -182,6 +211,30 @@ def _schedule_free(spec: Any, params: Any) -> bool:
     except (registry.RegistryError, TypeError, ValueError):
         return False
     return is_schedule_free(jax.eval_shape(optimizer.init, params))
+
+
+def _schedule_free_prefix(opt_state: dict[str, Any]) -> str | None:
+    """Where a schedule-free state lies among a checkpoint's optimizer-state paths: the
+    prefix of its ``b1`` and ``z/...`` (``""`` at the top), or None unless exactly one.
+
+    Examples:
+        >>> _schedule_free_prefix({"count": 0, "inner_state/b1": 0, "inner_state/z/w": 0})
+        'inner_state/'
+        >>> _schedule_free_prefix({"count": 0, "mu/w": 0}) is None
+        True
+    """
+    prefixes = [path[:-2] for path in opt_state if path == "b1" or path.endswith("/b1")]
+    prefixes = [p for p in prefixes if any(path.startswith(f"{p}z/") for path in opt_state)]
+    return prefixes[0] if len(prefixes) == 1 else None
+
+
+def _schedule_free_x(params: dict[str, Any], opt_state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """x = (y - (1 - b1) z) / b1 for each of `params` (y, by path), in float32 as
+    `optax.contrib.schedule_free_eval_params` computes it."""
+    b1 = np.float32(opt_state[f"{prefix}b1"])
+    return {path: ((np.asarray(y, np.float32) - (np.float32(1) - b1) * np.asarray(opt_state[f"{prefix}z/{path}"],
+                                                                                 np.float32)) / b1)
+            for path, y in params.items()}
 
 
 def _open(directory: pathlib.Path, source: str) -> Checkpoints:
