@@ -66,10 +66,6 @@ class Sharded:
         return _stacked(jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "data")), None)(
             *batches)
 
-    def window_like(self, batch: Any, steps: int) -> Any:
-        """The shapes `stack_window` gives `steps` batches like `batch`."""
-        return jax.eval_shape(lambda *b: _stack(b, None), *[batch] * steps)
-
     def to_train(self, state: Any) -> Any:
         """The state laid out for `compile_train`'s step."""
         return state
@@ -109,9 +105,6 @@ class Pmap(Sharded):
         """Consecutive global batches stacked for `compile_calls`: ``(devices, steps, rows, ...)``,
         each device's rows of every step on that device."""
         return _stacked(self._stacked_sharding, jax.local_device_count())(*batches)
-
-    def window_like(self, batch: Any, steps: int) -> Any:
-        return jax.eval_shape(lambda *b: _stack(b, jax.local_device_count()), *[batch] * steps)
 
     @property
     def _stacked_sharding(self) -> jax.sharding.NamedSharding:
