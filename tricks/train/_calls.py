@@ -352,7 +352,8 @@ class Calls:
 
         `losses` holds the call's per-step losses (the first `count` count): the first
         non-finite one names its step, checked once here rather than at every step (on
-        XLA:CPU each scalar operation in a loop body costs about a microsecond). Where
+        XLA:CPU each scalar operation in a loop body costs microseconds, up to tens on
+        digits' MLP: see `tools/benchmarks/loop.py`). Where
         `histograms` (traced) holds, the last step's gradients are counted into histograms
         (zeros otherwise: a `lax.cond`, so calls with and without them share one program).
         """
