@@ -22,7 +22,6 @@ def _check(learning_rate, b1, b2, eps, eps_root, weight_decay) -> None:
     _validate.positive(eps=eps)
 
 
-
 def _check_convention(eps_convention: str) -> None:
     if eps_convention not in ("optax", "keras"):
         raise registry.RegistryError(

@@ -21,7 +21,6 @@ def _check(learning_rate, b1, b2, eps, weight_decay) -> None:
     _validate.positive(eps=eps)
 
 
-
 def _scale_by_radam_torch_eps(b1, b2, eps, eps_root, threshold) -> optax.GradientTransformation:
     """torch's RAdam: ε added to √v of the uncorrected v (Optax: to √v̂), rectified when ρ_t > threshold."""
     rho_inf = 2.0 / (1.0 - b2) - 1.0

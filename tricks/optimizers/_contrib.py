@@ -14,7 +14,6 @@ from tricks.optimizers._inject import inject
 from tricks.optimizers._masks import checked_at_init, decay_mask
 
 
-
 def _prodigy(learning_rate, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, weights, safeguard_warmup):
     """`optax.contrib.prodigy` with its decay on the parameters `weights` selects.
 

@@ -18,7 +18,6 @@ from tricks.optimizers._inject import inject
 from tricks.optimizers._masks import checked_at_init, decay_mask
 
 
-
 def _decoupled(weight_decay, weights) -> list[optax.GradientTransformation]:
     return [optax.add_decayed_weights(weight_decay, weights)] if weight_decay is not None else []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
+import types
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -229,12 +230,11 @@ def _schedule_free_prefix(opt_state: dict[str, Any]) -> str | None:
 
 
 def _schedule_free_x(params: dict[str, Any], opt_state: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """x = (y - (1 - b1) z) / b1 for each of `params` (y, by path), in float32 as
-    `optax.contrib.schedule_free_eval_params` computes it."""
-    b1 = np.float32(opt_state[f"{prefix}b1"])
-    return {path: ((np.asarray(y, np.float32) - (np.float32(1) - b1) * np.asarray(opt_state[f"{prefix}z/{path}"],
-                                                                                 np.float32)) / b1)
-            for path, y in params.items()}
+    """x of each of `params` (y, by path) from the checkpoint's b1 and z under `prefix`, by
+    `optax.contrib.schedule_free_eval_params` itself."""
+    saved = types.SimpleNamespace(b1=np.float32(opt_state[f"{prefix}b1"]),
+                                  z={path: opt_state[f"{prefix}z/{path}"] for path in params})
+    return {path: np.asarray(x) for path, x in optax.contrib.schedule_free_eval_params(saved, params).items()}
 
 
 def _open(directory: pathlib.Path, source: str) -> Checkpoints:
