@@ -58,3 +58,28 @@ def test_each_ablation_sets_back_one_trick_of_the_recipe():
         for trick in task.tricks:
             assert arms[f"without {trick.name}"] == [*recipe, *trick.baseline]
             assert trick.baseline, f"{trick.name}: nothing sets it back"
+
+
+def test_the_ablation_arms_run_their_own_number_of_seeds(monkeypatch, tmp_path):
+    import experiments.speedrun as speedrun
+    from experiments import Options
+
+    trained = []
+
+    def fake_train_arms(base, arms, seeds, root, vectorize):
+        assert not vectorize  # one run after another: each wall time is its own
+        trained.append((root.name, list(arms), len(seeds)))
+        return {arm: runs([0.95] * len(seeds), [1.0] * len(seeds)) for arm in arms}
+
+    monkeypatch.setattr(speedrun, "train_arms", fake_train_arms)
+    monkeypatch.setattr(speedrun, "base_config", lambda task, smoke: None)
+    result = speedrun.run(Options(mode="full", workdir=tmp_path))
+    fashion = TASKS["fashion_mnist"]
+    assert trained == [
+        ("mnist1d", ["baseline", "recipe"], 10), ("mnist1d", list(TASKS["mnist1d"].arms())[2:], 10),
+        ("fashion_mnist", ["baseline", "recipe"], 5), ("fashion_mnist", list(fashion.arms())[2:], 3)]
+    counts = {(row[0], row[1]): row[4] for row in result.rows}
+    assert counts["Fashion-MNIST", "recipe"] == "5 of 5" and counts["Fashion-MNIST", "without batch norm"] == "3 of 3"
+    trained.clear()
+    speedrun.run(Options(mode="full", seeds=2, workdir=tmp_path))  # --seeds sets every arm's
+    assert {count for _, _, count in trained} == {2}
