@@ -3,23 +3,24 @@ accuracy, and whether they pay off only with longer training, as they are said t
 epochs see more distinct views; at a short budget they slow the fitting down).
 
 Arms: no augmentation; a horizontal flip; a random crop with 2 pixels of zero padding;
-both; a multi-scale crop (`random_resized_crop`, 35-100% of the area, resized back to
-28 x 28, no crop at evaluation); colour (brightness ±0.2 and contrast 0.8-1.2); cutout (a
-14 x 14 square, half the side, the ratio of DeVries & Taylor's CIFAR-10 setting); mixup
-(α = 0.2); CutMix (α = 1, the paper's); random erasing (probability 0.5, 2-40% of the
-area, height/width 0.3-3.3: Zhong et al.'s Fashion-MNIST setting, filled with 0, their
-"RE-0" variant, since these pixels are not standardized); RandAugment (2 ops at magnitude
-9 of 31, torchvision's defaults); TrivialAugment (one op at a random magnitude,
-TrivialAugmentWide's ranges). Fixed settings from the sources, not tuned here. Each arm trains the dropout experiment's network (two
-convolutions of ``CHANNELS`` channels with 2 x 2 max pooling, a dense layer of 128, no
-dropout) with Adam and a cosine decay from 0.002, batch 128, on a fixed subset of
-Fashion-MNIST (``PER_CLASS`` training examples per class; the test split whole), at two
-budgets (``EPOCHS``): a short one, where the network has not yet fitted its training set,
-and one 4x longer, where without augmentation it has and overfits. Measured: test
-accuracy and the generalization gap (accuracy on the training split without
-augmentation, minus test accuracy) at the end of each run. ``--full`` adds a budget of
-``LONG`` epochs for every arm, the same subset and network (the larger scale this claim
-needs is the length of training), about 36 minutes on 2 CPU cores, minutes on a GPU.
+both; a multi-scale crop (`random_resized_crop`, 35-100% of the area, resized back to 28 x
+28, no crop at evaluation); colour (brightness ±0.2 and contrast 0.8-1.2); cutout (a 14 x
+14 square, half the side, the ratio of DeVries & Taylor's CIFAR-10 setting); mixup (α =
+0.2); CutMix (α = 1, the paper's); random erasing (probability 0.5, 2-40% of the area,
+height/width 0.3-3.3: Zhong et al.'s Fashion-MNIST setting, filled with 0, their "RE-0"
+variant, since these pixels are not standardized); RandAugment (2 ops at magnitude 9 of
+31, torchvision's defaults); TrivialAugment (one op at a random magnitude,
+TrivialAugmentWide's ranges). Fixed settings from the sources, not tuned here. Each arm
+trains the dropout experiment's network (two convolutions of ``CHANNELS`` channels with 2
+x 2 max pooling, a dense layer of 128, no dropout) with Adam and a cosine decay from
+0.002, batch 128, on a fixed subset of Fashion-MNIST (``PER_CLASS`` training examples per
+class; the test split whole), at two budgets (``EPOCHS``): a short one, where the network
+has not yet fitted its training set, and one 4x longer, where without augmentation it has
+and overfits. Measured: test accuracy and the generalization gap (accuracy on the training
+split without augmentation, minus test accuracy) at the end of each run. ``--full`` adds a
+budget of ``LONG`` epochs for every arm, the same subset and network (the larger scale
+this claim needs is the length of training), about 45 minutes on 2 CPU cores, minutes on a
+GPU.
 
 The verdict's rule, per budget with a tolerance of the larger of 0.5 points and the
 no-augmentation arm's std: an arm *helps* where its test accuracy beats no augmentation
