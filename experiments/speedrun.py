@@ -123,6 +123,17 @@ class Task:
         return {"baseline": [], "recipe": recipe,
                 **{f"without {trick.name}": [*recipe, *trick.baseline] for trick in self.tricks}}
 
+    def seed_lists(self, options: Options) -> dict[str, list[int]]:
+        """``{arm: seeds}``: `seeds` for the baseline and the recipe, `ablation_seeds` for the rest.
+
+        Examples:
+            >>> {arm: len(seeds) for arm, seeds in TASKS["fashion_mnist"].seed_lists(Options()).items()}["recipe"]
+            5
+        """
+        ablation = options.seed_list(self.ablation_seeds or self.seeds)
+        return {arm: options.seed_list(self.seeds) if arm in ("baseline", "recipe") else ablation
+                for arm in self.arms()}
+
 
 def _nesterov(rate: str, weight_decay: float = 0.0) -> str:
     decay = f", weight_decay={weight_decay:g}" if weight_decay else ""
@@ -218,13 +229,11 @@ def base_config(task: Task, smoke: bool):
 def run(options: Options) -> Result:
     rows, numbers, verdicts, readings, curves, points, everything = [], {}, [], [], {}, {}, {}
     for key, task, arms in grid(options):
-        base, root = base_config(task, options.smoke), options.workdir / key
-        references = {arm: arms[arm] for arm in ("baseline", "recipe")}
-        ablations = {arm: overrides for arm, overrides in arms.items() if arm not in references}
-        found = train_arms(base, references, options.seed_list(task.seeds), root, vectorize=False)
-        if ablations:
-            found |= train_arms(base, ablations, options.seed_list(task.ablation_seeds or task.seeds), root,
-                                vectorize=False)
+        base, root, seeds = base_config(task, options.smoke), options.workdir / key, task.seed_lists(options)
+        found, references = {}, ["baseline", "recipe"]
+        for chosen in (references, [arm for arm in arms if arm not in references]):  # each with its seeds
+            if chosen:
+                found |= train_arms(base, {arm: arms[arm] for arm in chosen}, seeds[chosen[0]], root, vectorize=False)
         everything |= {f"{task.name}, {arm}": runs for arm, runs in found.items()}
         verdict, reading = judge(task, found)
         verdicts.append(verdict)
