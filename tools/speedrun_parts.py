@@ -11,8 +11,11 @@ back first, so its runs add to the earlier ones; once every run is finished, the
 experiment itself reuses them all and writes the table. A run is never stopped halfway:
 a resumed run's wall time would count its compiling twice.
 
+``--calibrate`` first trains the baseline's seed 0 again (about 3 minutes) and compares
+it with the kept run: the same accuracy, and this session's speed against that session's.
+
 Command (from the repository's root):
-  python -m tools.speedrun_parts --until 13:10      (then, when it reports 34 of 34:)
+  python -m tools.speedrun_parts --until 13:10 [--calibrate]    (then, at 34 of 34:)
   tricks experiments run speedrun --full
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import pathlib
 import shutil
 import sys
@@ -49,6 +53,16 @@ def plan(task: speedrun.Task, options: Options) -> list[tuple[str, list[str], in
     return [(arm, arms[arm], seed) for arm in order for seed in seeds[arm]]
 
 
+def finished(base, overrides: list[str], workdir: pathlib.Path) -> bool:
+    """Whether `workdir` holds a finished run of `base` with `overrides`: the test
+    `tricks experiments run speedrun --full` reuses runs by (a run of another config, as
+    after a change to the recipe, is trained again)."""
+    from tricks import config as config_lib
+    from tricks import ensembles, train
+
+    return ensembles.finished_summary(config_lib.apply_overrides(train.complete(base), overrides), workdir) is not None
+
+
 def restore(kept: pathlib.Path, root: pathlib.Path) -> int:
     """Copies the kept runs that `root` lacks into it; returns how many."""
     copied = 0
@@ -69,9 +83,36 @@ def keep(root: pathlib.Path, name: str, kept: pathlib.Path) -> None:
         shutil.copy2(root / name / file, kept / name / file)
 
 
+def calibrate(task: speedrun.Task, base, root: pathlib.Path) -> str:
+    """Trains the baseline's seed 0 again in a scratch folder and compares it with its run
+    in `root`: the same test accuracy (the run is deterministic) and this session's wall
+    time against the kept one's. Runs trained in different sessions compare only as far as
+    the machine's speed held; each calibration is appended to ``calibration.jsonl`` in the
+    kept records, so the table's times can be read against it."""
+    overrides = [*task.arms()["baseline"], "seed=0"]
+    scratch = WORKDIR / "calibration"
+    shutil.rmtree(scratch, ignore_errors=True)
+    now = train_arms(base, {"baseline": task.arms()["baseline"]}, [0], scratch, vectorize=False)["baseline"]
+    summary = root / run_folder(overrides) / "summary.json"
+    if not summary.is_file():
+        return f"calibration: the baseline's seed 0 took {now.wall_times()[0]:.1f} s; no kept run to compare with"
+    kept = json.loads(summary.read_text())
+    entry = {"date": datetime.datetime.now().isoformat(timespec="minutes"), "wall_time_s": now.wall_times()[0],
+             "kept_wall_time_s": kept["wall_time_s"], "test_accuracy": now.final()[0],
+             "kept_test_accuracy": kept["splits"]["test"]["accuracy"]}
+    with open(KEPT / "calibration.jsonl", "a") as log:
+        log.write(json.dumps(entry) + "\n")
+    same = "the same" if entry["test_accuracy"] == entry["kept_test_accuracy"] else "ANOTHER"
+    return (f"calibration: the baseline's seed 0 took {entry['wall_time_s']:.1f} s against "
+            f"{entry['kept_wall_time_s']:.1f} s kept ({entry['wall_time_s'] / entry['kept_wall_time_s']:.3f}x); "
+            f"{same} test accuracy ({entry['test_accuracy']:.4f}, kept {entry['kept_test_accuracy']:.4f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--until", required=True, help="the deadline, HH:MM today (local time)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="first train the baseline's seed 0 again, in a scratch folder, against its kept run")
     args = parser.parse_args(argv)
     try:
         hour, minute = (int(part) for part in args.until.split(":"))
@@ -83,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     root = WORKDIR / "fashion_mnist"
     print(f"{restore(KEPT / 'fashion_mnist', root)} kept runs copied into {root}", flush=True)
     base = speedrun.base_config(task, smoke=False)
+    if args.calibrate:
+        print(calibrate(task, base, root), flush=True)
     runs, took, done = plan(task, options), {}, 0
     for arm, overrides, seed in runs:
         name = run_folder([*overrides, f"seed={seed}"])
-        if (root / name / "summary.json").is_file():
+        if finished(base, [*overrides, f"seed={seed}"], root / name):
             done += 1
             continue
         expected = took.get(arm, GUESS_S)
