@@ -37,8 +37,10 @@ Result (sessions 13 and 18, 2 CPU cores, 3 seeds; session 18 added random erasin
 RandAugment and TrivialAugment and ran everything again from nothing: the nine earlier
 arms came out as before, to the digit, but for mixup at 160 epochs, +0.30 points instead
 of +0.32, the seeds 0.1 points apart by float rounding). The default (10 and 40 epochs, 72 runs) took
-15.1 min from nothing, of which 5.6 min the 10-epoch budget (each arm's side-by-side forms
-measured there first): at the limit. Its verdict is now reproduced (mixed with the nine
+15.1 min from nothing, 6 s over the limit: each arm measured its side-by-side forms
+first, 6-11 s each; since session 19 that measurement is kept per model, not per
+augmentation, and the default takes 12.6 min from nothing (cold caches; every number
+the same). Its verdict is now reproduced (mixed with the nine
 first arms). At 10 epochs every augmentation costs accuracy (colour -0.40 points, within
 the tolerance; RandAugment -1.59, TrivialAugment -2.13; multi-scale crop -6.16); at 40
 RandAugment alone helps (86.36 ± 0.31% against 85.48 ± 0.11%, +0.88; crop +0.40), though
