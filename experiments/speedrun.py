@@ -51,13 +51,13 @@ same accuracies as session 14's 5 runs) in 496.8 ± 5.2 s, 481 s of it steps (71
 step, against 66 ms in session 14: the same runs took 461 ± 5 s then); the baseline (the
 shipped config) ends at 91.75 ± 0.23% in 176.4 ± 2.7 s, never 93%; without batch norm
 (the wider network, no batch norm) 92.76 ± 0.16% in 485.6 ± 10.2 s (0 of 3 at 93%).
-Session 19 added 13 (26 of 34), each arm 3 runs: without the wider network (the shipped
+Session 19 added 15 (28 of 34), each arm 3 runs: without the wider network (the shipped
 32-64 channels, dense 128) 92.92 ± 0.08% in 395.9 s (0 of 3); without Nesterov SGD (AdamW
 one-cycle to 0.002) 92.53 ± 0.15%; without one-cycle (a constant 0.1) 89.55 ± 1.82%, the
 largest loss; with the shipped label smoothing 0.05 instead of 0.1 93.22 ± 0.10% (3 of 3),
-within the spread; without flips (crops), 1 run, 92.65%. Where the network is the recipe's, the
-arms took 486-524 s, within 6% of the recipe's time. Left: flips (2 runs), the long
-budget and lean logging (3 each); the table stays MNIST-1D's until they are in.
+within the spread; without flips (crops) 92.61 ± 0.06% (0 of 3). Where the network is the recipe's, the
+arms took 486-524 s, within 6% of the recipe's time. Left: the long budget and lean
+logging (3 runs each); the table stays MNIST-1D's until they are in.
 """
 
 from __future__ import annotations
