@@ -57,3 +57,16 @@ def test_on_a_gpu_the_loop_runs_in_bfloat16_too_and_mfu_is_a_column(capsys, monk
     (result,) = json.loads((tmp_path / "bench.json").read_text())["results"]
     assert {"loop bf16", "bare bf16"} <= set(result["figures"]), out
     assert re.search(r"^  loop bf16\s+\d+\.\d+\s+\d+\s+\d+\.\d\d\s*$", out, re.M), out
+
+
+def test_bf16_measures_the_bfloat16_variants_off_a_gpu_and_keeps_the_float32_goals(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["bench", "step", "--quick", "--bf16", "--models", "mlp", "--batch-sizes", "8",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    found = json.loads((tmp_path / "bench.json").read_text())
+    (result,) = found["results"]
+    assert {"loop", "loop bf16", "bare bf16", "batched bf16"} <= set(result["figures"]), out
+    assert found["settings"]["bf16"] is True and "MFU" not in out
+    times = {"loop": 1.0, "loop bf16": 0.1, "torch eager": 1.2, "torch eager bf16": 0.5}
+    assert step.goals([{"model": "mlp", "batch_size": 8, "seconds_per_step": times}], gpu=False)[0]["met"] is False

@@ -19,8 +19,9 @@ For each model and batch size (default 128 and 1024), the wall time of one train
   each with ``torch.optim.AdamW``
   (``fused=True`` on GPU, PyTorch's default on CPU) and cross-entropy with the same
   label smoothing, on PyTorch's default number of threads, its batch on the device;
-* on GPU, the same in bfloat16: our config's ``precision='bfloat16'`` and PyTorch's
-  ``torch.autocast(dtype=torch.bfloat16)``.
+* on GPU (elsewhere with ``--bf16``), the same in bfloat16: our config's
+  ``precision='bfloat16'`` and PyTorch's ``torch.autocast(dtype=torch.bfloat16)``. The
+  CPU goals stay float32 against float32: ``--bf16`` adds figures, not goals.
 
 The models, built through the registry from the spec a config names (`MODELS`): the
 default config's ``mlp(widths=(256, 256), dropout=0.1)`` and the registry's default
@@ -144,6 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps timed per variant (0: about --seconds of the bare step's)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds timed per variant when --steps is 0")
     parser.add_argument("--quick", action="store_true", help="about 0.2 s per variant (a smoke run)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="measure the bfloat16 variants (ours and PyTorch's autocast) off a GPU too")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/bench_step"),
                         help="the folder of bench.json (default: runs/bench_step)")
 
@@ -396,13 +399,14 @@ def cell(name: str, batch_size: int, args: argparse.Namespace, gpu: bool) -> dic
           f"samples of {timing.segment} calls, log_every {timing.log_every}", flush=True)
     times, samples, form = ours(config(name, batch_size, log_every=timing.log_every), timing)
     skipped = {} if "loop" in times else {"loop": "no sample after the warm-up: use more --steps"}
-    if gpu:
+    bf16 = gpu or args.bf16
+    if bf16:
         times.update(ours(config(name, batch_size, "bfloat16", timing.log_every), timing, " bf16")[0])
     note = torch_note()
     if note:
         skipped["torch"] = note
     else:
-        found, failed = measure_torch(name, batch_size, timing.steps, max(1, samples), gpu)
+        found, failed = measure_torch(name, batch_size, timing.steps, max(1, samples), bf16)
         times.update(found)
         skipped.update(failed)
     return {"model": name, "spec": MODELS[name].spec, "input_shape": list(MODELS[name].shape),
@@ -523,7 +527,7 @@ def run(args: argparse.Namespace) -> int:
     for g in met:
         print(f"  {g['goal']}: {g['value']:.3f}  {'met' if g['met'] else 'NOT met'}")
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {k: getattr(args, k) for k in ("models", "batch_sizes", "steps", "seconds", "quick")}
+    settings = {k: getattr(args, k) for k in ("models", "batch_sizes", "steps", "seconds", "quick", "bf16")}
     (args.out / "bench.json").write_text(json.dumps(
         {"machine": info, "settings": settings, "peak_flops": peaks, "results": results, "goals": met}, indent=1))
     print(f"wrote {args.out / 'bench.json'}")
