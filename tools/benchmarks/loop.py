@@ -57,7 +57,21 @@ the loss or the running sum. Two rewrites measured and dropped (session 17, the 
 program against the current one, interleaved): the per-step losses kept as one scalar
 instead of a vector (no change on digits or the MNIST-1D MLP), and the last step of each
 segment run after the loop so that no step's gradients are carried through it (no
-change on digits; the MNIST-1D MLP 15% slower). On `cnn1d`'s unrolled calls the program
+change on digits; the MNIST-1D MLP 15% slower).
+
+Session 21 split the MNIST-1D MLP's gap (+15-22% against the batched step) in two. The
+loop's program alone, called 4 at a time on the same window, is +5-7% over the batched
+step (seven paired runs, digits alike). The rest comes with the way a run drives it:
+each call is dispatched while the one before runs, and its results are fetched after.
+The host's own work is not it: 1.2-1.8 ms of main-thread CPU per 100-step call (2.5 ms
+with a histogram), and 1.5 ms more of it per call left the time per step unchanged
+(0.159 against 0.161 ms, three runs each). Driving the same program by hand: dispatched
+8 at a time, 0.139-0.145 ms a step; fetching each call's results while the next runs,
+as the loop does, 0.157-0.165 ms; waiting for each call before dispatching the next,
+0.145 ms, but the loop waiting so (its host work then idles the device) took 0.175-0.19
+ms. Why a dispatch overlapping a running call slows it on XLA:CPU is not found yet
+(neither pinning the main thread to a core nor a shorter GIL switch interval changed
+it). On `cnn1d`'s unrolled calls the program
 is 4-7% over the batched step and the loop 10% in steady state (no pauses).
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
@@ -226,7 +240,7 @@ def report(samples: dict[str, list[float]]) -> dict[str, float]:
     out = {f"{name}_s": statistics.median(times) for name, times in samples.items()}
     for name in samples:
         if name != "loop":
-            paired = [100 * (loop / ref - 1) for loop, ref in zip(loops, samples[name])]
+            paired = [100 * (loop / ref - 1) for loop, ref in zip(loops, samples[name], strict=True)]
             q1, _, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else (paired[0],) * 3
             out[f"vs_{name}"], out[f"vs_{name}_q1"], out[f"vs_{name}_q3"] = statistics.median(paired), q1, q3
             out[f"vs_{name}_totals"] = 100 * (sum(loops) / sum(samples[name]) - 1)
