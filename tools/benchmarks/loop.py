@@ -61,17 +61,18 @@ change on digits; the MNIST-1D MLP 15% slower).
 
 Session 21 split the MNIST-1D MLP's gap (+15-22% against the batched step) in two. The
 loop's program alone, called 4 at a time on the same window, is +5-7% over the batched
-step (seven paired runs, digits alike). The rest comes with the way a run drives it:
-each call is dispatched while the one before runs, and its results are fetched after.
-The host's own work is not it: 1.2-1.8 ms of main-thread CPU per 100-step call (2.5 ms
-with a histogram), and 1.5 ms more of it per call left the time per step unchanged
-(0.159 against 0.161 ms, three runs each). Driving the same program by hand: dispatched
-8 at a time, 0.139-0.145 ms a step; fetching each call's results while the next runs,
-as the loop does, 0.157-0.165 ms; waiting for each call before dispatching the next,
-0.145 ms, but the loop waiting so (its host work then idles the device) took 0.175-0.19
-ms. Why a dispatch overlapping a running call slows it on XLA:CPU is not found yet
-(neither pinning the main thread to a core nor a shorter GIL switch interval changed
-it). On `cnn1d`'s unrolled calls the program
+step (seven paired runs, digits alike), and it stays so without the per-step loss record,
+with only ``loss`` (or ``loss`` and ``accuracy``) as training metrics, and with the
+window converted to float32 before the loop instead of each step's batch in it: none of
+these is the 5%. The rest comes with the way a run drives the program. The host's own
+work is not it: 1.2-1.8 ms of main-thread CPU per 100-step call (2.5 ms with a
+histogram), and 1.5 ms more of it per call left the time per step unchanged (0.159
+against 0.161 ms, three runs each). Driving the program by hand in the loop's pattern
+(each call dispatched while the one before runs, the older results fetched after) came
+out 0-12% slower than dispatching 8 calls at once, from one run to the next: on this
+machine's noise (5-10% between runs) it is not pinned down, and waiting for each call
+before dispatching the next made the loop slower (0.175-0.19 ms: its host work then
+idles the device). On `cnn1d`'s unrolled calls the program
 is 4-7% over the batched step and the loop 10% in steady state (no pauses).
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
