@@ -76,8 +76,9 @@ idles the device). Nor did XLA:CPU flags (``--xla_cpu_use_thunk_runtime=false``,
 ``use_xnnpack``, ``use_onednn``, ``enable_concurrency_optimized_scheduler``,
 ``multi_thread_eigen=false``) or JAX's CPU dispatch made synchronous
 (``JAX_CPU_ENABLE_ASYNC_DISPATCH=false``: MNIST-1D MLP +9.6% and +19.5% against +12.7% and
-+13.8% with it, in alternating runs) change the gap beyond the noise. On `cnn1d`'s unrolled calls the program
-is 4-7% over the batched step and the loop 10% in steady state (no pauses).
++13.8% with it, in alternating runs) change the gap beyond the noise. On `cnn1d`'s
+unrolled calls the program is 4-7% over the batched step and the loop 10% in steady
+state (no pauses).
 
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
 `cnn1d`'s 2.98 ms. What the loop does that the references do not: it gathers each call's
