@@ -49,29 +49,34 @@ the machine, the settings, every figure and the goals. Not yet run on a GPU: the
 take the bfloat16 and MFU paths on CPU only.
 
 Measured on the project's 2-core CPU VM, `tricks bench step` (the defaults, one run of
-6.6 min; jax 0.10.2, torch 2.13.0+cpu on its default 2 threads; ms per step, the best
-sample; x loop in brackets; the ResNet-20 at 1024 is one sample of 4 steps, 170 s for
-its cell):
+9.5 min in session 22; jax 0.10.2, torch 2.13.0+cpu on its default 2 threads; ms per
+step, the best sample; x loop in brackets; the ResNet-20 at 1024 is one sample of 4
+steps, 233 s for its cell):
 
 | model | batch | loop | bare | batched | torch eager | torch.compile | torch channels-last |
 |---|---|---|---|---|---|---|---|
-| mlp | 128 | 1.304 | 1.426 (1.09) | 1.326 (1.02) | 2.559 (1.96) | 3.430 (2.63) | - |
-| mlp | 1024 | 8.581 | 8.499 (0.99) | 8.222 (0.96) | 9.470 (1.10) | 14.601 (1.70) | - |
-| cnn | 128 | 48.996 | 64.977 (1.33) | 47.997 (0.98) | 38.988 (0.80) | 62.950 (1.28) | 22.832 (0.47) |
-| cnn | 1024 | 484.563 | 601.306 (1.24) | 476.631 (0.98) | 484.589 (1.00) | 527.292 (1.09) | 352.209 (0.73) |
-| cnn1d | 128 | 0.889 | 1.017 (1.14) | 0.843 (0.95) | 2.321 (2.61) | 2.676 (3.01) | - |
-| cnn1d | 1024 | 4.753 | 5.360 (1.13) | 4.620 (0.97) | 6.440 (1.35) | 7.311 (1.54) | - |
-| resnet | 128 | 397.207 | 432.320 (1.09) | 398.050 (1.00) | 162.251 (0.41) | 123.965 (0.31) | 143.472 (0.36) |
-| resnet | 1024 | 4859.629 | 5356.356 (1.10) | 4962.142 (1.02) | 1868.723 (0.38) | 1185.905 (0.24) | 1578.948 (0.32) |
+| mlp | 128 | 1.228 | 1.356 (1.10) | 1.178 (0.96) | 2.698 (2.20) | 3.670 (2.99) | - |
+| mlp | 1024 | 8.820 | 8.456 (0.96) | 8.279 (0.94) | 13.212 (1.50) | 18.300 (2.07) | - |
+| cnn | 128 | 45.935 | 48.410 (1.05) | 43.937 (0.96) | 54.481 (1.19) | 72.993 (1.59) | 34.821 (0.76) |
+| cnn | 1024 | 764.353 | 981.751 (1.28) | 833.602 (1.09) | 578.092 (0.76) | 609.386 (0.80) | 410.737 (0.54) |
+| cnn1d | 128 | 0.650 | 0.787 (1.21) | 0.666 (1.02) | 1.859 (2.86) | 2.271 (3.50) | - |
+| cnn1d | 1024 | 3.888 | 4.508 (1.16) | 3.958 (1.02) | 6.380 (1.64) | 6.738 (1.73) | - |
+| resnet | 128 | 335.496 | 387.161 (1.15) | 344.619 (1.03) | 195.556 (0.58) | 152.094 (0.45) | 177.263 (0.53) |
+| resnet | 1024 | 5301.539 | 6370.224 (1.20) | 6092.509 (1.15) | 2492.505 (0.47) | 1500.375 (0.28) | 1769.863 (0.33) |
 
-The CPU goals: the MLP's loop takes 0.51x PyTorch eager's time at batch 128 (met) but
-0.91x at 1024 (not met: both run the 1.28 GFLOP step at 135-150 GFLOP/s, the
-matmuls' bound here); the CNN's, 1.26x at 128 and 1.00x at 1024 (met), though PyTorch's
-channels-last step is 2.1x and 1.4x faster than ours. PyTorch runs ResNet-20 2.4-4x
-faster (no goal on CPU; not looked into here). That run had the
-machine to itself (load average at most 1.9, the benchmark's own). Two earlier runs
-shared it with a test suite (load 3-4): ours moved by up to 1.7x, PyTorch's by up to
-30x (MLP at 128: 74 ms; its two threads wait on each other when a core is taken).
+The CPU goals: the MLP's loop takes 0.46x PyTorch eager's time at batch 128 (met) and
+0.67x at 1024 (not met). At 1024 the goal is below the machine's floor: float32 matrix
+products run at 180-215 GFLOP/s on these two cores whoever calls them (NumPy, PyTorch,
+XLA), so the 1.28 GFLOP step's products alone take 6.0-7.1 ms, and 0.6x PyTorch's best
+eager step (9.47 ms, in an earlier run) is 5.7 ms; ours runs the step at 145 GFLOP/s.
+The CNN's loop takes 0.84x at 128 and 1.32x at 1024 (met), though PyTorch's
+channels-last step is 1.3x and 1.9x faster than ours. PyTorch runs ResNet-20 1.7-3.5x
+faster (no goal on CPU; not looked into here). The machine's pace moves between runs:
+the earlier run had the CNN at 1024 at 484.6 ms (ours) and 484.6 (PyTorch eager), the
+MLP at 1024 at 8.58 and 9.47. That run had the machine to itself (load average at most
+1.9, the benchmark's own). Two earlier runs shared it with a test suite (load 3-4): ours
+moved by up to 1.7x, PyTorch's by up to 30x (MLP at 128: 74 ms; its two threads wait on
+each other when a core is taken).
 
 Examples:
   tricks bench step
