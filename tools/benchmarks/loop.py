@@ -259,7 +259,7 @@ def measure(cfg, steps: int, segment: int, warm: int = 200,
 
     def on_call(step, state):
         seen["calls"] += 1
-        if seen["calls"] % segment == 1 % segment:  # the first call after a pause has been dispatched
+        if (seen["calls"] - 1) % segment == 0:  # the first call after a pause has been dispatched
             seen["began"] = time.perf_counter()
         if seen["calls"] % segment:
             return
