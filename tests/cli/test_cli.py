@@ -52,7 +52,8 @@ def test_console_script_runs():
     assert result.returncode == 0 and "tricks" in result.stdout
 
 
-def test_list_prints_kind_name_signature_and_summary(capsys):
+def test_list_prints_kind_name_signature_and_summary(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # (the columns are cut to the terminal's width, whatever runs the test)
     assert main(["list", "optimizer", "adamw*"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["kind", "name", "signature", "summary"]
