@@ -118,6 +118,25 @@ is, but with the default metrics they changed nothing (paired, +1.7% over the pr
 it is; ``log_every=100``, one segment a call). The same comparison moves by about 3%
 between processes, which is the size of each piece.
 
+Session 23 ran on a machine of the same kind with AVX2 only (no AVX-512), about twice as
+slow (digits' batched step 1.43 ms against 0.75), where the gaps are wider: digits
++13.2%, the MNIST-1D MLP +18.9% to +28.1% (three runs). With the MNIST-1D MLP there:
+
+* the difference is per step, not per call: fitted over calls of 1, 25 and 100 steps of
+  the loop's program alone, it costs 0.276 ms a step and 1.45 ms a call, the batched step
+  0.239 ms and 0.71 ms (12 rounds, interleaved);
+* the host is not it: its main thread spends 3.5 ms of CPU per 100-step call (digits
+  7.7 ms), and 4 ms more per call, burnt in the hook, left the time per step as it was
+  (0.303 against 0.306 ms, three runs each), since XLA:CPU runs these small programs on
+  about one of the two cores (the other idled half the benchmark's time, by `/proc/stat`);
+* JAX lowers threefry on CPU as a `while` loop of 5 rounds, so each key derivation is a
+  loop nested in the step; one `fold_in` costs about 1.4 us there, and the loop's step has
+  one more than the bare step (the `split` for the augmentation key): under 1%;
+* the next call's window gathered by a separate program dispatched a call ahead (which
+  could run on the idle core) gave +6.6% against +11.8% in one run and +7.3% against
+  +6.8% in the next (digits +2.6% against +1.5%): no gain, not adopted;
+* between processes the batched step itself moved from 0.19 to 0.26 ms a step.
+
 Before calls ran unrolled, the Fashion-MNIST CNN's loop took 684-776 ms per step and
 `cnn1d`'s 2.98 ms. What the loop does that the references do not: it gathers each call's
 batches on the device and slices each step's from them, merges each step's summed
