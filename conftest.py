@@ -8,8 +8,9 @@ both sides of a comparison compile alike. TRICKS_TEST_FULL_OPT=1 tests with XLA'
 default compilation instead.
 
 The runs of the suite share one persistent compilation cache (``$TRICKS_CACHE/xla``, the
-default of every config's ``compilation_cache``), new for each session and removed at
-its end, so a program compiled by one test is loaded by the next that builds it. A hit
+default of every config's ``compilation_cache``), new for each session (for each of
+its worker processes, under ``pytest -n``) and removed at its end, so a program
+compiled by one test is loaded by the next that builds it. A hit
 is the executable that compiling the same program with the same flags would give, so
 no test sees other numbers; and no session starts warm from an earlier one (whose JAX
 or code may have been another). Tests that set ``$TRICKS_CACHE`` themselves get caches

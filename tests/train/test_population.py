@@ -65,7 +65,7 @@ def assert_records_close(a: list[dict], b: list[dict]) -> None:
         np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=1e-5, atol=1e-6)
 
 
-def test_members_equal_separate_runs(separate, tmp_path, capsys):
+def test_members_equal_separate_runs(separate, tmp_path, capsys, monkeypatch):
     """4 seeds x 2 peak rates of a warmup-cosine schedule, side by side: over these 30 steps
     of the digits MLP the members' records are those of the separate runs to within 1e-5
     relative, and their final parameters to within 5e-5 (measured: records at most 4e-7
@@ -73,6 +73,7 @@ def test_members_equal_separate_runs(separate, tmp_path, capsys):
     another order, and over thousands of Adam steps at a high rate that grows as any
     rounding change does: on the MNIST-1D MLP at 0.01, records first differ in the 7th
     digit at step 200)."""
+    vmapped(monkeypatch)
     workdirs = [tmp_path / f"m{i}" for i in range(len(MEMBERS))]
     summaries = train.train_population([config(*member) for member in MEMBERS], workdirs)
     assert "8 members side by side (differing in seed, optimizer.learning_rate.schedule.init_value; vmap)" in \
@@ -168,8 +169,8 @@ def test_members_that_cannot_train_together_are_refused(tmp_path, fields, other,
 
 
 def vmapped(monkeypatch):
-    """The members vmapped whatever `side_by_side` would measure: under a loaded CPU its
-    timings chose one run after another once, in a test of something else (the grouping)."""
+    """The members vmapped whatever `side_by_side` would measure: under a loaded CPU (another
+    test worker) its timings chose one run after another, in tests of something else."""
     monkeypatch.setattr(_population, "side_by_side", lambda run, members: ("vmap", "as the test says"))
 
 
@@ -210,6 +211,7 @@ def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_pa
 def test_more_members_than_memory_holds_are_refused_or_split(tmp_path, monkeypatch, capsys):
     """With room for 2 members by `member_bytes`' estimate, 3 are refused, naming how many
     fit, before anything is written; a sweep trains them in groups of 2 instead."""
+    vmapped(monkeypatch)
     each = sum(train.member_bytes(train.setup(config(0))).values())
     monkeypatch.setattr(_population, "free_memory", lambda: int(2.5 * each / _population.MEMORY_HEADROOM))
     with pytest.raises(train.TooManyMembers, match="3 members side by side need about .* at most 2 fit") as info:

@@ -185,8 +185,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
         ...     cfg.num_steps, cfg.eval_every, cfg.progress = 20, 20, False
         >>> configs[1].optimizer.weight_decay = 0.01
         >>> summaries = train_population(configs, [tempfile.mkdtemp(), tempfile.mkdtemp()])  # doctest: +ELLIPSIS
-        training 2 members side by side (differing in seed, optimizer.weight_decay; vmap)
-        ...
+        training 2 members ...
         >>> [s["step"] for s in summaries], summaries[0]["eval"] != summaries[1]["eval"]
         ([20, 20], True)
     """
