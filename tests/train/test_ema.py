@@ -14,7 +14,6 @@ import pytest
 
 from tricks import train
 from tricks.config import ConfigError
-from tricks.train import _population
 from tricks.train._ema import EmaTrainState, ema_decay_at
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -139,10 +138,7 @@ def test_population_members_differing_in_decay_are_not_grouped(tmp_path):
     assert info.value.fields == ["ema_decay"]
 
 
-def test_population_members_with_ema_train_as_single_runs(tmp_path, monkeypatch):
-    # side by side whatever `side_by_side` would measure: on a loaded CPU (another test worker)
-    # its timings once chose one run after another, which this test is not about
-    monkeypatch.setattr(_population, "side_by_side", lambda run, members: ("vmap", "as the test says"))
+def test_population_members_with_ema_train_as_single_runs(vmapped, tmp_path):
     configs = [_config(num_steps=20, eval_every=20, seed=seed) for seed in (0, 1)]
     summaries = train.train_population(configs, [tmp_path / "p0", tmp_path / "p1"])
     for seed, summary in zip((0, 1), summaries, strict=True):

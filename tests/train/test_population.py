@@ -65,7 +65,7 @@ def assert_records_close(a: list[dict], b: list[dict]) -> None:
         np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=1e-5, atol=1e-6)
 
 
-def test_members_equal_separate_runs(separate, tmp_path, capsys, monkeypatch):
+def test_members_equal_separate_runs(vmapped, separate, tmp_path, capsys):
     """4 seeds x 2 peak rates of a warmup-cosine schedule, side by side: over these 30 steps
     of the digits MLP the members' records are those of the separate runs to within 1e-5
     relative, and their final parameters to within 5e-5 (measured: records at most 4e-7
@@ -73,7 +73,6 @@ def test_members_equal_separate_runs(separate, tmp_path, capsys, monkeypatch):
     another order, and over thousands of Adam steps at a high rate that grows as any
     rounding change does: on the MNIST-1D MLP at 0.01, records first differ in the 7th
     digit at step 200)."""
-    vmapped(monkeypatch)
     workdirs = [tmp_path / f"m{i}" for i in range(len(MEMBERS))]
     summaries = train.train_population([config(*member) for member in MEMBERS], workdirs)
     assert "8 members side by side (differing in seed, optimizer.learning_rate.schedule.init_value; vmap)" in \
@@ -168,14 +167,7 @@ def test_members_that_cannot_train_together_are_refused(tmp_path, fields, other,
         train.train_population([config(0)], [])
 
 
-def vmapped(monkeypatch):
-    """The members vmapped whatever `side_by_side` would measure: under a loaded CPU (another
-    test worker) its timings chose one run after another, in tests of something else."""
-    monkeypatch.setattr(_population, "side_by_side", lambda run, members: ("vmap", "as the test says"))
-
-
-def test_a_vectorized_sweep_groups_runs_by_what_does_not_vectorize(tmp_path, capsys, monkeypatch):
-    vmapped(monkeypatch)
+def test_a_vectorized_sweep_groups_runs_by_what_does_not_vectorize(vmapped, tmp_path, capsys):
     base = config(0, num_steps=10, eval_every=10, checkpoint_every=0)
     runs = ensembles.grid(["batch_size=[32,64]", "optimizer.weight_decay=[0.01,0.001]", "seed=[0,1]"])[4:]
     result = ensembles.sweep(base, tmp_path, runs, vectorize=True)
@@ -190,10 +182,9 @@ def test_a_vectorized_sweep_groups_runs_by_what_does_not_vectorize(tmp_path, cap
     assert again["ranking"] == result["ranking"]
 
 
-def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_path, capsys, monkeypatch):
+def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(vmapped, tmp_path, capsys):
     """Runs that differ in a warmup length (concrete) and a rate (traced) train in one group
     per warmup length, its rates and seeds side by side."""
-    vmapped(monkeypatch)
     base = config(0, num_steps=10, eval_every=10, checkpoint_every=0)
     runs = ensembles.grid(["optimizer.learning_rate.warmup_steps=[5,9]",
                            "optimizer.learning_rate.schedule.init_value=[0.003,0.01]", "seed=[0,1]"])
@@ -208,10 +199,9 @@ def test_a_vectorized_sweep_splits_a_group_whose_numbers_cannot_be_traced(tmp_pa
     assert sorted(run["step"] for run in result["runs"]) == [10] * 8
 
 
-def test_more_members_than_memory_holds_are_refused_or_split(tmp_path, monkeypatch, capsys):
+def test_more_members_than_memory_holds_are_refused_or_split(vmapped, tmp_path, monkeypatch, capsys):
     """With room for 2 members by `member_bytes`' estimate, 3 are refused, naming how many
     fit, before anything is written; a sweep trains them in groups of 2 instead."""
-    vmapped(monkeypatch)
     each = sum(train.member_bytes(train.setup(config(0))).values())
     monkeypatch.setattr(_population, "free_memory", lambda: int(2.5 * each / _population.MEMORY_HEADROOM))
     with pytest.raises(train.TooManyMembers, match="3 members side by side need about .* at most 2 fit") as info:
