@@ -1,13 +1,20 @@
 """tricks: every well-known training trick as a named, composable, tested JAX component.
 
 Importing `tricks` registers every built-in component in the default `registry`, then
-loads third-party components from the ``tricks.plugins`` entry-point group.
+loads third-party components from the ``tricks.plugins`` entry-point group. First, if no
+JAX backend has started, it asks XLA:CPU for its own convolution kernels instead of
+YNNPACK's, which are several times slower for 2-D convolutions' gradients (see
+`tricks._xla_cpu`; a user's own ``--xla_cpu_experimental_ynn_fusion_type`` stands).
 
 Examples:
     >>> import registry, tricks
     >>> "config" in dir(tricks)
     True
 """
+
+from tricks import _xla_cpu
+
+_xla_cpu.use_xla_convolutions()
 
 import registry
 from tricks import config

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 import jax
 from jax.experimental.compilation_cache import compilation_cache
 
+from tricks._xla_cpu import backend_started
+
 CACHE_ENV = "TRICKS_CACHE"
 """The environment variable naming tricks' cache folder (default ``~/.cache/tricks``): the
 compilation cache's ``xla/`` and the side-by-side measurements (`tricks.train.side_by_side`)."""
@@ -148,7 +150,7 @@ def use_deterministic_kernels() -> bool:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_gpu_deterministic_ops" in flags:
         return "xla_gpu_deterministic_ops=false" not in flags
-    if not _backend_started():
+    if not backend_started():
         os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_FLAG}".strip()
         return True
     if jax.default_backend() != "gpu":
@@ -158,16 +160,3 @@ def use_deterministic_kernels() -> bool:
                   f"XLA_FLAGS={DETERMINISTIC_FLAG} (the tricks command does), or build the run before any other "
                   f"JAX computation", stacklevel=2)
     return False
-
-
-def _backend_started() -> bool:
-    """Whether JAX has started its backends (after which ``XLA_FLAGS`` is not read again).
-
-    JAX has no public question for this; its private one is used where present, and
-    otherwise the backend is taken as started (the cautious answer: a warning on GPU).
-    """
-    try:
-        from jax._src import xla_bridge
-        return bool(xla_bridge.backends_are_initialized())
-    except (ImportError, AttributeError):
-        return True
