@@ -26,9 +26,10 @@ unrolled, 44 s one by one and 97 s vmapped (measured 30 s of training unrolled, 
 by one). The measurement is cached in ``$TRICKS_CACHE/side_by_side.json`` (default
 ``~/.cache/tricks``), keyed by backend, device, device count, model, batch and member
 count, JAX's version and ``XLA_FLAGS`` (which choose kernels: `tricks._xla_cpu`); not by
-the optimizer or the augmentation, which move a step's time less than the forms differ: the augmentation experiment's CNN (16-32, batch 128, 3 members) measured
-once per augmentation took 19-25 ms a step alone, 76-90 ms unrolled and 214-281 ms
-vmapped across its 12 augmentations, and each measurement cost 6-11 s of compiling and
+the optimizer or the augmentation, which move a step's time less than the forms differ:
+the augmentation experiment's CNN (16-32, batch 128, 3 members) measured once per
+augmentation took 19-25 ms a step alone, 76-90 ms unrolled and 214-281 ms vmapped across
+its 12 augmentations, and each measurement cost 6-11 s of compiling and
 timing, 20-40% of a 10-epoch group's 28 s (3 seeds, 156 steps).
 """
 
