@@ -78,6 +78,12 @@ MLP at 1024 at 8.58 and 9.47. That run had the machine to itself (load average a
 moved by up to 1.7x, PyTorch's by up to 30x (MLP at 128: 74 ms; its two threads wait on
 each other when a core is taken).
 
+Those figures ran with YNNPACK's convolutions (jaxlib's default), which `import tricks`
+has left out since session 24 (`tricks._xla_cpu`). On a 2-core AVX2 machine without them
+(session 24; README has the table) the CNN's loop took 0.78x PyTorch eager's time at batch
+128 and 0.38x at 1024 (there, with YNNPACK's, 1.16x and 1.91x in session 23), ResNet-20's
+1.05x at batch 128; the MLP at 1024 took 0.80x (goal 0.6x, not met).
+
 Examples:
   tricks bench step
   tricks bench step --models mlp cnn --batch-sizes 128 --seconds 10
