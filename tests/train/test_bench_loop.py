@@ -26,7 +26,7 @@ def test_samples_are_taken_between_whole_calls_and_the_run_is_unchanged(monkeypa
     cfg = train.default_config()
     cfg.model, cfg.steps_per_call = "mlp(widths=(16,))", 10
     samples, calls = loop.measure(train.complete(cfg), steps=100, segment=3, warm=40)
-    assert calls.window == 10 and not calls.unrolled
+    assert calls.window == 10 and not calls.fixed
     # pauses every 3 calls (30 steps): at steps 30, 60, ..., 120; samples of segments starting at >= 40
     assert len(samples["loop"]) == len(samples["bare"]) == len(samples["batched"]) == 2
     assert all(t > 0 for times in samples.values() for t in times)

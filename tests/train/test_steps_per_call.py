@@ -41,7 +41,7 @@ def assert_same_records(a, b):
         np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(y)], rtol=2e-5, atol=1e-7)
 
 
-FORMS = {"loop": (1, 4, 0), "unrolled": (1, 3, 0), "stacked": (1, 4, 0), "pmap": (1, 4, 0)}
+FORMS = {"loop": (1, 4, 0), "convolutions": (1, 3, 0), "stacked": (1, 4, 0), "pmap": (1, 4, 0)}
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
@@ -51,10 +51,11 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
     """Stops at log steps (10), evaluations (15), checkpoints (7) and snapshots (12) fall
     inside would-be windows; every one of them happens at its step whatever the window.
     The reference runs each step as a call of its own. Each form of call is checked: the
-    loop (traced length), unrolled calls (as convolutions on CPU get) with single-step
-    remainders, and windows of stacked batches from Grain and under pmap."""
-    if form == "unrolled":
-        monkeypatch.setattr(_calls, "unrolls", lambda *args: True)
+    loop (traced length), the loop of a model with convolutions (laid out on a CPU:
+    `tricks.train.canonical_convolutions`), and windows of stacked batches from Grain and
+    under pmap, fixed calls with single-step remainders."""
+    if form == "convolutions":  # (their gradients inside the loop are what gets laid out)
+        fields = {**fields, "model": "cnn(channels=(4, 6), kernel_size=3, batch_norm=True)"}
     if form == "stacked":
         make_loader = data_lib.make_loader
         monkeypatch.setattr(data_lib, "make_loader", lambda *args, **kwargs: make_loader(
@@ -72,27 +73,22 @@ def test_steps_per_call_changes_nothing_but_the_calls(monkeypatch, tmp_path, fie
     assert [r["step"] for r in records_one if "eval/validation/accuracy" in r] == [15, 30, 32]
 
 
-def test_a_call_splits_into_jitted_calls_by_its_form(monkeypatch):
+def test_a_call_runs_in_segments_between_log_steps():
     run = train.setup(train.default_config())
-    for unrolled, expected in ((False, [(0, 11, True)]),  # one call, in two segments (the log step 10)
-                               (True, [(0, 4, False), (4, 4, False), (8, 1, False), (9, 1, False), (10, 1, True)])):
-        monkeypatch.setattr(_calls, "unrolls", lambda *args: unrolled)
-        calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
-                             (run.state, run.loader.batch(0)), run.train_metrics, log_every=10)
-        assert (calls.unrolled, calls.window, calls.longest) == (unrolled, 4 if unrolled else 100, 100)
-        state, called = calls.run(jax.tree.map(jnp.copy, run.state), 11, histograms=True)
-        assert [(c.first, c.count, c.histograms) for c in called] == expected
-        assert int(state.step) == 11 and calls.dispatched == len(expected)
-        results = [c.results() for c in called]
-        segments = [(end, int(summed["loss"].count)) for found in results for end, summed, _ in found.segments]
-        # each segment's sums run from its log interval's start (the calls carry them)
-        assert segments == ([(10, 10), (11, 1)] if not unrolled else [(4, 4), (8, 8), (9, 9), (10, 10), (11, 1)])
-        assert all(found.bad == -1 and found.state_bad == -1 and found.skipped == -1 for found in results)
-        assert [found.histograms is not None for found in results] == [h for _, _, h in expected]
-        sizes = {layer: sum(x.size for x in jax.tree.leaves(leaves)) for layer, leaves in run.state.params.items()}
-        histograms = results[-1].histograms  # each layer's gradients, every one counted in a bucket
-        assert {layer: (int(h["num"]), int(h["counts"].sum())) for layer, h in histograms.items()} == {
-            layer: (size, size) for layer, size in sizes.items()}
+    calls = _calls.Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
+                         (run.state, run.loader.batch(0)), run.train_metrics, log_every=10)
+    assert (calls.fixed, calls.window, calls.longest) == (False, 100, 100)
+    state, called = calls.run(jax.tree.map(jnp.copy, run.state), 11, histograms=True)
+    assert [(c.first, c.count, c.histograms) for c in called] == [(0, 11, True)]  # one call
+    assert int(state.step) == 11 and calls.dispatched == 1
+    found = called[0].results()
+    segments = [(end, int(summed["loss"].count)) for end, summed, _ in found.segments]
+    assert segments == [(10, 10), (11, 1)]  # each segment's sums run from its log interval's start
+    assert found.bad == -1 and found.state_bad == -1 and found.skipped == -1
+    sizes = {layer: sum(x.size for x in jax.tree.leaves(leaves)) for layer, leaves in run.state.params.items()}
+    # each layer's gradients, every one counted in a bucket
+    assert {layer: (int(h["num"]), int(h["counts"].sum())) for layer, h in found.histograms.items()} == {
+        layer: (size, size) for layer, size in sizes.items()}
 
 
 def test_calls_with_and_without_histograms_share_one_program():

@@ -8,12 +8,15 @@ optimizer, its batch (with one-hot targets) passed as an argument, state donated
 references:
 
 * ``bare``: the bare step called once per step from a Python loop;
-* ``batched``: the bare step run as many times per call as the loop's calls run, in the
-  same form (a `fori_loop` of `AUTO_STEPS_PER_CALL`, or unrolled, see
-  `tricks.train._calls`), a dropout key per step, on a window of as many distinct
-  batches passed in stacked, step i taking row i: the plain k-steps-per-call loop.
-  (Until session 9 every step of it took the same batch, which left out the per-step
-  slice of a window that any k-step call makes.)
+* ``batched``: the bare step run as many times per call as the loop's calls run, in a
+  `fori_loop` as theirs (`AUTO_STEPS_PER_CALL`, see `tricks.train._calls`), a dropout
+  key per step, on a window of as many distinct batches passed in stacked, step i
+  taking row i: the plain k-steps-per-call loop. (Until session 9 every step of it took
+  the same batch, which left out the per-step slice of a window that any k-step call
+  makes.) On a CPU its convolutions are laid out as the loop's are
+  (`tricks.train.canonical_convolutions`), without which XLA:CPU runs the weight
+  gradients inside a loop body several times slower (about 700 ms a step for the
+  Fashion-MNIST CNN instead of 50).
 
 The loop's goal: within 5% of the faster of the two (on CPU, for every shipped config).
 
@@ -171,6 +174,8 @@ import jax
 import numpy as np
 import optax
 
+from tricks.train import canonical_convolutions
+
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
 
 
@@ -187,12 +192,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class BareStep:
     """A minimal jitted step of `run`'s model, loss and optimizer, its batch passed in.
 
-    With `per_call` > 1, each call runs that many steps, in a `fori_loop` or `unrolled`,
-    with a dropout key per step, as the training loop's calls do, on a window of that many
+    With `per_call` > 1, each call runs that many steps in a `fori_loop` (its convolutions
+    laid out on a CPU), with a dropout key per step, as the training loop's calls do, on a window of that many
     distinct batches passed in stacked (the first steps' batches), step i taking row i.
     """
 
-    def __init__(self, run, per_call: int = 1, unrolled: bool = False):
+    def __init__(self, run, per_call: int = 1):
         model, loss_fn = run.components.model, run.components.loss
         optimizer = optax.with_extra_args_support(run.components.optimizer)
         batches = [run.loader.batch(i) for i in range(per_call)]
@@ -212,14 +217,11 @@ class BareStep:
                 grads, opt_state, params, value=loss, grad=grads, value_fn=lambda p: objective(p)[0])
             return optax.apply_updates(params, changes), updates.get("batch_stats", stats), opt_state
 
+        laid_out = canonical_convolutions(step)  # (as the loop's)
+
         def calls(params, stats, opt_state, key, images, targets):  # a key per step: dropout is not loop-invariant
-            one = lambda i, c: step(*c, jax.random.fold_in(key, i), images[i], targets[i])  # noqa: E731
-            carry = (params, stats, opt_state)
-            if not unrolled:
-                return jax.lax.fori_loop(0, per_call, one, carry)
-            for i in range(per_call):
-                carry = one(i, carry)
-            return carry
+            one = lambda i, c: laid_out(*c, jax.random.fold_in(key, i), images[i], targets[i])  # noqa: E731
+            return jax.lax.fori_loop(0, per_call, one, (params, stats, opt_state))
 
         self.per_call = per_call
         self._jitted = jax.jit(step if per_call == 1 else calls, donate_argnums=(0, 1, 2))
@@ -248,7 +250,7 @@ def references(run, calls) -> dict[str, BareStep]:
     """The bare step once per call and, where the loop's calls run several, as many per call."""
     found = {"bare": BareStep(run, 1)}
     if calls.window > 1:
-        found["batched"] = BareStep(run, calls.window, calls.unrolled)
+        found["batched"] = BareStep(run, calls.window)
     return found
 
 
@@ -326,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         if not samples["loop"]:
             print(f"{path}: no segment after the warm-up: use more --steps (segments of {args.segment} calls)")
             return 2
-        form = f"unrolled, {calls.window} steps per call" if calls.unrolled else f"up to {calls.window} per call"
+        form = f"up to {calls.window} per call"
         print(f"config: {path}  (batch {cfg.batch_size}, model {cfg.model}, log_every {cfg.log_every}, {form}; "
               f"{len(samples['loop'])} samples of {args.segment} calls, interleaved, after {args.warm} steps)")
         _print_one(samples, calls)
@@ -334,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
     if args.all:
         print(f"\n{'config':<20} {'form':<14} {'bare ms':>9} {'batched ms':>11} {'loop ms':>9} {'vs faster %':>12}")
         for name, r, calls in rows:
-            form = f"unrolled {calls.window}" if calls.unrolled else f"loop {calls.window}"
+            form = f"loop {calls.window}"
             batched = f"{r['batched_s'] * 1e3:11.3f}" if "batched_s" in r else f"{'-':>11}"
             print(f"{name:<20} {form:<14} {r['bare_s'] * 1e3:9.3f} {batched} {r['loop_s'] * 1e3:9.3f} "
                   f"{r['vs_faster']:+12.1f}")
@@ -344,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_one(samples: dict[str, list[float]], calls) -> None:
     names = {"bare": "bare jitted step", "loop": "training loop",
-             "batched": f"bare, {calls.window} steps per call" + (" unrolled" if calls.unrolled else "")}
+             "batched": f"bare, {calls.window} steps per call"}
     print(f"{'wall per step':<38} {'median':>8} {'mean':>8}")
     for key in ("bare", "batched", "loop"):
         if key in samples:

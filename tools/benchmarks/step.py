@@ -220,27 +220,26 @@ def plan(seconds_per_step: float, seconds: float, steps: int = 0) -> Plan:
     `seconds` of them, after the warm-up.
 
     The warm-up is the loop's first call, which runs to the first log step (compilation
-    included); the log interval is about `MAX_CALL_SECONDS` of steps (a multiple of 4,
-    as unrolled calls run 4, from 4 to 100), so that call is short where steps are slow.
+    included); the log interval is about `MAX_CALL_SECONDS` of steps (from 1 to 100), so
+    that call is short where steps are slow.
     Later calls run as the pace says, which the sampling (`loop.measure`) stretches up
     to 100 steps: its hook waits for the device, and the hook's time is left out of the
     pace. A sample is every call after the first, or every two where at least six calls
     of 100 steps are timed (the host's work for a call then overlaps the device's for
-    the one before, as in a run without the hook). Steps are whole calls of 4, so an
-    unrolled call never meets a shorter remainder, which would compile another program
-    while being timed.
+    the one before, as in a run without the hook).
 
     Examples:
         >>> plan(0.001, 5.0)
         Plan(steps=5000, warm=100, segment=2, log_every=100)
+        >>> plan(0.1, 5.0)
+        Plan(steps=50, warm=5, segment=1, log_every=5)
         >>> plan(5.5, 5.0)
-        Plan(steps=4, warm=4, segment=1, log_every=4)
+        Plan(steps=1, warm=1, segment=1, log_every=1)
     """
-    from tricks.train._calls import AUTO_STEPS_PER_CALL, MAX_CALL_SECONDS, UNROLLED_STEPS
+    from tricks.train._calls import AUTO_STEPS_PER_CALL, MAX_CALL_SECONDS
 
-    unit = UNROLLED_STEPS
-    call = max(unit, min(AUTO_STEPS_PER_CALL, int(MAX_CALL_SECONDS / seconds_per_step)) // unit * unit)
-    timed = max(unit, -(-round(steps or seconds / seconds_per_step) // unit) * unit)
+    call = max(1, min(AUTO_STEPS_PER_CALL, int(MAX_CALL_SECONDS / seconds_per_step)))
+    timed = max(1, round(steps or seconds / seconds_per_step))
     return Plan(timed, call, 2 if timed >= 6 * AUTO_STEPS_PER_CALL else 1, call)
 
 
@@ -248,7 +247,7 @@ def ours(cfg, timing: Plan, suffix: str = "") -> tuple[dict[str, float], int, st
     """Best seconds per step of our loop and its bare references over their samples, how
     many samples, and the loop's form."""
     samples, calls = loop.measure(cfg, timing.steps, timing.segment, timing.warm)
-    form = f"{'unrolled' if calls.unrolled else 'a loop of'} {calls.window} steps per call"
+    form = f"a loop of {calls.window} steps per call"
     return {name + suffix: min(times) for name, times in samples.items() if times}, len(samples["loop"]), form
 
 

@@ -7,6 +7,7 @@ Examples:
 """
 
 from tricks.train._checkpoint import Checkpoints
+from tricks.train._convolutions import canonical_convolutions
 from tricks.train._parallel import Pmap, Sharded, pmap, sharded
 from tricks.train._pretrained import Pretrained, load_pretrained
 from tricks.train._defaults import complete, default_config
@@ -41,6 +42,7 @@ __all__ = [
     "TrainState",
     "Trained",
     "WorkdirError",
+    "canonical_convolutions",
     "code_version",
     "complete",
     "create_state",

@@ -13,33 +13,27 @@ straddle two log records, and the log-step metrics are computed once per call, a
 outside any loop body: inside one, a `lax.cond` choosing log steps cost the MNIST-1D MLP
 38 us of its 0.13 ms step on XLA:CPU; computed at every call's end, they need no second
 compiled program for calls that end elsewhere (each program of the default MLP compiles
-in about 1.5 s). Two forms:
+in about 1.5 s).
 
-* **loop**: a `fori_loop` whose trip count is traced (up to `AUTO_STEPS_PER_CALL` steps,
-  so any call length compiles once), which carries the newest step's outputs out for the
-  log-step metrics. Used on accelerators and for models without convolutions.
-* **unrolled**: `UNROLLED_STEPS` steps written out one after the other, calls of exactly
-  that many steps (a shorter remainder runs as single-step calls). XLA:CPU runs a
-  convolution inside a loop body (`while` or `cond`) several times slower than the same
-  convolution in straight-line code: on the 2-core CPU machine, per training step
-  (`tools/benchmarks/loop.py` for the loop figures):
+A call is a `fori_loop` whose trip count is traced (up to `AUTO_STEPS_PER_CALL` steps, so
+any call length compiles once), which carries the newest step's outputs out for the
+log-step metrics. On a CPU the step's convolutions are laid out first for XLA:CPU's fast
+kernels (`tricks.train.canonical_convolutions`): XLA:CPU lays out only the convolutions
+outside loops, and a weight gradient left as JAX derives it ran as a naive loop nest
+inside one. Until session 25 the calls of convolutional models therefore ran 4 steps
+written out one after the other on a CPU (a second form of call); laid out, the loop
+beats that (2-core AMD EPYC with AVX2, `tricks bench loop`, ms per step, medians):
 
-  | model (batch) | one step per call | loop of 100 | unrolled 2 | 4 | 8 |
-  |---|---|---|---|---|---|
-  | Fashion-MNIST `cnn` (128) | 63 ms | 684-776 ms | 59 | 54 | 51 |
-  | MNIST-1D `cnn1d` (512) | 0.82 ms | 3.2 ms | 0.80 | 0.72 | 0.70 |
-  | digits `mlp` (128) | 1.08 ms | 0.82 ms | 0.96 | 1.01 | 0.94 |
-  | MNIST-1D `mlp` (512) | 0.21 ms | 0.13 ms | 0.20 | 0.20 | 0.19 |
-
-  (each step's compile time grows with the unrolled length: 1.5 s for one Fashion-MNIST
-  CNN step, 2.0 s for 4, 4.5 s for 8). The rule `unrolls`: on a CPU backend, a step
-  whose program holds a convolution runs unrolled; everything else runs the loop.
+| model (batch) | one step per call | loop of 100, as derived | unrolled 4 | loop of 100, laid out |
+|---|---|---|---|---|
+| Fashion-MNIST `cnn` (128) | 75-81 | about 700 | 61.7 | 51.1 |
+| MNIST-1D `cnn1d` (512) | 0.86-0.91 | 3.6-3.8 | 0.73-0.76 | 0.72-0.77 |
 
 A call starts from a window of stacked batches, one per step: gathered from the split
 on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked
 from per-step batches (`Sharded.stack_window`) where the call cannot gather them itself:
 from Grain, and under `pmap` (whose devices each see only their own rows). Stacked calls
-run exactly `window` steps, like the unrolled form, and end at log steps; their default
+run exactly `window` steps (a shorter remainder runs as single-step calls) and end at log steps; their default
 window is one log interval (at most `AUTO_STEPS_PER_CALL`), so each interval is one
 call. Under `pmap` the call runs on every device, its summed metrics added over them. A call
 that ends where a gradient histogram is due also counts its last step's gradients into
@@ -66,14 +60,11 @@ import numpy as np
 
 from tricks import metrics as metrics_lib
 from tricks import optimizers
+from tricks.train._convolutions import canonical_convolutions
 from tricks.train._members import member_axes, over_members
 
 AUTO_STEPS_PER_CALL = 100
 """Steps one loop-form call runs at most by default (``steps_per_call=0``)."""
-
-UNROLLED_STEPS = 4
-"""Steps one unrolled call runs by default: 8% faster per step than one step per call on
-the Fashion-MNIST CNN, 14% on `cnn1d`, at twice a step's compile time (see above)."""
 
 MAX_CALL_SECONDS = 0.5
 """About how long one training call runs at most (`Pace`), so progress and log records
@@ -219,15 +210,14 @@ class Calls:
             device training its own members on whole batches), or None (every member's
             batch split over the devices, as one run's).
         member_form: with `members`, how the call is mapped over them
-            (`tricks.train._members.FORMS`: ``vmap``, ``map`` or ``unrolled``).
+            (`tricks.train._members.FORMS`: ``vmap`` or ``map``).
         histograms: whether calls may be asked for gradient histograms (the run's
             ``histogram_every`` > 0): then every call carries its last step's gradients,
             and counts them into histograms where asked, in the same compiled program.
 
     Attributes:
-        unrolled: whether calls run unrolled (`unrolls`).
-        fixed: whether calls run exactly `window` steps (unrolled, or fed stacked batches;
-            a remainder then runs as single-step calls), else up to `window`.
+        fixed: whether calls run exactly `window` steps (fed stacked batches; a remainder
+            then runs as single-step calls), else up to `window`.
         window: the steps one jitted call runs at most.
         longest: the most steps one `run` should be asked for: `window`, or a multiple of
             it near `AUTO_STEPS_PER_CALL` (several jitted calls).
@@ -239,7 +229,7 @@ class Calls:
         >>> run = train.setup(cfg)  # doctest: +ELLIPSIS
         >>> calls = Calls(run.train_step.step, run.strategy, run.loader.iterate(0), 0,
         ...               (run.state, run.loader.batch(0)), Metrics(cfg.train_metrics, TRAIN_OUTPUTS), log_every=20)
-        >>> calls.unrolled, calls.window
+        >>> calls.fixed, calls.window
         (False, 100)
         >>> state, called = calls.run(jax.tree.map(jnp.copy, run.state), 30)
         >>> found = called[0].results()
@@ -253,18 +243,17 @@ class Calls:
                  metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None,
                  member_axis: str | None = None, member_form: str = "vmap", histograms: bool = True):
         self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
+        self._step = canonical_convolutions(step)  # (on a CPU: see the module)
         self.histograms = histograms
         self.members, self._constants, self._member_axis = members, constants, member_axis
         self.member_form = member_form
         one = constants if constants is None or not members else jax.tree.map(lambda x: x[0], constants)
-        bound = step if constants is None else lambda state, batch: step(state, batch, one)
         self._axis, self._log_every = strategy.axis_name, log_every
-        self.unrolled = unrolls(bound, *example, self._axis)
         # windows gathered on the device by the call itself, or stacked from per-step batches (Grain; pmap)
         self._gathers = getattr(batches.loader, "on_device", False) and self._axis is None
-        self.fixed = self.unrolled or not self._gathers  # calls of exactly `window` steps, or of one
-        default = UNROLLED_STEPS if self.unrolled else AUTO_STEPS_PER_CALL if self._gathers else \
-            min(AUTO_STEPS_PER_CALL, log_every)  # (stacked calls end at log steps: one call per interval)
+        self.fixed = not self._gathers  # calls of exactly `window` steps, or of one
+        # (stacked calls end at log steps: one call per interval)
+        default = AUTO_STEPS_PER_CALL if self._gathers else min(AUTO_STEPS_PER_CALL, log_every)
         self.window = steps_per_call or default
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
@@ -281,8 +270,9 @@ class Calls:
         """Runs `count` steps from `state`; with `histograms`, the last call also returns
         its last step's gradient histograms.
 
-        A loop-form call runs them all, in segments; the other forms split them at log
-        steps, then into calls of `window` steps and single-step remainders. Without
+        A call that gathers its window runs them all, in segments; fixed calls (stacked
+        windows) split them at log steps, then into calls of `window` steps and
+        single-step remainders. Without
         `logged` (`count` does not end at a log step), a single-step call there skips the
         log-step metrics (under pmap every step is one); longer calls always compute them.
         """
@@ -397,9 +387,8 @@ class Calls:
         stacked_sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(None, "data"))
         # (under pmap each device sees its own rows; members spread over the devices keep their batches whole)
         constrain = (lambda tree, _: tree) if mapped or self._member_axis else jax.lax.with_sharding_constraint
-        loader, straight = self._batches.loader, self.unrolled or length == 1
-        every = self._log_every
-        segments = 1 if straight else length // every + 2  # at most, in a call of `length` steps
+        loader, every = self._batches.loader, self._log_every
+        segments = length // every + 2  # at most, in a call of `length` steps
         # the outputs the call reads after a step: the loss, what the log-step metrics read,
         # the gradients for histograms; the others (an update, logits) are not carried
         kept = {"loss"} | self._metrics.log_step_needs | ({"grads"} if self.histograms else set())
@@ -419,14 +408,11 @@ class Calls:
                 state, outputs, summed = self._one(state, constrain(batch, sharding), constants)
                 return state, {key: value for key, value in outputs.items() if key in kept}, summed
 
-            if straight:  # `count` == `length`: one segment (the calls are split at log steps)
-                summed, losses = opened, []
-                for i in range(length):
-                    state, outputs, step_summed = one(i, state)
-                    summed = metrics_lib.Metrics.merge(summed, step_summed)
-                    losses.append(outputs["loss"])
+            if length == 1:  # a single step (a fixed call's remainder), no loop: one segment
+                state, outputs, step_summed = one(0, state)
+                summed = metrics_lib.Metrics.merge(opened, step_summed)
                 logged_ = stack(self._logged(state, outputs, logged))
-                return state, self._finish(state, outputs, stack(summed), logged_, jnp.stack(losses), length,
+                return state, self._finish(state, outputs, stack(summed), logged_, outputs["loss"][None], 1,
                                            histograms), summed
 
             # the loop form: segments up to each log step, a fori_loop over each one's steps
@@ -478,39 +464,6 @@ class Calls:
             program = over_members(program, self.members, in_axes, (state_axes, 0, 0), self.member_form,
                                    self._member_axis)
         return self._strategy.compile_calls(program), packing
-
-
-def unrolls(step: Callable, state: Any, batch: Any, axis_name: str | None = None) -> bool:
-    """Whether the training calls of `step` run unrolled: on a CPU backend, when the step's
-    program holds a convolution (see the module's docstring for the measurements). A step
-    that averages over `axis_name` (pmap's) is traced mapped over it.
-
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> conv = lambda state, batch: (state, jax.lax.conv(batch, state, (1, 1), "SAME"))
-        >>> unrolls(conv, jnp.ones((1, 1, 3, 3)), jnp.ones((1, 1, 8, 8))) == (jax.default_backend() == "cpu")
-        True
-        >>> unrolls(lambda state, batch: (state, batch @ state), jnp.ones((3, 3)), jnp.ones((2, 3)))
-        False
-    """
-    if jax.default_backend() != "cpu":
-        return False
-    if axis_name is not None:
-        step, (state, batch) = jax.vmap(step, axis_name=axis_name), jax.tree.map(lambda x: x[None], (state, batch))
-    return "conv_general_dilated" in _primitives(jax.make_jaxpr(step)(state, batch).jaxpr)
-
-
-def _primitives(jaxpr) -> set[str]:
-    """The names of the primitives in `jaxpr` and in every jaxpr nested in it."""
-    found = set()
-    for eqn in jaxpr.eqns:
-        found.add(eqn.primitive.name)
-        for param in eqn.params.values():
-            for inner in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
-                if hasattr(inner, "eqns"):
-                    found |= _primitives(inner)
-    return found
 
 
 class Pace:

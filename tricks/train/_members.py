@@ -1,20 +1,19 @@
 """How a program of one run is mapped over the members of a population (`train_population`).
 
-Three forms, chosen per backend and model by measurement (`tricks.train._side_by_side`):
+Two forms, chosen per backend and model by measurement (`tricks.train._side_by_side`):
 
 * ``vmap``: `jax.vmap`, the members' operations batched (a matrix product becomes a batched
   one, a convolution over stacked weights a grouped convolution);
 * ``map``: `jax.lax.map`, one member after another inside one program (a loop over the
-  members: one compiled copy of the step);
-* ``unrolled``: the members' programs written out one after another, straight-line code
-  (compiled once per member).
+  members: one compiled copy of the step).
 
-They compute the same numbers and differ in speed: on the 2-core CPU machine, one training
-step of 4 members of the Fashion-MNIST CNN takes 1436 ms vmapped, 3045 ms mapped (XLA:CPU
-runs convolutions in a loop body several times slower, as `tricks.train._calls` measures
-for steps), 245 ms unrolled, and 4 x 66 ms one at a time; for 8 members of MNIST-1D
-`cnn1d`, 8.8 ms vmapped, 25.4 ms mapped, 6.0 ms unrolled (but compiled in 4.8 s
-against 0.9 s), 8 x 1.8 ms one at a time.
+They compute the same numbers and differ in speed: on the 2-core CPU machine (AVX2,
+session 25), one training step of 4 members of the Fashion-MNIST CNN takes 198-220 ms
+mapped, its convolutions laid out for XLA:CPU (`tricks.train.canonical_convolutions`;
+5035 ms without), against 4 x 70 ms one at a time (and 1436 ms vmapped on the AVX-512
+machine). Until session 25 a third form wrote the members' programs out one after
+another, as the loop's calls then did for convolutions on a CPU: 244-249 ms, compiled in
+7.8 s against the mapped form's 3.3 s.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-FORMS = ("vmap", "map", "unrolled")
+FORMS = ("vmap", "map")
 """The ways `over_members` maps a program over the members."""
 
 
@@ -53,14 +52,14 @@ def over_members(fn: Callable, members: int, in_axes: Sequence[Any], out_axes: A
         in_axes: per argument, 0 (stacked on a leading member axis) or None (shared), or a
             pytree of them that is a prefix of the argument's, as `jax.vmap` takes them.
         out_axes: the same for the results: a shared result (None) is member 0's.
-        form: ``vmap``, ``map`` or ``unrolled``.
+        form: ``vmap`` or ``map``.
         spmd_axis_name: under ``vmap``, the mesh axis the member axis is split over.
 
     Examples:
         >>> fn = lambda w, x: (w * x, x)
         >>> w, x = jnp.arange(3.0), jnp.float32(2.0)
         >>> [over_members(fn, 3, (0, None), (0, None), form)(w, x)[0].tolist() for form in FORMS]
-        [[0.0, 2.0, 4.0], [0.0, 2.0, 4.0], [0.0, 2.0, 4.0]]
+        [[0.0, 2.0, 4.0], [0.0, 2.0, 4.0]]
     """
     if form == "vmap":
         return jax.vmap(fn, in_axes=tuple(in_axes), out_axes=out_axes, spmd_axis_name=spmd_axis_name)
@@ -71,11 +70,7 @@ def over_members(fn: Callable, members: int, in_axes: Sequence[Any], out_axes: A
         return [_along(axes, arg, lambda x: x[i]) for axes, arg in zip(in_axes, args, strict=True)]  # noqa: B023
 
     def mapped(*args):
-        if form == "unrolled":
-            results = [fn(*one(i, args)) for i in range(members)]
-            stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *results)
-        else:
-            stacked = jax.lax.map(lambda i: fn(*one(i, args)), jnp.arange(members))
+        stacked = jax.lax.map(lambda i: fn(*one(i, args)), jnp.arange(members))
         return _along(out_axes, stacked, lambda x: x, shared=lambda x: x[0])
 
     return mapped

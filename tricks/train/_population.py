@@ -150,10 +150,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], workdirs: Seq
     from the newest such step.
 
     How the members share the program is measured once per backend and model
-    (`side_by_side`): vmapped, mapped one after another inside it (`jax.lax.map`, or
-    unrolled), or, where that is predicted fastest (the Fashion-MNIST CNN on a CPU), not
-    shared at all: each member then trains by `train_and_evaluate`. The command says
-    which, and why.
+    (`side_by_side`): vmapped, mapped one after another inside it (`jax.lax.map`), or,
+    where that is predicted fastest, not shared at all: each member then trains by
+    `train_and_evaluate`. The command says which, and why.
 
     Args:
         configs: the members' training configs.

@@ -1,0 +1,132 @@
+"""Convolutions laid out the way XLA:CPU runs them fast, wherever they are in a program.
+
+XLA:CPU runs a convolution with its fast (Eigen) kernels only when its operands are laid
+out canonically: input (batch, spatial..., feature), kernel (spatial..., in, out). A pass,
+``ConvCanonicalization``, transposes the operands of every other convolution into that
+layout, but only those of the program's entry computation ("all top-level convolutions",
+its header says): a convolution inside a ``while`` loop's body keeps its layout and runs
+as a naive loop nest. Flax's forward convolutions are canonical (NHWC, HWIO), but the
+weight gradient JAX derives for them is not (its dimension numbers ``f0b_i0o->0bf``:
+the batch is the contracted feature). So on XLA:CPU a training step inside a
+`jax.lax.fori_loop` ran several times slower than the same step in straight-line code,
+and until session 25 the training calls of convolutional models ran unrolled instead.
+
+`canonical_convolutions` does that pass's work in JAX, before XLA sees the program: it
+traces a function to a jaxpr and evaluates it again, with every convolution's operands
+transposed into the canonical layout and its result transposed back (the same
+arithmetic: the convolution's dimension numbers say where each axis is, nothing else
+changes). Nested ``jit``\\s are evaluated inline, so their convolutions are laid out too;
+other higher-order primitives (``scan``, ``cond``, ``checkpoint``, custom derivatives)
+are kept as they are.
+
+On the 2-core AMD EPYC machine (AVX2; jax 0.10.2, session 25), ms per training step:
+
+| | one step per call | `fori_loop`, as it is | `fori_loop`, laid out |
+|---|---|---|---|
+| one 1-D convolution's weight gradient, 512x40x32, width 5 | 8.7-12 | 300-330 | 12 |
+| MNIST-1D `cnn1d` (batch 512) | 0.83-0.89 | 3.6-3.7 | ... |
+| Fashion-MNIST `cnn` (batch 128) | ... | ... | ... |
+
+On other backends the function is returned as it is (`needed`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+CONVOLUTION = "conv_general_dilated"
+INLINED = ("pjit", "jit", "closed_call")
+"""Primitives whose jaxpr is evaluated inline (so their convolutions are laid out too)."""
+
+
+def needed() -> bool:
+    """Whether convolutions need laying out here: on an XLA:CPU backend.
+
+    Examples:
+        >>> needed() == (jax.default_backend() == "cpu")
+        True
+    """
+    return jax.default_backend() == "cpu"
+
+
+def canonical_convolutions(fn: Callable) -> Callable:
+    r"""`fn` with every convolution in its program laid out canonically (see the module), on a CPU backend.
+
+    Args:
+        fn: a function of arrays (pytrees in, pytrees out), traceable by JAX.
+
+    Returns:
+        A function of the same arguments and results: `fn` itself where `needed` says no.
+
+    Examples:
+        >>> import numpy as np
+        >>> def weight_gradient(w, x):  # a 1-D convolution's weight gradient, as JAX derives it
+        ...     numbers = ("NWC", "WIO", "NWC")
+        ...     conv = lambda w: jax.lax.conv_general_dilated(x, w, (1,), "SAME", dimension_numbers=numbers)
+        ...     return jax.grad(lambda w: jnp.sum(conv(w) ** 2))(w)
+        >>> w, x = jnp.ones((3, 4, 5)), jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 4)), jnp.float32)
+        >>> laid_out = canonical_convolutions(weight_gradient)
+        >>> bool(jnp.allclose(laid_out(w, x), weight_gradient(w, x), rtol=1e-5))
+        True
+        >>> import re
+        >>> def labels(f):  # the dimension numbers of the convolutions in f's program
+        ...     text = jax.jit(f).lower(w, x).as_text()
+        ...     return sorted(set(re.findall(r"dim_numbers = (\[[^]]*\]x\[[^]]*\]->\[[^]]*\])", text)))
+        >>> labels(weight_gradient), labels(laid_out) if needed() else ["[b, 0, f]x[0, i, o]->[b, 0, f]"]
+        (['[b, 0, f]x[0, i, o]->[b, 0, f]', '[f, 0, b]x[i, 0, o]->[0, b, f]'], ['[b, 0, f]x[0, i, o]->[b, 0, f]'])
+    """
+    if not needed():
+        return fn
+
+    @functools.wraps(fn)
+    def laid_out(*args):
+        flat, tree = jax.tree.flatten(args)
+        closed, shapes = jax.make_jaxpr(lambda *flat_args: fn(*jax.tree.unflatten(tree, flat_args)),
+                                        return_shape=True)(*flat)
+        outputs = _evaluate(closed.jaxpr, closed.consts, flat)
+        return jax.tree.unflatten(jax.tree.structure(shapes), outputs)
+
+    return laid_out
+
+
+def _evaluate(jaxpr, consts: list, args: list) -> list:
+    """Evaluates `jaxpr` (as `jax.core.eval_jaxpr` does), its convolutions laid out and nested jits inline."""
+    env: dict = dict(zip(jaxpr.constvars, consts, strict=True)) | dict(zip(jaxpr.invars, args, strict=True))
+    read = lambda var: var.val if isinstance(var, jax.extend.core.Literal) else env[var]  # noqa: E731
+    for eqn in jaxpr.eqns:
+        inputs = [read(var) for var in eqn.invars]
+        name = eqn.primitive.name
+        inner = eqn.params.get("jaxpr", eqn.params.get("call_jaxpr")) if name in INLINED else None
+        if name == CONVOLUTION:
+            outputs = [_canonical(eqn.primitive, *inputs, **eqn.params)]
+        elif inner is not None:
+            outputs = _evaluate(inner.jaxpr, inner.consts, inputs)
+        else:
+            found = eqn.primitive.get_bind_params(eqn.params)  # (jax < 0.10: (subfunctions, params))
+            subfuns, params = found if isinstance(found, tuple) else ((), found)
+            outputs = eqn.primitive.bind(*subfuns, *inputs, **params)
+            outputs = outputs if eqn.primitive.multiple_results else [outputs]
+        env.update(zip(eqn.outvars, outputs, strict=True))
+    return [read(var) for var in jaxpr.outvars]
+
+
+def _canonical(primitive, lhs: Any, rhs: Any, **params) -> jax.Array:
+    """One convolution with operands transposed to (batch, spatial..., feature) and
+    (spatial..., in, out), its result transposed back to its dimension numbers' layout."""
+    numbers = params["dimension_numbers"]  # lhs (batch, feature, spatial...), rhs (out, in, spatial...), out as lhs
+    n = lhs.ndim - 2
+    lhs = jnp.transpose(lhs, (numbers.lhs_spec[0], *numbers.lhs_spec[2:], numbers.lhs_spec[1]))
+    rhs = jnp.transpose(rhs, (*numbers.rhs_spec[2:], numbers.rhs_spec[1], numbers.rhs_spec[0]))
+    spec = (0, n + 1, *range(1, n + 1))
+    canonical = jax.lax.ConvDimensionNumbers(spec, (n + 1, n, *range(n)), spec)
+    out = primitive.bind(lhs, rhs, **(params | {"dimension_numbers": canonical}))
+    order = [0] * out.ndim  # out's axis i comes from the canonical result's axis order[i]
+    order[numbers.out_spec[0]], order[numbers.out_spec[1]] = 0, n + 1
+    for k, axis in enumerate(numbers.out_spec[2:]):
+        order[axis] = 1 + k
+    return jnp.transpose(out, order)
