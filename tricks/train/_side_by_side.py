@@ -16,9 +16,9 @@ Until session 25 the members' programs were written out one after another instea
 `side_by_side` times one training step of one member alone, of the members vmapped and,
 unless that beat the members one after another, mapped (`jax.lax.map`), each jitted with
 its compilation, and predicts the whole runs: in one program, `FIXED_COMPILES` times its
-step's compilation plus the run's steps at its step's time; one by one, each member's fixed costs and steps. Vmapped is
-taken unless another way is predicted faster by `MARGIN`. A run's fixed
-costs (building, compiling its calls and evaluation, checkpoints) were measured on the
+step's compilation plus the run's steps at its step's time; one by one, each member's
+fixed costs and steps. Vmapped is taken unless another way is predicted faster by
+`MARGIN`. A run's fixed costs (building, compiling its calls and evaluation, checkpoints) were measured on the
 CPU machine as 5.4 compilations of one step (digits MLP: 4.3 s of a 4.7 s run, one step
 compiling in 0.8 s), 8.7 (`cnn1d`: 6.1 s, 0.7 s) and 9 (MNIST-1D MLP: 3.6 s, 0.4 s). The
 predictions order the forms as whole runs do on the models of `tricks bench population`,
