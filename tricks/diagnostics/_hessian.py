@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from tricks import train
 from tricks.diagnostics._lanczos import Density, Eigenpairs, as_partial, spectral_density, top_eigenvalues
 
 FULL_SPECTRUM_LIMIT = 5000
@@ -48,10 +49,13 @@ def hvp(loss_fn: Callable[[Any], jax.Array], params: Any, vector: Any) -> Any:
 
 
 def _flat_hvp(loss_fn, unravel, with_batches, params, batches, vector):
+    """The product on flat vectors; its convolutions laid out on a CPU
+    (`tricks.train.canonical_convolutions`), since Lanczos runs it inside a loop."""
     tangent = unravel(vector.astype(ravel_pytree(params)[0].dtype))
     if not with_batches:
-        return ravel_pytree(hvp(loss_fn, params, tangent))[0]
+        return ravel_pytree(train.canonical_convolutions(lambda p, t: hvp(loss_fn, p, t))(params, tangent))[0]
 
+    @train.canonical_convolutions
     def one(batch):
         return ravel_pytree(hvp(lambda p: loss_fn(p, batch), params, tangent))[0]
 

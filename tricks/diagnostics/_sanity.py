@@ -112,8 +112,9 @@ def overfit_check(
     The config's regularization is stripped first (`strip_regularization`); the model,
     loss, optimizer (with its schedule) and train step are the run's own
     (`tricks.train.make_train_step`). Steps run `check_every` at a time inside one
-    jitted `jax.lax.scan`; the run stops after the group in which the training accuracy
-    first reaches 100%.
+    jitted `jax.lax.scan` (on a CPU the step's convolutions laid out, as the training
+    loop's: `tricks.train.canonical_convolutions`); the run stops after the group in
+    which the training accuracy first reaches 100%.
 
     Args:
         config: a training config.
@@ -154,10 +155,12 @@ def overfit_check(
 
     accuracy = metrics_lib.Metrics(["accuracy"], metrics_lib.EVAL_OUTPUTS)  # the metric training records
 
+    laid_out = train.canonical_convolutions(step)
+
     @functools.partial(jax.jit, static_argnums=1)
     def group(state, length):
         def one(state, _):
-            state, outputs = step(state, batch)
+            state, outputs = laid_out(state, batch)
             return state, (outputs["loss"], accuracy.summed(outputs))
 
         return jax.lax.scan(one, state, None, length=length)

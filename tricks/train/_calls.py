@@ -22,12 +22,13 @@ kernels (`tricks.train.canonical_convolutions`): XLA:CPU lays out only the convo
 outside loops, and a weight gradient left as JAX derives it ran as a naive loop nest
 inside one. Until session 25 the calls of convolutional models therefore ran 4 steps
 written out one after the other on a CPU (a second form of call); laid out, the loop
-beats that (2-core AMD EPYC with AVX2, `tricks bench loop`, ms per step, medians):
+beats that (2-core AMD EPYC with AVX2, `tricks bench loop` and `canonical_convolutions`'s
+figures, ms per step, medians):
 
-| model (batch) | one step per call | loop of 100, as derived | unrolled 4 | loop of 100, laid out |
+| model (batch) | bare, one step per call | bare, loop of 100, as derived | calls of 4, unrolled | loop, laid out |
 |---|---|---|---|---|
-| Fashion-MNIST `cnn` (128) | 75-81 | about 700 | 61.7 | 51.1 |
-| MNIST-1D `cnn1d` (512) | 0.86-0.91 | 3.6-3.8 | 0.73-0.76 | 0.72-0.77 |
+| Fashion-MNIST `cnn` (128) | 75-81 | about 1260 | 61.7 | 51.1 |
+| MNIST-1D `cnn1d` (100) | 0.86-0.91 | 3.6-3.8 | 0.73-0.76 | 0.72-0.77 |
 
 A call starts from a window of stacked batches, one per step: gathered from the split
 on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked
