@@ -26,12 +26,12 @@ though not their size: the Fashion-MNIST CNN, 4 seeds, 40 steps, was predicted a
 unrolled, 44 s one by one and 97 s vmapped (measured 30 s of training unrolled, 30 s one
 by one). The measurement is cached in ``$TRICKS_CACHE/side_by_side.json`` (default
 ``~/.cache/tricks``), keyed by backend, device, device count, model, batch and member
-count, JAX's version and ``XLA_FLAGS`` (which choose kernels: `tricks._xla_cpu`); not by
-the optimizer or the augmentation, which move a step's time less than the forms differ:
-the augmentation experiment's CNN (16-32, batch 128, 3 members) measured once per
-augmentation took 19-25 ms a step alone, 76-90 ms unrolled and 214-281 ms vmapped across
-its 12 augmentations, and each measurement cost 6-11 s of compiling and
-timing, 20-40% of a 10-epoch group's 28 s (3 seeds, 156 steps).
+count, JAX's version and ``XLA_FLAGS`` (which choose kernels: `tricks._xla_cpu`) and
+`METHOD`; not by the optimizer or the augmentation, which move a step's time less than
+the forms differ: the augmentation experiment's CNN (16-32, batch 128, 3 members)
+measured once per augmentation took 19-25 ms a step alone, 76-90 ms unrolled and 214-281
+ms vmapped across its 12 augmentations, and each measurement cost 6-11 s of compiling
+and timing, 20-40% of a 10-epoch group's 28 s (3 seeds, 156 steps).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from tricks.train._convolutions import canonical_convolutions
-from tricks.train._members import FORMS, over_members
+from tricks.train._members import over_members
 from tricks.train._runtime import cache_root, compiling_afresh
 
 TIMED_SECONDS = 0.3
@@ -60,6 +60,11 @@ against 49-57 s vmapped."""
 
 FIXED_COMPILES = 6
 """A run's fixed costs, in compilations of one step (see the module's docstring)."""
+
+METHOD = 2
+"""How the forms are measured, part of the cache's key (2: since session 25, the mapped
+form's convolutions laid out, and no ``unrolled`` form; entries measured before are
+measured again)."""
 
 
 def cache_path() -> pathlib.Path:
@@ -91,7 +96,7 @@ def side_by_side(run, members: int) -> tuple[str | None, str]:
     image = run.loader.batch(0)["image"]
     key = json.dumps([jax.default_backend(), jax.devices()[0].device_kind, jax.device_count(),
                       str(run.config.model), list(image.shape), str(image.dtype), members,
-                      jax.__version__, os.environ.get("XLA_FLAGS", "")])
+                      jax.__version__, os.environ.get("XLA_FLAGS", ""), METHOD])
     path = cache_path()
     try:
         cache = json.loads(path.read_text()) if path.is_file() else {}
@@ -99,8 +104,7 @@ def side_by_side(run, members: int) -> tuple[str | None, str]:
         cache = {}
     found = cache.get(key)
     source = "cached"
-    if not isinstance(found, dict) or not set(MEASURED) <= set(found) or found["mapped_form"] not in (None, *FORMS):
-        # (measured before session 25, a form since removed: ``unrolled``)
+    if not isinstance(found, dict) or not set(MEASURED) <= set(found):
         found, source = measure(run, members), "measured now"
         cache[key] = found
         try:
