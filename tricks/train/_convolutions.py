@@ -45,6 +45,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.extend.core import Literal
 
 CONVOLUTION = "conv_general_dilated"
 INLINED = ("pjit", "jit", "closed_call")
@@ -104,7 +105,7 @@ def canonical_convolutions(fn: Callable) -> Callable:
 def _evaluate(jaxpr, consts: list, args: list) -> list:
     """Evaluates `jaxpr` (as `jax.core.eval_jaxpr` does), its convolutions laid out and nested jits inline."""
     env: dict = dict(zip(jaxpr.constvars, consts, strict=True)) | dict(zip(jaxpr.invars, args, strict=True))
-    read = lambda var: var.val if isinstance(var, jax.extend.core.Literal) else env[var]  # noqa: E731
+    read = lambda var: var.val if isinstance(var, Literal) else env[var]  # noqa: E731
     for eqn in jaxpr.eqns:
         inputs = [read(var) for var in eqn.invars]
         name = eqn.primitive.name
