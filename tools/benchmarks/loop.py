@@ -164,7 +164,10 @@ machine, one run of ``--all`` (ms per step, medians, loop vs the faster referenc
 deep_relu 1.808 (+1.1%), deep_tanh 2.161 (+10.1%), digits 1.111 (+12.7%), Fashion-MNIST
 CNN 57.3 against 50.4 batched and 86.5 bare (+8.4%; the unrolled loop had been 61.7 in
 this session), Fashion-MNIST MLP 1.910 (+7.6%), `cnn1d` 0.816 (+6.3%), MNIST-1D MLP
-0.277 (+13.3%), snapshot 0.900 (+0.4%).
+0.277 (+13.3%), snapshot 0.900 (+0.4%). The Fashion-MNIST CNN alone, 26 samples (``--steps
+2400``): loop 54.1, batched 50.3, bare 91.3 (+8.6% on the median of paired ratios,
++6.1% on the totals); without its augmentation (``--config.augment=[]``, 4 samples only)
++12.7%, so the crops are not the gap.
 
 Examples:
   tricks bench loop
