@@ -34,9 +34,9 @@ A call starts from a window of stacked batches, one per step: gathered from the 
 on the device (`DeviceLoader.gather`, in one gather for the whole window), or stacked
 from per-step batches (`Sharded.stack_window`) where the call cannot gather them itself:
 from Grain, and under `pmap` (whose devices each see only their own rows). Stacked calls
-run exactly `window` steps (a shorter remainder runs as single-step calls) and end at log steps; their default
-window is one log interval (at most `AUTO_STEPS_PER_CALL`), so each interval is one
-call. Under `pmap` the call runs on every device, its summed metrics added over them. A call
+run exactly `window` steps (a shorter remainder runs as single-step calls) and end at log
+steps; their default window is one log interval (at most `AUTO_STEPS_PER_CALL`), so each
+interval is one call. Under `pmap` the call runs on every device, its summed metrics added over them. A call
 that ends where a gradient histogram is due also counts its last step's gradients into
 TensorBoard's buckets (`tricks.metrics.layer_histograms`), on the device: no gradients
 leave it. Calls with and without histograms are one compiled program, choosing by a
@@ -243,8 +243,8 @@ class Calls:
     def __init__(self, step: Callable, strategy: Any, batches: Any, steps_per_call: int, example: tuple,
                  metrics: metrics_lib.Metrics, log_every: int = 1, members: int = 0, constants: Any = None,
                  member_axis: str | None = None, member_form: str = "vmap", histograms: bool = True):
-        self._step, self._strategy, self._batches, self._metrics = step, strategy, batches, metrics
         self._step = canonical_convolutions(step)  # (on a CPU: see the module)
+        self._strategy, self._batches, self._metrics = strategy, batches, metrics
         self.histograms = histograms
         self.members, self._constants, self._member_axis = members, constants, member_axis
         self.member_form = member_form
@@ -273,9 +273,9 @@ class Calls:
 
         A call that gathers its window runs them all, in segments; fixed calls (stacked
         windows) split them at log steps, then into calls of `window` steps and
-        single-step remainders. Without
-        `logged` (`count` does not end at a log step), a single-step call there skips the
-        log-step metrics (under pmap every step is one); longer calls always compute them.
+        single-step remainders. Without `logged` (`count` does not end at a log step), a
+        single-step call there skips the log-step metrics (under pmap every step is one);
+        longer calls always compute them.
         """
         if histograms and not self.histograms:
             raise ValueError("these calls were made without histograms (Calls(histograms=False))")
