@@ -15,7 +15,7 @@ references:
   the same batch, which left out the per-step slice of a window that any k-step call
   makes.) On a CPU its convolutions are laid out as the loop's are
   (`tricks.train.canonical_convolutions`), without which XLA:CPU runs the weight
-  gradients inside a loop body several times slower (about 700 ms a step for the
+  gradients inside a loop body many times slower (about 1260 ms a step for the
   Fashion-MNIST CNN instead of 50).
 
 The loop's goal: within 5% of the faster of the two (on CPU, for every shipped config).
@@ -207,8 +207,9 @@ class BareStep:
     """A minimal jitted step of `run`'s model, loss and optimizer, its batch passed in.
 
     With `per_call` > 1, each call runs that many steps in a `fori_loop` (its convolutions
-    laid out on a CPU), with a dropout key per step, as the training loop's calls do, on a window of that many
-    distinct batches passed in stacked (the first steps' batches), step i taking row i.
+    laid out on a CPU), with a dropout key per step, as the training loop's calls do, on a
+    window of that many distinct batches passed in stacked (the first steps' batches),
+    step i taking row i.
     """
 
     def __init__(self, run, per_call: int = 1):

@@ -128,10 +128,12 @@ def _canonical(primitive, lhs: Any, rhs: Any, **params) -> jax.Array:
     (spatial..., in, out), its result transposed back to its dimension numbers' layout."""
     numbers = params["dimension_numbers"]  # lhs (batch, feature, spatial...), rhs (out, in, spatial...), out as lhs
     n = lhs.ndim - 2
-    lhs = jnp.transpose(lhs, (numbers.lhs_spec[0], *numbers.lhs_spec[2:], numbers.lhs_spec[1]))
-    rhs = jnp.transpose(rhs, (*numbers.rhs_spec[2:], numbers.rhs_spec[1], numbers.rhs_spec[0]))
     spec = (0, n + 1, *range(1, n + 1))
     canonical = jax.lax.ConvDimensionNumbers(spec, (n + 1, n, *range(n)), spec)
+    if numbers == canonical:  # (Flax's forward convolutions): as it is
+        return primitive.bind(lhs, rhs, **params)
+    lhs = jnp.transpose(lhs, (numbers.lhs_spec[0], *numbers.lhs_spec[2:], numbers.lhs_spec[1]))
+    rhs = jnp.transpose(rhs, (*numbers.rhs_spec[2:], numbers.rhs_spec[1], numbers.rhs_spec[0]))
     out = primitive.bind(lhs, rhs, **(params | {"dimension_numbers": canonical}))
     order = [0] * out.ndim  # out's axis i comes from the canonical result's axis order[i]
     order[numbers.out_spec[0]], order[numbers.out_spec[1]] = 0, n + 1
