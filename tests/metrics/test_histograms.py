@@ -17,7 +17,8 @@ def edge_values(edges):
 def test_counts_equal_numpys_histogram_with_float64_edges(scale):
     rng = np.random.default_rng(0)
     values = np.concatenate([(rng.standard_normal(20_000) * scale).astype(np.float32),
-                             edge_values(TENSORBOARD_BUCKETS[::7]), np.float32([0.0, -0.0, 3e38, -3e38])])
+                             edge_values(TENSORBOARD_BUCKETS[TENSORBOARD_BUCKETS != 0]),  # (0's neighbours
+                             np.float32([0.0, -0.0, 3e38, -3e38])])  # are denormals, which XLA flushes to 0)
     found = jax.jit(histogram_counts)(values)
     expected, _ = np.histogram(values.astype(np.float64), TENSORBOARD_BUCKETS)
     np.testing.assert_array_equal(np.asarray(found["counts"]), expected)
@@ -27,6 +28,18 @@ def test_counts_equal_numpys_histogram_with_float64_edges(scale):
     found = histogram_counts(values[:20_000])
     assert float(found["sum"]) == pytest.approx(normal.sum(), rel=1e-4, abs=1e-3 * scale)
     assert float(found["sum_squares"]) == pytest.approx(np.square(normal).sum(), rel=1e-4)
+
+
+def test_every_bucket_of_tensorboards_edges_is_found_in_closed_form():
+    """Values spread over every bucket's span (each edge's float32 neighbours are above):
+    the closed-form bucket equals the binary search's wherever the logarithm lands."""
+    lower, upper = TENSORBOARD_BUCKETS[:-1], TENSORBOARD_BUCKETS[1:]
+    fractions = np.linspace(0.0, 1.0, 9)[1:-1, None]
+    values = (lower + fractions * (upper - lower)).astype(np.float32).ravel()
+    found = jax.jit(histogram_counts)(values)
+    expected, _ = np.histogram(values.astype(np.float64), TENSORBOARD_BUCKETS)
+    np.testing.assert_array_equal(np.asarray(found["counts"]), expected)
+    assert expected.min() > 0  # (every bucket was reached)
 
 
 def test_the_last_bucket_is_closed_and_values_outside_the_edges_count_nowhere():
