@@ -169,6 +169,33 @@ this session), Fashion-MNIST MLP 1.910 (+7.6%), `cnn1d` 0.816 (+6.3%), MNIST-1D 
 +6.1% on the totals); without its augmentation (``--config.augment=[]``, 4 samples only)
 +12.7%, so the crops are not the gap.
 
+Session 26, on the same machine, profiled the calls thunk by thunk (XLA's
+``--xla_cpu_enable_xprof_traceme``, `jax.profiler.trace`, summed per HLO op). Most of the
+MLPs' gap was the gradient histograms that the shipped configs ask for every 100 steps:
+the binary search over TensorBoard's edges took 8.1 ms a histogram for digits (7% of its
+100 steps), 2.0 ms for the MNIST-1D MLP (8%), 23.5 ms for the Fashion-MNIST MLP. Found in
+closed form (`tricks.metrics.histogram_counts`) they take 1.1, 0.34 and 4.1 ms. One run of
+``--all`` then: deep_relu -3.1%, deep_tanh +1.5%, digits +2.7%, Fashion-MNIST CNN +9.7%
+(4 samples), Fashion-MNIST MLP -1.6%, `cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the
+totals), snapshot +2.9%; the MNIST-1D MLP alone, 51 samples (``--steps 10000``): +5.3%,
++6.8% on the totals. On the MNIST-1D MLP, what is left:
+
+* the same matrix products take longer in the loop's program than in the batched step's,
+  with identical HLO (shapes, dimension numbers): on one core (``taskset -c 0``), the
+  largest weight gradient (100x100, contracting the batch) 78 us against 56 at the
+  median, the YNNPACK products 3-13% longer, 33 of the 47 us a step between the two
+  while-loop bodies; digits' products likewise 8-11% longer on two cores;
+* about a dozen more small operations a step (accuracy's argmaxes, the per-step loss
+  record, the sums), about 1 us each;
+* per call, the window gathered on the device (0.46 ms for 100 steps, measured alone),
+  the histogram (0.34 ms) and the log-step metrics.
+
+Without the gradient norms and histograms (``--config.train_metrics=['loss','accuracy']
+--config.histogram_every=0``) it had come out at +6-7% on one core against +19% with them,
+and +5.5-10% on two against +14-16% (two runs each, with the binary search); running each segment's last step after its loop,
+so that no step's gradients are carried through it, again gained nothing (+10.5% and
++16.5%).
+
 Examples:
   tricks bench loop
   tricks bench loop --all
