@@ -176,25 +176,34 @@ the binary search over TensorBoard's edges took 8.1 ms a histogram for digits (7
 100 steps), 2.0 ms for the MNIST-1D MLP (8%), 23.5 ms for the Fashion-MNIST MLP. Found in
 closed form (`tricks.metrics.histogram_counts`) they take 1.1, 0.34 and 4.1 ms. One run of
 ``--all`` then: deep_relu -3.1%, deep_tanh +1.5%, digits +2.7%, Fashion-MNIST CNN +9.7%
-(4 samples), Fashion-MNIST MLP -1.6%, `cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the
+(4 samples; +2.8% and +3.6% in two runs of 6), Fashion-MNIST MLP -1.6%, `cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the
 totals), snapshot +2.9%; the MNIST-1D MLP alone, 51 samples (``--steps 10000``): +5.3%,
 +6.8% on the totals. On the MNIST-1D MLP, what is left:
 
 * the same matrix products take longer in the loop's program than in the batched step's,
-  with identical HLO (shapes, dimension numbers): on one core (``taskset -c 0``), the
-  largest weight gradient (100x100, contracting the batch) 78 us against 56 at the
-  median, the YNNPACK products 3-13% longer, 33 of the 47 us a step between the two
-  while-loop bodies; digits' products likewise 8-11% longer on two cores;
+  with identical HLO (shapes, dimension numbers): on one core (``taskset -c 0``, where
+  XLA ran every thunk of both on one thread), the largest weight gradient (100x100,
+  contracting the batch) took 78 us against 56 at the median and 48 against 35 at the
+  10th percentile, the YNNPACK products 3-13% longer, 33 of the 47 us a step between the
+  two while-loop bodies; why, the profile does not tell (the host's work per call, which
+  shares that core, is too little to move the 10th percentile). On two cores a thunk's
+  time includes waiting for concurrent ones and does not add up to the wall time: the
+  Fashion-MNIST CNN's largest YNNPACK fusion took 18-20 ms a step in the loop against
+  10-12 ms in the batched step, while the loop's steps took 0.96-1.09x as long;
 * about a dozen more small operations a step (accuracy's argmaxes, the per-step loss
   record, the sums), about 1 us each;
 * per call, the window gathered on the device (0.46 ms for 100 steps, measured alone),
   the histogram (0.34 ms) and the log-step metrics.
 
 Without the gradient norms and histograms (``--config.train_metrics=['loss','accuracy']
---config.histogram_every=0``) it had come out at +6-7% on one core against +19% with them,
-and +5.5-10% on two against +14-16% (two runs each, with the binary search); running each segment's last step after its loop,
-so that no step's gradients are carried through it, again gained nothing (+10.5% and
-+16.5%).
+--config.histogram_every=0``) it had come out at +6-7% on one core against +19% with
+them, and +5.5-10% on two against +14-16% (two runs each, with the binary search);
+running each segment's last step after its loop, so that no step's gradients are carried
+through it, again gained nothing (+10.5% and +16.5%). Nor did sequencing each step's metrics after its update (an
+``optimization_barrier`` over the new state and the outputs they read, so that they could
+not run beside the backward pass): the MNIST-1D MLP +7.0% and +10.1%; the Fashion-MNIST
+CNN -1.2%, +1.9% and +3.7% against +2.8% and +3.6% without it (alternating runs of 6
+samples, ``--steps 1200``), within this machine's noise.
 
 Examples:
   tricks bench loop
