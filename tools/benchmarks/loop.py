@@ -176,9 +176,10 @@ the binary search over TensorBoard's edges took 8.1 ms a histogram for digits (7
 100 steps), 2.0 ms for the MNIST-1D MLP (8%), 23.5 ms for the Fashion-MNIST MLP. Found in
 closed form (`tricks.metrics.histogram_counts`) they take 1.1, 0.34 and 4.1 ms. One run of
 ``--all`` then: deep_relu -3.1%, deep_tanh +1.5%, digits +2.7%, Fashion-MNIST CNN +9.7%
-(4 samples; +2.8% and +3.6% in two runs of 6), Fashion-MNIST MLP -1.6%, `cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the
-totals), snapshot +2.9%; the MNIST-1D MLP alone, 51 samples (``--steps 10000``): +5.3%,
-+6.8% on the totals. On the MNIST-1D MLP, what is left:
+(4 samples; +2.8% and +3.6% in two runs of ``--steps 1200``), Fashion-MNIST MLP -1.6%,
+`cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the totals), snapshot +2.9%; the MNIST-1D
+MLP alone, 51 samples (``--steps 10000``): +5.3%, +6.8% on the totals. `tricks bench
+thunks` now makes that profile. On the MNIST-1D MLP, what is left:
 
 * the same matrix products take longer in the loop's program than in the batched step's,
   with identical HLO (shapes, dimension numbers): on one core (``taskset -c 0``, where
@@ -202,8 +203,8 @@ running each segment's last step after its loop, so that no step's gradients are
 through it, again gained nothing (+10.5% and +16.5%). Nor did sequencing each step's metrics after its update (an
 ``optimization_barrier`` over the new state and the outputs they read, so that they could
 not run beside the backward pass): the MNIST-1D MLP +7.0% and +10.1%; the Fashion-MNIST
-CNN -1.2%, +1.9% and +3.7% against +2.8% and +3.6% without it (alternating runs of 6
-samples, ``--steps 1200``), within this machine's noise.
+CNN -1.2%, +1.9% and +3.7% against +2.8% and +3.6% without it (alternating runs of
+``--steps 1200``), within this machine's noise.
 
 Examples:
   tricks bench loop
