@@ -21,3 +21,7 @@ bench resnet20_b128 --config "$cnn" --config.dataset="$FM" --config.model="resne
 bench resnet20_b1024 --config "$cnn" --config.dataset="$FM" --config.model="resnet(depth=20)" --config.augment="[]" \
   --config.batch_size=1024 --steps 500
 bench default --steps 4000
+# where the CNN's calls spend their time against the bare step's, kernel by kernel (no score; for the next session)
+python3 -m tools.cli bench thunks --config "$cnn" --config.dataset="$FM" --steps 500 --top 40 \
+  > "$out/thunks_fashion_cnn.txt" 2>&1 || echo "thunks failed" >> "$out/failed.txt"
+tail -n 6 "$out/thunks_fashion_cnn.txt"
