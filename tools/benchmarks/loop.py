@@ -178,8 +178,11 @@ closed form (`tricks.metrics.histogram_counts`) they take 1.1, 0.34 and 4.1 ms. 
 ``--all`` then: deep_relu -3.1%, deep_tanh +1.5%, digits +2.7%, Fashion-MNIST CNN +9.7%
 (4 samples; +2.8% and +3.6% in two runs of ``--steps 1200``), Fashion-MNIST MLP -1.6%,
 `cnn1d` +0.5%, MNIST-1D MLP +7.7% (+15.7% on the totals), snapshot +2.9%; the MNIST-1D
-MLP alone, 51 samples (``--steps 10000``): +5.3%, +6.8% on the totals. `tricks bench
-thunks` now makes that profile. On the MNIST-1D MLP, what is left:
+MLP alone, 51 samples (``--steps 10000``): +5.3%, +6.8% on the totals. A second run of
+``--all``, every step about 30% slower (a busy host): deep_relu +3.4%, deep_tanh +3.4%,
+digits +8.9%, Fashion-MNIST CNN +10.9% (4 samples), Fashion-MNIST MLP +5.2%, `cnn1d`
+-2.1%, MNIST-1D MLP +6.4%, snapshot +3.3%. `tricks bench thunks` now makes that
+profile. On the MNIST-1D MLP, what is left:
 
 * the same matrix products take longer in the loop's program than in the batched step's,
   with identical HLO (shapes, dimension numbers): on one core (``taskset -c 0``, where
