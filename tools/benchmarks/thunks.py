@@ -105,8 +105,9 @@ def summed_events(path: pathlib.Path) -> dict[str, dict[str, list[float]]]:
 
 
 def _named(found: dict, prefix: str) -> str:
-    """The traced program named `prefix` (a GPU's names carry a suffix), or `prefix`."""
-    return next((name for name in found if name == prefix or name.startswith(prefix + "(")), prefix)
+    """The traced program named `prefix`, else the first whose name begins with it (a
+    backend may add to the name), else `prefix`."""
+    return prefix if prefix in found else next((name for name in found if name.startswith(prefix)), prefix)
 
 
 def report(programs: dict[str, dict[str, list[float]]], steps: dict[str, int], top: int) -> str:

@@ -85,7 +85,7 @@ def histogram_counts(values: jax.Array, edges: np.ndarray = TENSORBOARD_BUCKETS)
     finite = jnp.isfinite(values)
     lower, upper = _float32_at_or_above(edges), _float32_at_or_below(edges[-1:])
     inside = finite & (values >= lower[0]) & (values <= upper[0])
-    if edges is TENSORBOARD_BUCKETS or np.array_equal(edges, TENSORBOARD_BUCKETS):
+    if np.array_equal(edges, TENSORBOARD_BUCKETS):
         bucket = _tensorboard_bucket(values, lower)
     else:
         found = jnp.searchsorted(jnp.asarray(lower), values, side="right", method="scan") - 1
