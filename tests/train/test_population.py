@@ -95,7 +95,7 @@ def test_members_equal_separate_runs(vmapped, separate, tmp_path, capsys):
     assert int(member.state.step) == 30
 
 
-def test_a_resumed_group_logs_what_an_uninterrupted_one_does(tmp_path):
+def test_a_resumed_group_logs_what_an_uninterrupted_one_does(vmapped, tmp_path):
     workdirs = [tmp_path / f"m{seed}" for seed in SEEDS[:2]]
     configs = [config(seed) for seed in SEEDS[:2]]
     train.train_population(configs, workdirs)
@@ -108,7 +108,7 @@ def test_a_resumed_group_logs_what_an_uninterrupted_one_does(tmp_path):
     assert (workdirs[0] / "summary.json").exists()
 
 
-def test_a_diverging_member_stops_alone(separate, tmp_path, monkeypatch, capsys):
+def test_a_diverging_member_stops_alone(vmapped, separate, tmp_path, monkeypatch, capsys):
     """Member 1's loss is made NaN in the steps from step 12 on (the first taking the state
     from 12 to 13): it stops there, reported as a single run reports it, while the others
     train on to the same numbers as alone."""
@@ -138,7 +138,7 @@ def test_a_diverging_member_stops_alone(separate, tmp_path, monkeypatch, capsys)
         assert summaries[seed]["step"] == 30
 
 
-def test_label_smoothing_varies_between_members(tmp_path):
+def test_label_smoothing_varies_between_members(vmapped, tmp_path):
     smoothing = (0.0, 0.2)
     configs = [config(0, loss=f"cross_entropy(label_smoothing={e})") for e in smoothing]
     train.train_population(configs, [tmp_path / f"m{e}" for e in smoothing])
@@ -158,7 +158,7 @@ def test_label_smoothing_varies_between_members(tmp_path):
      "member 1's values give its optimizer state another structure"),
     ({"init_from": "/elsewhere"}, {"init_from": "/elsewhere"}, "train runs that start from a checkpoint one by one"),
 ])
-def test_members_that_cannot_train_together_are_refused(tmp_path, fields, other, message):
+def test_members_that_cannot_train_together_are_refused(vmapped, tmp_path, fields, other, message):
     configs = [config(0, **fields), config(1, **other)]
     with pytest.raises(ConfigError, match=message):
         train.train_population(configs, [tmp_path / "a", tmp_path / "b"])
