@@ -36,7 +36,22 @@ from per-step batches (`Sharded.stack_window`) where the call cannot gather them
 from Grain, and under `pmap` (whose devices each see only their own rows). Stacked calls
 run exactly `window` steps (a shorter remainder runs as single-step calls) and end at log
 steps; their default window is one log interval (at most `AUTO_STEPS_PER_CALL`), so each
-interval is one call. Under `pmap` the call runs on every device, its summed metrics added over them. A call
+interval is one call.
+
+A gathering call takes each example's stored features as one flat row (the split seen as
+``(examples, features)``) and gives a step's batch its shape after the conversion to
+float: XLA:CPU copies flat rows whole, but Fashion-MNIST's ``(28, 28, 1)`` examples
+element by element (41 steps' rows of batch 128: 3.2 ms against 0.4; in the
+Fashion-MNIST MLP's calls 111 against 33 us a step, of 4.9 ms; one core). On a CPU a
+window also holds at most `CPU_WINDOW_BYTES` of stored rows by default, so calls of large
+batches run fewer steps (the MLP at batch 1024: 5 steps; Fashion-MNIST at 128: 41):
+XLA:CPU gathered rows at 11-13 GB/s into windows of up to 6.4 MB, at 3-4 GB/s into 13-50
+MB, and at 0.75 GB/s into the 80 MB of 100 steps at batch 1024, a buffer that
+page-faulted on every one of its 19,600 pages at every call (about 5 us each on this
+virtual machine). The MLP's loop at batch 1024 took 16.0 ms a step against the bare
+step's 13.0 with 100-step windows, and 14.1 against 14.1 with 5-step ones (`tricks bench
+step`, 2-core AMD EPYC with AVX2). Accelerators keep 100-step windows (their memory comes
+from a pool; not measured). Under `pmap` the call runs on every device, its summed metrics added over them. A call
 that ends where a gradient histogram is due also counts its last step's gradients into
 TensorBoard's buckets (`tricks.metrics.layer_histograms`), on the device: no gradients
 leave it. Calls with and without histograms are one compiled program, choosing by a
@@ -66,6 +81,10 @@ from tricks.train._members import member_axes, over_members
 
 AUTO_STEPS_PER_CALL = 100
 """Steps one loop-form call runs at most by default (``steps_per_call=0``)."""
+
+CPU_WINDOW_BYTES = 4 * 2**20
+"""On a CPU, the most bytes of stored training rows one gathering call's window holds by
+default: it runs at most that many bytes' worth of steps (see the module)."""
 
 MAX_CALL_SECONDS = 0.5
 """About how long one training call runs at most (`Pace`), so progress and log records
@@ -146,6 +165,21 @@ def segment_ends(first: int, count: int, log_every: int) -> list[int]:
         [20]
     """
     return [*range((first // log_every + 1) * log_every, first + count, log_every), first + count]
+
+
+def window_bytes(dataset: Any, batch: dict, members: int = 1) -> int:
+    """Bytes one step's rows take in a gathered window: `batch`'s rows as `dataset` stores
+    them (uint8 pixels: one byte each) and their labels, for each of `members`.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> images = SimpleNamespace(input_shape=(28, 28, 1), dtype=np.uint8)
+        >>> window_bytes(images, {"label": np.zeros(1024, np.int32)})  # 784 + 4 bytes a row
+        806912
+    """
+    label = np.dtype(batch["label"].dtype).itemsize
+    return members * len(batch["label"]) * (int(np.prod(dataset.input_shape)) * np.dtype(dataset.dtype).itemsize
+                                            + label)
 
 
 class Packing:
@@ -255,6 +289,9 @@ class Calls:
         self.fixed = not self._gathers  # calls of exactly `window` steps, or of one
         # (stacked calls end at log steps: one call per interval)
         default = AUTO_STEPS_PER_CALL if self._gathers else min(AUTO_STEPS_PER_CALL, log_every)
+        if self._gathers and jax.default_backend() == "cpu":  # (large windows page-fault: see the module)
+            default = min(default, max(1, CPU_WINDOW_BYTES // window_bytes(batches.loader.dataset, example[1],
+                                                                            max(members, 1))))
         self.window = steps_per_call or default
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
@@ -395,9 +432,11 @@ class Calls:
         kept = {"loss"} | self._metrics.log_step_needs | ({"grads"} if self.histograms else set())
 
         def call(state, opened, count, histograms, constants, *args):
-            if self._gathers:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic)
+            if self._gathers:  # the rows as stored (uint8 pixels: a quarter of float32's memory traffic),
+                # each example one flat row of the split (the first argument): see the module
                 steps = state.step + jnp.arange(length, dtype=jnp.int32)
-                window = jax.vmap(lambda step: loader.gather(step, *args, scale=None))(steps)
+                flat = (args[0].reshape(args[0].shape[0], -1), *args[1:])
+                window = jax.vmap(lambda step: loader.gather(step, *flat, scale=None))(steps)
             else:
                 window = args[0]
             window = constrain(window, stacked_sharding)
@@ -405,7 +444,8 @@ class Calls:
             def one(i, state):
                 batch = jax.tree.map(lambda x: x[i], window)
                 if self._gathers:
-                    batch["image"] = loader.dataset.to_float(batch["image"])
+                    image = loader.dataset.to_float(batch["image"])
+                    batch["image"] = image.reshape(image.shape[0], *args[0].shape[1:])
                 state, outputs, summed = self._one(state, constrain(batch, sharding), constants)
                 return state, {key: value for key, value in outputs.items() if key in kept}, summed
 
