@@ -269,8 +269,8 @@ def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert (again, calls) == (first, [3]) and "cached" in why
     flipped = train.setup(config(0, augment=["random_flip"]))  # another augmentation: the same model's steps
     assert _side_by_side.side_by_side(flipped, 3)[0] == first and calls == [3]
-    (tmp_path / "side_by_side.json").write_text("{not json")  # damaged: measured again (a loaded
-    remeasured, why = _side_by_side.side_by_side(run, 3)  # CPU may choose otherwise this time)
+    (tmp_path / "side_by_side.json").write_text("{not json")  # damaged: measured again
+    remeasured, why = _side_by_side.side_by_side(run, 3)  # (a loaded CPU may choose otherwise)
     assert remeasured in ("vmap", "map", None) and "measured now" in why and calls == [3, 3]
     assert first in ("vmap", "map", None) and "s vmap," in why and "s one by one (a step:" in why
     assert _side_by_side.side_by_side(run, 1) == ("vmap", "one member")
