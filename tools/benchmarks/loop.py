@@ -134,7 +134,9 @@ slow (digits' batched step 1.43 ms against 0.75), where the gaps are wider: digi
   about one of the two cores (the other idled half the benchmark's time, by `/proc/stat`);
 * JAX lowers threefry on CPU as a `while` loop of 5 rounds, so each key derivation is a
   loop nested in the step; one `fold_in` costs about 1.4 us there, and the loop's step has
-  one more than the bare step (the `split` for the augmentation key): under 1%;
+  one more than the bare step (the `split` for the augmentation key): under 1% (since
+  session 28 `import tricks` writes threefry out, which made dropout's masks 1.7x
+  faster in both: `tricks._threefry_cpu`);
 * the next call's window gathered by a separate program dispatched a call ahead (which
   could run on the idle core) gave +6.6% against +11.8% in one run and +7.3% against
   +6.8% in the next (digits +2.6% against +1.5%): no gain, not adopted;

@@ -6,7 +6,7 @@ run as many steps per call; this says where. It runs the loop's calls (`Calls`, 
 (`tools.benchmarks.loop.BareStep`) for the same steps, in turns, under
 `jax.profiler.trace`, and sums the trace's events by compiled program and HLO operation
 (a fusion, a product, a copy, a loop): microseconds a step, and how many times a step it
-ran (1: in the step's loop body; 0.01: once a 100-step call; 5: in threefry's five-round
+ran (1: in the step's loop body; 0.01: once a 100-step call; 5: in a five-iteration
 loop). XLA:CPU traces its operations only with ``--xla_cpu_enable_xprof_traceme=true``
 in ``XLA_FLAGS``, set before JAX starts; on a GPU the device's kernels are traced anyway.
 
