@@ -22,7 +22,9 @@ The numbers are the same bits either way: the same integer operations in the sam
 only not in a loop (`tests/test_threefry_cpu.py` compares them). JAX has no public switch
 for this, so `write_out_threefry` registers JAX's own written-out lowering rule for the
 CPU platform through JAX's private modules; with a JAX that lacks them it does nothing,
-and runs keep JAX's loop (same numbers, slower masks).
+and runs keep JAX's loop (same numbers, slower masks). JAX's current source (jax-ml/jax,
+read in session 28) has dropped the CPU's loop and writes threefry out on every platform;
+with such a JAX the registration repeats what JAX does already.
 """
 
 from __future__ import annotations
