@@ -52,8 +52,10 @@ def test_import_takes_convolutions_away_from_ynnpack_unless_the_user_chose():
 
 
 def test_nothing_is_added_once_the_backend_has_started(monkeypatch):
-    jax.devices()  # started with the flags `import tricks` left (not the ones below: they would last
-    assert _xla_cpu.backend_started()  # for every later test in this process)
+    # the backend started with the flags `import tricks` left, not the ones set below (which
+    # would then last for every later test in this process)
+    jax.devices()
+    assert _xla_cpu.backend_started()
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
     assert not _xla_cpu.use_xla_convolutions()
     assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1"
