@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from tricks import train
+from tricks.metrics import TRAIN_OUTPUTS, Metrics
+from tricks.train._calls import Calls
 
 CANONICAL = "b0f_0io->b0f"  # (a 1-D convolution's, as the compiled program writes it)
 CASES = {  # name: (input shape, kernel shape, dimension numbers, keyword arguments)
@@ -73,3 +75,53 @@ def test_pytrees_in_and_out_and_functions_without_convolutions():
     got = train.canonical_convolutions(fn)(tree, 2.0)
     assert jax.tree.structure(got) == jax.tree.structure(fn(tree, 2.0))
     assert got["sum"].tolist() == [1.0, 3.0, 5.0] and int(got["pair"][1]) == 7
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="laid out on a CPU only")
+def test_traced_once_per_argument_types_and_never_with_another_traces_values():
+    traces = []
+
+    def fn(x, k):
+        traces.append(1)
+        return jnp.sin(x) * k
+
+    laid_out = train.canonical_convolutions(fn)
+    x = jnp.arange(3.0)
+    first = laid_out(x, 2.0)
+    jax.eval_shape(laid_out, x, 2.0)  # the same types: the jaxpr kept
+    assert jax.jit(laid_out)(x, 2.0).tolist() == first.tolist() and len(traces) == 1
+    laid_out(jnp.arange(4.0), 2.0)  # another shape: traced
+    laid_out(x.astype(jnp.int32), 2.0)  # another dtype
+    laid_out(x, jnp.int32(2))  # a weak type made strong
+    laid_out({"x": x}["x"], 2.0)
+    assert len(traces) == 4
+
+    # a function closing over a value of an outer trace is traced afresh in the next trace
+    # (its jaxpr holds the first trace's tracer)
+    box = {}
+    scaled = train.canonical_convolutions(lambda x: x * box["scale"])
+
+    def outer(scale):
+        box["scale"] = scale
+        return scaled(x)
+
+    for scale in (3.0, 4.0):  # (a new function each time: traced again)
+        assert jax.jit(lambda s: outer(s))(scale).tolist() == [0.0, scale, 2 * scale]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="laid out on a CPU only")
+def test_a_training_call_traces_its_step_once(monkeypatch):
+    """`Calls` traces its step for the summed metrics' shapes, the carry's and the loop
+    body: the jaxpr is made once (0.2-0.3 s of the default run's warm start)."""
+    cfg = train.default_config()
+    run = train.setup(cfg)
+    traces = []
+
+    def step(state, batch):
+        traces.append(1)
+        return run.train_step.step(state, batch)
+
+    calls = Calls(step, run.strategy, run.loader.iterate(0), 0, (run.state, run.loader.batch(0)),
+                        Metrics(cfg.train_metrics, TRAIN_OUTPUTS), log_every=20)
+    state, _ = calls.run(jax.tree.map(jnp.copy, run.state), 25)
+    assert int(state.step) == 25 and len(traces) == 1

@@ -295,9 +295,13 @@ class Calls:
         self.window = steps_per_call or default
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
-        mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
-        sums = jax.eval_shape(jax.vmap(lambda s, b: self._one(s, b, one)[2], axis_name=self._axis), *mapped)
-        self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
+        summed = lambda s, b: self._one(s, b, one)[2]  # noqa: E731
+        if self._axis is None:  # (traced as the calls trace it, so the step's jaxpr is reused: see `canonical_convolutions`)
+            self.summed_shapes = jax.eval_shape(summed, *example)
+        else:  # (a device's step, under its axis name)
+            mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
+            sums = jax.eval_shape(jax.vmap(summed, axis_name=self._axis), *mapped)
+            self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
         self._open = None  # the open log interval's sums, on the device (None: it starts afresh)
         self._zeros = None  # an interval's first sums (made once)
         self._programs: dict[tuple[int, bool], tuple[Callable, Packing]] = {}
