@@ -19,7 +19,9 @@ import pytest
 
 import registry
 import tricks  # noqa: F401  (registers the optimizers)
-from tricks.optimizers import hyperparams
+from tricks.optimizers import InjectState, hyperparams
+
+from tests.schedules.examples import STEP_FUNCTIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +165,50 @@ def test_converges_on_a_parabola(name):
 def test_converges_on_rosenbrock(name):
     assert float(rosenbrock(ROSENBROCK_START)) == pytest.approx(24.2)
     assert minimize(name, "rosenbrock")[0] <= EXAMPLES[name].rosenbrock_max
+
+
+def same_bits(a, b) -> bool:
+    """The same tree of arrays: types (weak types included) and values, bit for bit."""
+    pairs = list(zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(
+        jax.typeof(x) == jax.typeof(y) and np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+        for x, y in pairs)
+
+
+def assert_jitted_init_is_init(opt, params):
+    """`tricks.train.create_state` jits ``optimizer.init`` (one program, not one per
+    operation): its state is eager ``init``'s, bit for bit, but for the hyperparameters
+    that `tricks.optimizers.inject` evaluates at step 0 (XLA may fold those constants
+    with other roundings: the tanh schedule's under the suite's compile flags), which
+    each update computes afresh from the step count; so after one update the states are
+    the same bits."""
+    jitted, eager = jax.jit(opt.init)(params), opt.init(params)
+    injected = lambda state: isinstance(state, InjectState)  # noqa: E731
+    hyper = lambda state: [s.hyperparams for s in jax.tree.leaves(state, is_leaf=injected) if injected(s)]  # noqa: E731
+    no_hyper = lambda state: jax.tree.map(  # noqa: E731
+        lambda s: s._replace(hyperparams={}) if injected(s) else s, state, is_leaf=injected)
+    assert same_bits(no_hyper(jitted), no_hyper(eager))
+    for found, expected in zip(hyper(jitted), hyper(eager), strict=True):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6), found, expected)
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 0.25), params)
+    update = jax.jit(lambda state: opt.update(grads, state, params, value=jnp.float32(1.0), grad=grads,
+                                              value_fn=lambda p: jnp.float32(1.0)))
+    assert same_bits(update(jitted), update(eager))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jitted_init_is_init(name):
+    assert_jitted_init_is_init(build(name), {"kernel": jnp.asarray(np.random.default_rng(0).normal(size=(8, 3)),
+                                                                   jnp.float32), "bias": jnp.zeros(3)})
+
+
+@pytest.mark.parametrize("name", sorted(STEP_FUNCTIONS))
+def test_jitted_init_is_init_with_each_schedule(name):
+    """The same with every schedule as a learning rate, and warmed up."""
+    spec = STEP_FUNCTIONS[name][0]
+    for wrapped in (f"sgd(learning_rate={spec})", f"adamw(learning_rate=warmup({spec}, warmup_steps=10))"):
+        assert_jitted_init_is_init(registry.build("optimizer", wrapped), {"kernel": jnp.ones((4, 3)),
+                                                                           "bias": jnp.zeros(3)})
 
 
 @pytest.mark.parametrize("name", NAMES)
