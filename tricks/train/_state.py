@@ -76,8 +76,17 @@ def initial_variables(model, rngs: dict, example: jax.Array) -> dict:
     once, are skipped. A model whose variables depend on the example's values gets
     ``init`` itself.
 
-    Measured on 2 CPU cores (jax 0.10.2, session 29, each in a fresh process with an
-    empty compilation cache / a filled one): ...
+    Measured on 2 CPU cores (jax 0.10.2, session 29; one batch of 128; each in a fresh
+    process, its compilation cache empty, then filled), seconds:
+
+    | model | ``init``, empty / filled | lazily, empty / filled |
+    |---|---|---|
+    | `mlp` (64 inputs) | 1.31 / 0.42-0.47 | 1.25 / 0.43-0.48 |
+    | `cnn` (28x28x1) | 2.42 / 0.84-0.89 | 1.99 / 0.81-0.83 |
+    | `resnet` depth 20 | 5.43 / 1.57-1.73 | 3.83 / 1.53-1.64 |
+
+    With a filled cache most of what is left is the initializers' own programs, op by
+    op: jitted as one, the parameters differ from ``init``'s in their last bits.
 
     Examples:
         >>> import flax.linen as nn
