@@ -12,6 +12,7 @@ import pytest
 import registry
 import tricks  # noqa: F401  (registers the components)
 from tricks.models import _layers
+from tricks.train._state import initial_variables
 
 NUM_CLASSES = 5
 
@@ -293,3 +294,30 @@ def test_bfloat16_logits_are_float32_logits_to_bfloat16_rounding(name):
 def test_an_unknown_dtype_is_a_registry_error_naming_the_valid_ones():
     with pytest.raises(registry.RegistryError, match=r"dtype.*'float16'.*'float32' \| 'bfloat16'"):
         registry.build("model", "mlp(3, dtype='float16')")
+
+
+@pytest.mark.parametrize("name", registry.names("model"))
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_training_state_variables_are_init_s_bit_for_bit(name, precision):
+    """`tricks.train.create_state` initializes lazily (Flax's ``lazy_init``: the model's
+    forward pass is not run): the very variables of ``model.init``."""
+    spec, shape, _, _ = EXAMPLES[name]
+    model = registry.build("model", spec[:-1] + f", dtype={precision!r})")
+    x = jax.random.normal(jax.random.key(0), shape)
+    rngs = {"params": jax.random.key(1), "dropout": jax.random.key(2)}
+    lazy, eager = initial_variables(model, rngs, x), model.init(rngs, x, train=False)
+    assert jax.tree.structure(lazy) == jax.tree.structure(eager)
+    for found, expected in zip(jax.tree.leaves(lazy), jax.tree.leaves(eager), strict=True):
+        assert found.dtype == expected.dtype and np.array_equal(found, expected)
+
+
+def test_variables_computed_from_the_example_fall_back_to_init():
+    class Centered(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            mean = self.variable("batch_stats", "mean", lambda: jnp.mean(x, axis=0)).value
+            return nn.Dense(2)(x - mean)
+
+    x = jnp.arange(8.0).reshape(2, 4)
+    found = initial_variables(Centered(), {"params": jax.random.key(0)}, x)
+    assert found["batch_stats"]["mean"].tolist() == [2.0, 3.0, 4.0, 5.0]

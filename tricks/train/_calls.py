@@ -296,7 +296,8 @@ class Calls:
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
         summed = lambda s, b: self._one(s, b, one)[2]  # noqa: E731
-        if self._axis is None:  # (traced as the calls trace it, so the step's jaxpr is reused: see `canonical_convolutions`)
+        if self._axis is None:  # (traced as the calls trace it: the step's jaxpr is reused, see
+            # `canonical_convolutions`)
             self.summed_shapes = jax.eval_shape(summed, *example)
         else:  # (a device's step, under its axis name)
             mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)

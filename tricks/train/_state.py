@@ -61,10 +61,9 @@ def create_state(model, optimizer: optax.GradientTransformation, example: jax.Ar
         step=jnp.zeros((), jnp.int32),
         params=params,
         batch_stats=variables.get("batch_stats", {}),
-        opt_state=jax.jit(optimizer.init)(params),  # (one program, not one per operation: see `initial_variables`)
+        opt_state=jax.jit(optimizer.init)(params),  # (one program: see above)
         rng=rng,
     )
-
 
 
 def initial_variables(model, rngs: dict, example: jax.Array) -> dict:
