@@ -27,10 +27,11 @@ or not; 0.31 since the TensorBoard writer loads only the parts it needs
 start still spends: building the components and loaders, tracing the programs (the cache
 keys a program by its traced form, so tracing is never skipped) and loading them.
 
-Session 29, on a machine of the same kind about twice as slow (torch installed; two runs
-of ``tricks bench start``, each 3 runs of each kind): cold 7.55 and 7.87 s to the first
-step, warm 2.35 and 2.43 s, a ratio of 0.31 both times (before its changes, in turns with
-them: 8.65-8.88 s and 2.81-3.10 s, 0.33-0.35). Imports 2.3-2.7 s, 1.1-1.4 s less than
+Session 29, on a machine of the same kind about twice as slow (torch installed; six runs
+of ``tricks bench start``, each 3 runs of each kind): cold 6.75-7.87 s to the first step,
+warm 2.16-2.51 s, ratios 0.33, 0.34, 0.31, 0.31, 0.33 and 0.30 (before its changes, in
+turns with the first two: 8.65-8.88 s and 2.81-3.10 s, 0.33 and 0.35): both starts lost
+about the same share. Imports 2.3-2.7 s, 1.1-1.4 s less than
 with ml-dtypes 0.7.0. What went: two of the three traces of the training step (see
 `tricks.train.canonical_convolutions`), the model's forward pass and the optimizer's
 op-by-op programs in initialization (`tricks.train.create_state`).
