@@ -88,13 +88,10 @@ def initial_variables(model, rngs: dict, example: jax.Array) -> dict:
     op: jitted as one, the parameters differ from ``init``'s in their last bits.
 
     Examples:
-        >>> import flax.linen as nn
-        >>> class Linear(nn.Module):
-        ...     @nn.compact
-        ...     def __call__(self, x, train=False):
-        ...         return nn.Dense(3)(x)
-        >>> x, rngs = jnp.ones((2, 4)), {"params": jax.random.key(0)}
-        >>> lazy, eager = initial_variables(Linear(), rngs, x), Linear().init(rngs, x, train=False)
+        >>> import registry
+        >>> model, x = registry.build("model", "mlp(3, widths=[4])"), jnp.ones((2, 5))
+        >>> rngs = {"params": jax.random.key(0)}
+        >>> lazy, eager = initial_variables(model, rngs, x), model.init(rngs, x, train=False)
         >>> bool(jnp.array_equal(lazy["params"]["Dense_0"]["kernel"], eager["params"]["Dense_0"]["kernel"]))
         True
     """
