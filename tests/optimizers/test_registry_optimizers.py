@@ -184,7 +184,8 @@ def assert_jitted_init_is_init(opt, params):
     the same bits."""
     jitted, eager = jax.jit(opt.init)(params), opt.init(params)
     injected = lambda state: isinstance(state, InjectState)  # noqa: E731
-    hyper = lambda state: [s.hyperparams for s in jax.tree.leaves(state, is_leaf=injected) if injected(s)]  # noqa: E731
+    hyper = lambda state: [  # noqa: E731
+        s.hyperparams for s in jax.tree.leaves(state, is_leaf=injected) if injected(s)]
     no_hyper = lambda state: jax.tree.map(  # noqa: E731
         lambda s: s._replace(hyperparams={}) if injected(s) else s, state, is_leaf=injected)
     assert same_bits(no_hyper(jitted), no_hyper(eager))
@@ -198,8 +199,8 @@ def assert_jitted_init_is_init(opt, params):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jitted_init_is_init(name):
-    assert_jitted_init_is_init(build(name), {"kernel": jnp.asarray(np.random.default_rng(0).normal(size=(8, 3)),
-                                                                   jnp.float32), "bias": jnp.zeros(3)})
+    kernel = jnp.asarray(np.random.default_rng(0).normal(size=(8, 3)), jnp.float32)
+    assert_jitted_init_is_init(build(name), {"kernel": kernel, "bias": jnp.zeros(3)})
 
 
 @pytest.mark.parametrize("name", sorted(STEP_FUNCTIONS))
