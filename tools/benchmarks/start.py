@@ -31,8 +31,8 @@ Session 29, on a machine of the same kind about twice as slow (torch installed; 
 of ``tricks bench start``, each 3 runs of each kind): cold 6.75-7.87 s to the first step,
 warm 2.16-2.51 s, ratios 0.33, 0.34, 0.31, 0.31, 0.33 and 0.30 (before its changes, in
 turns with the first two: 8.65-8.88 s and 2.81-3.10 s, 0.33 and 0.35): both starts lost
-about the same share. Imports 2.3-2.7 s, 1.1-1.4 s less than
-with ml-dtypes 0.7.0. What went: two of the three traces of the training step (see
+about the same share. Imports 2.0-2.7 s, about 1.2 s less than with ml-dtypes 0.7.0.
+What went: two of the three traces of the training step (see
 `tricks.train.canonical_convolutions`), the model's forward pass and the optimizer's
 op-by-op programs in initialization (`tricks.train.create_state`).
 
