@@ -93,7 +93,7 @@ def test_traced_once_per_argument_types_and_never_with_another_traces_values():
     laid_out(jnp.arange(4.0), 2.0)  # another shape: traced
     laid_out(x.astype(jnp.int32), 2.0)  # another dtype
     laid_out(x, jnp.int32(2))  # a weak type made strong
-    laid_out({"x": x}["x"], 2.0)
+    laid_out(x, 3.0)  # the first call's types again: kept
     assert len(traces) == 4
 
     # a function closing over a value of an outer trace is traced afresh in the next trace
@@ -110,7 +110,7 @@ def test_traced_once_per_argument_types_and_never_with_another_traces_values():
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="laid out on a CPU only")
-def test_a_training_call_traces_its_step_once(monkeypatch):
+def test_a_training_call_traces_its_step_once():
     """`Calls` traces its step for the summed metrics' shapes, the carry's and the loop
     body: the jaxpr is made once (0.2-0.3 s of the default run's warm start)."""
     cfg = train.default_config()
@@ -122,6 +122,6 @@ def test_a_training_call_traces_its_step_once(monkeypatch):
         return run.train_step.step(state, batch)
 
     calls = Calls(step, run.strategy, run.loader.iterate(0), 0, (run.state, run.loader.batch(0)),
-                        Metrics(cfg.train_metrics, TRAIN_OUTPUTS), log_every=20)
+                  Metrics(cfg.train_metrics, TRAIN_OUTPUTS), log_every=20)
     state, _ = calls.run(jax.tree.map(jnp.copy, run.state), 25)
     assert int(state.step) == 25 and len(traces) == 1

@@ -296,10 +296,11 @@ class Calls:
         self.longest = self.window if not self.fixed else max(self.window, AUTO_STEPS_PER_CALL // self.window
                                                                * self.window)
         summed = lambda s, b: self._one(s, b, one)[2]  # noqa: E731
-        if self._axis is None:  # (traced as the calls trace it: the step's jaxpr is reused, see
-            # `canonical_convolutions`)
+        # traced on the example itself, as the calls trace it, so that the step's jaxpr is
+        # reused (`canonical_convolutions`); under pmap, vmapped for the axis name
+        if self._axis is None:
             self.summed_shapes = jax.eval_shape(summed, *example)
-        else:  # (a device's step, under its axis name)
+        else:
             mapped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *np.shape(x)), x.dtype), example)
             sums = jax.eval_shape(jax.vmap(summed, axis_name=self._axis), *mapped)
             self.summed_shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sums)
