@@ -211,6 +211,29 @@ not run beside the backward pass): the MNIST-1D MLP +7.0% and +10.1%; the Fashio
 CNN -1.2%, +1.9% and +3.7% against +2.8% and +3.6% without it (alternating runs of
 ``--steps 1200``), within this machine's noise.
 
+Session 30, on a machine of the same kind with AVX-512 (the batched step of the MNIST-1D
+MLP 0.13 ms), timed the calls' programs alone, without a run's host work (`Calls` called
+8 at a time, 20 rounds interleaved with the batched step), and variants of them:
+
+* running each segment's last step after its loop, so that no step's gradients are carried
+  through it (tried in sessions 22 and 26 without a clear gain), now gave digits -4.6% and
+  -2.8% against +1.7% and +2.3% carried, the Fashion-MNIST MLP +4.1% against +6.2%, the
+  MNIST-1D MLP and ``deep_tanh`` no change; adopted. The two loop bodies have the same
+  operations, and profiled on one core their steps differ by 2%;
+* for the MNIST-1D MLP, the real step in a plain `fori_loop` on a window passed in runs at
+  the batched step's pace (-0.3% to +0.3%), and the window gathered in the program costs
+  +2.0% on one core and +3.4% to +5.6% on two (60 and 20 rounds), though the gather alone,
+  as its own program, takes 0.14-0.2 ms per 100-step window (0.2 ms after 16 MB written
+  through the cache). Neither its parallel split over two threads (a gather that XLA did
+  not split, as a conditional's result, +5.0% against +5.6%), nor the split's rows brought
+  into the cache first (+4.1-4.4% against +4.7%), nor the next call's window gathered in
+  the same program beside the steps (+3.3% against +2.0%), nor a separate program
+  dispatched first (+3.3-3.6%) took it away; each step gathering its own rows in the loop
+  body was far slower (+12.5% to +18.8%). The batched step's window is the same arrays
+  every call, but 8 distinct windows in turn took as long (+0.1%; digits -0.5%);
+* the training metrics hardly matter to the MNIST-1D MLP: with only ``loss`` and no
+  histograms its programs were +5.3% against +5.9% with the defaults.
+
 Examples:
   tricks bench loop
   tricks bench loop --all
