@@ -36,6 +36,13 @@ What went: two of the three traces of the training step (see
 `tricks.train.canonical_convolutions`), the model's forward pass and the optimizer's
 op-by-op programs in initialization (`tricks.train.create_state`).
 
+Session 30, on a machine of the same kind with AVX-512, after the training call came to
+compile its step twice (each segment's last step after its loop: `tricks.train._calls`):
+cold 3.98-5.29 s, warm 1.21-1.86 s, ratios 0.36, 0.28, 0.30, 0.31, 0.24 and 0.27, the
+lower ones partly because the cold start compiles more (the run's programs in 3.3-3.4 s
+instead of 2.7-3.0); before that change, in turns with the first two runs: cold 4.19 and
+3.65 s, warm 1.34 and 1.11 s, 0.32 and 0.30.
+
 Examples:
   tricks bench start
   tricks bench start --runs 5 --config experiments/configs/mnist1d_cnn.py
