@@ -26,7 +26,8 @@ carried, -2.8% to -4.6% apart), the Fashion-MNIST MLP about 2%, the MNIST-1D MLP
 same operations, and on one core, profiled, their steps differ by 2%. The price is the
 step compiled twice: the default digits run's programs compile in 3.3-3.4 s instead of
 2.7-3.0 (empty cache; a filled one skips it), which a run of it recovers after about
-15,000 steps. On a CPU the step's convolutions are laid out first for XLA:CPU's fast
+15,000 steps, and 8 of its seeds side by side take 6.9-8.2 s instead of 5.8-7.0 (`tricks
+bench population`, empty caches). On a CPU the step's convolutions are laid out first for XLA:CPU's fast
 kernels (`tricks.train.canonical_convolutions`): XLA:CPU lays out only the convolutions
 outside loops, and a weight gradient left as JAX derives it ran as a naive loop nest
 inside one. Until session 25 the calls of convolutional models therefore ran 4 steps
