@@ -233,6 +233,16 @@ MLP 0.13 ms), timed the calls' programs alone, without a run's host work (`Calls
   every call, but 8 distinct windows in turn took as long (+0.1%; digits -0.5%);
 * the training metrics hardly matter to the MNIST-1D MLP: with only ``loss`` and no
   histograms its programs were +5.3% against +5.9% with the defaults.
+* what goes with the gather's cost is the operating system moving the program's threads
+  between the two cores (`perf stat`, 4 s of 8-call rounds): 36-104 CPU migrations in every
+  program that gathers a window from the split (whole, in chunks of 4 to 25 steps that XLA
+  did not split over threads, or after the loop), against 0-1 for the plain loop on a window
+  passed in, or copied in the program; its profile shows the work spread onto XLA's Eigen
+  pool thread. A window gathered on the host instead (NumPy, the same rows, each call) and
+  passed in ran at the batched step's pace: +0.5%, against +3.6% gathered in the program
+  (one run, 20 rounds). That is the next step for the MNIST-1D MLP on a CPU: it needs the
+  rows of each step on the host (`tricks.data.DeviceLoader`'s order arithmetic in NumPy;
+  class-balanced batches draw theirs on the device).
 
 Examples:
   tricks bench loop
