@@ -27,13 +27,15 @@ same operations, and on one core, profiled, their steps differ by 2%. The price 
 step compiled twice: the default digits run's programs compile in 3.3-3.4 s instead of
 2.7-3.0 (empty cache; a filled one skips it), which a run of it recovers after about
 15,000 steps, and 8 of its seeds side by side take 6.9-8.2 s instead of 5.8-7.0 (`tricks
-bench population`, empty caches). On a CPU the step's convolutions are laid out first for XLA:CPU's fast
-kernels (`tricks.train.canonical_convolutions`): XLA:CPU lays out only the convolutions
-outside loops, and a weight gradient left as JAX derives it ran as a naive loop nest
-inside one. Until session 25 the calls of convolutional models therefore ran 4 steps
-written out one after the other on a CPU (a second form of call); laid out, the loop
-beats that (2-core AMD EPYC with AVX2, `tricks bench loop` and `canonical_convolutions`'s
-figures, ms per step, medians):
+bench population`, empty caches).
+
+On a CPU the step's convolutions are laid out first for XLA:CPU's fast kernels
+(`tricks.train.canonical_convolutions`): XLA:CPU lays out only the convolutions outside
+loops, and a weight gradient left as JAX derives it ran as a naive loop nest inside one.
+Until session 25 the calls of convolutional models therefore ran 4 steps written out one
+after the other on a CPU (a second form of call); laid out, the loop beats that (2-core
+AMD EPYC with AVX2, `tricks bench loop` and `canonical_convolutions`'s figures, ms per
+step, medians):
 
 | model (batch) | bare, one step per call | bare, loop of 100, as derived | calls of 4, unrolled | loop, laid out |
 |---|---|---|---|---|
