@@ -239,10 +239,13 @@ MLP 0.13 ms), timed the calls' programs alone, without a run's host work (`Calls
   did not split over threads, or after the loop), against 0-1 for the plain loop on a window
   passed in, or copied in the program; its profile shows the work spread onto XLA's Eigen
   pool thread. A window gathered on the host instead (NumPy, the same rows, each call) and
-  passed in ran at the batched step's pace: +0.5%, against +3.6% gathered in the program
-  (one run, 20 rounds). That is the next step for the MNIST-1D MLP on a CPU: it needs the
-  rows of each step on the host (`tricks.data.DeviceLoader`'s order arithmetic in NumPy;
-  class-balanced batches draw theirs on the device).
+  passed in came closer to the batched step's pace: +0.5% and +1.9%, against +3.6% and
+  +3.8% gathered in the program (two runs, 20 rounds each); for the Fashion-MNIST MLP, whose
+  windows hold 4 MB of rows, it gained nothing (+3.4% against +3.0%), nor for digits
+  (-10.0% against -8.3%, within the noise). That is the one lead left for the MNIST-1D MLP
+  on a CPU: it needs the rows of each step on the host (`tricks.data.DeviceLoader`'s order
+  arithmetic in NumPy, as the Grain loader has it; class-balanced batches draw theirs on
+  the device), and it would leave the device gather untested on CPU.
 
 Examples:
   tricks bench loop
