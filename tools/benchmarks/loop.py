@@ -247,6 +247,41 @@ MLP 0.13 ms), timed the calls' programs alone, without a run's host work (`Calls
   arithmetic in NumPy, as the Grain loader has it; class-balanced batches draw theirs on
   the device), and it would leave the device gather untested on CPU.
 
+Session 31, on a machine of that kind, found that much of what is left on two cores is
+not the loop's work but how XLA:CPU's two threads share it, which the program's layout
+decides (the calls' programs alone, 8 calls at a time, 12-16 rounds interleaved with the
+batched step):
+
+* ``deep_relu``'s calls were +5.2% to +7.6% over the batched step (five runs) with the
+  gradient histograms' code in the program, in a `lax.cond` branch that these calls never
+  took, and -1.6% to +0.4% without it (``Calls(histograms=False)``); computing the
+  histograms at every segment's end instead cost no more (+7.8%), and one histogram of
+  the whole model's gradients in that branch instead of one per layer gave -8.0% and
+  -8.2%. On one core (``taskset -c 0``) all three came out alike: +2.2% to +3.0%.
+  `perf stat` over 5 s of each program alone counted 22-23k context switches with the
+  per-layer histograms (about 6.4 a step) against 14k with the whole-model one (3.5):
+  code that never runs changes the buffers and dependencies XLA:CPU assigns to the whole
+  program, and with them how often its threads hand work to each other, a swing of +-7%
+  on two cores, more than the goal's 5%;
+* the MNIST-1D MLP's batched step switches threads 1.2 times per 100 steps and never
+  moves between cores; the loop's calls switch 10 times (0.8 moves): 7.2 without the
+  histograms, 7.6 with the window passed in instead of gathered (+4.4% against +6.2% to
+  +8.7%), 3.9 with the window passed in, only ``loss`` as a metric, no histograms and no
+  finiteness check of the parameters (+3.9%). XLA:CPU's scheduler
+  (``--xla_cpu_scheduler_type``, memory- or concurrency-optimized) moved the switches (7.9
+  and 11.8 a call) but not the pace (+8.7% and +8.8%);
+* tried and dropped, each in turns with the current program in one process: the
+  histograms counted at each segment's end, so that no gradients leave the segments'
+  loop (``deep_relu`` +7.0% against +6.6%, digits -2.7% against -1.7%, the Fashion-MNIST
+  MLP -0.8% against +2.5%, the MNIST-1D MLP +10.8% against +10.3%), for which XLA:CPU's
+  memory analysis gave 0.8 MB (``deep_relu``) to 4 MB (a 2048-wide MLP) more temporary
+  memory, not less; the step as one nested jitted function, so that it is lowered once
+  (the default run's call lowered in 0.23 s against 0.24, traced no faster);
+* two runs of ``--all``: ``deep_relu`` +4.9% and +6.3%, ``deep_tanh`` +2.4% and +2.4%,
+  digits -2.4% and -4.2%, the Fashion-MNIST CNN -3.1% and -0.2%, the Fashion-MNIST MLP
+  +3.0% and +3.2%, `cnn1d` -1.8% and -2.6%, the MNIST-1D MLP +6.6% and +8.1%, snapshot
+  -2.4% and -2.4%.
+
 Examples:
   tricks bench loop
   tricks bench loop --all

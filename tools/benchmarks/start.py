@@ -43,6 +43,14 @@ lower ones partly because the cold start compiles more (the run's programs in 3.
 instead of 2.7-3.0); before that change, in turns with the first two runs: cold 4.19 and
 3.65 s, warm 1.34 and 1.11 s, 0.32 and 0.30.
 
+Session 31, the same code on a machine of that kind, four runs: cold 3.86-4.23 s, warm
+1.16-1.26 s, ratios 0.30, 0.29, 0.31 and 0.31. What a warm start of the default run spends
+(cProfile, JAX's compile log): tracing the training call 0.43 s, lowering it 0.24 s and
+loading it from the cache 0.25 s; lowering and loading the 28 other programs (the
+initializers' op-by-op programs, the loader's) 0.3 s. Writing the gradient histograms'
+shapes out, so that `tricks.metrics.layer_histograms` is traced once instead of twice,
+gave warm starts of 1.28 and 1.23 s against 1.26 and 1.16 in turns: not adopted.
+
 Examples:
   tricks bench start
   tricks bench start --runs 5 --config experiments/configs/mnist1d_cnn.py
