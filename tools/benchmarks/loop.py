@@ -252,7 +252,7 @@ not the loop's work but how XLA:CPU's two threads share it, which the program's 
 decides (the calls' programs alone, 8 calls at a time, 12-16 rounds interleaved with the
 batched step):
 
-* ``deep_relu``'s calls were +5.2% to +7.6% over the batched step (five runs) with the
+* ``deep_relu``'s calls were +5.2% to +7.6% over the batched step (eight runs) with the
   gradient histograms' code in the program, in a `lax.cond` branch that these calls never
   took, and -1.6% to +0.4% without it (``Calls(histograms=False)``); computing the
   histograms at every segment's end instead cost no more (+7.8%), and one histogram of
